@@ -1,0 +1,104 @@
+"""Open the built site the way a reader does, with the network cut off.
+
+Shared by the browser tests (``code/tests/test_browser.py``) and the benchmarks
+(``code/benchmarks/run.py``): serve ``_build/html`` on loopback, drive Chromium
+with Playwright, block and record every request that would leave the machine,
+and collect console errors.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import os
+import pathlib
+import shutil
+import threading
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlparse
+
+__all__ = ["CHROMIUM_FLAGS", "OfflinePage", "launch_chromium", "serve", "site_pages"]
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+#: Flags for a quiet headless Chromium on a closed network.
+CHROMIUM_FLAGS = [
+    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--disable-quic",
+]
+
+
+def site_pages(site: pathlib.Path) -> list[str]:
+    """Every reader-facing HTML page of a built site, as paths relative to its root."""
+    skip = ("_static/", "_sources/", "_images/")
+    return sorted(
+        rel for p in site.rglob("*.html") if not (rel := p.relative_to(site).as_posix()).startswith(skip)
+    )
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@contextlib.contextmanager
+def serve(site: pathlib.Path) -> Iterator[str]:
+    """Serve ``site`` on a free loopback port; yields the base URL (ending in ``/``)."""
+    if not (site / "index.html").is_file():
+        raise FileNotFoundError(f"no built site at {site} (index.html missing); run `make book` first")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Debian's ``chromium`` (or ``$CHROMIUM``) if installed, else Playwright's own build."""
+    exe = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    kwargs = {"executable_path": exe} if exe else {}
+    return playwright.chromium.launch(args=CHROMIUM_FLAGS, **kwargs)
+
+
+class OfflinePage:
+    """One page in a fresh browser context; off-machine requests are aborted and listed in ``blocked``."""
+
+    def __init__(self, browser: Any, url: str, viewport: tuple[int, int] = (1280, 900)) -> None:
+        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.blocked: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        self.context.route("**/*", self._route)
+        self.page.goto(url, wait_until="load")
+        self.page.wait_for_load_state("networkidle")
+
+    def _route(self, route: Any) -> None:
+        url = route.request.url
+        if url.startswith(("data:", "blob:", "about:")) or (urlparse(url).hostname or "") in LOOPBACK:
+            route.continue_()
+        else:
+            self.blocked.append(url)
+            route.abort()
+
+    def wait_for_explorers(self) -> int:
+        """Wait until every ``.attn-explorer`` on the page has drawn once; return how many there are."""
+        self.page.wait_for_function(
+            "() => document.querySelectorAll('.attn-explorer').length > 0 &&"
+            " [...document.querySelectorAll('.attn-explorer')].every(e => Number(e.dataset.drawn) > 0)"
+        )
+        return self.page.locator(".attn-explorer").count()
+
+    def close(self) -> None:
+        self.context.close()
+
+    def __enter__(self) -> OfflinePage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,14 @@
+// RequireJS paths for the widget scripts served next to this file (see attnbook/sphinxext):
+// "anywidget" is the anywidget front-end, so html-manager never falls back to a CDN, and
+// html-manager's own module URL decides where its bundled CSS looks for its Font Awesome
+// fonts (vendored under html-manager/dist/). Loaded after require.js, before embed-amd.js.
+(function () {
+  var src = document.currentScript.src.split("?")[0];
+  var base = src.slice(0, src.lastIndexOf("/") + 1);
+  window.requirejs.config({
+    paths: {
+      anywidget: base + "anywidget",
+      "@jupyter-widgets/html-manager": base + "html-manager",
+    },
+  });
+})();

@@ -1,0 +1,249 @@
+"""The book's one interactive figure: a heatmap explorer with named sliders.
+
+A :class:`HeatmapExplorer` holds a stack of precomputed heatmaps (*frames*)
+indexed by any number of named slider axes -- layer, head, query, temperature,
+... -- and draws the frame the sliders point at, with labels on both axes, a
+colour bar and a hover read-out of the exact value.
+
+All frames travel to the browser at once as a single float16 buffer, so moving
+a slider redraws without asking Python anything. That is what makes the figure
+work on the static website (no kernel). In a live kernel the slider positions
+are a synchronised trait (``position``): Python can observe them and push new
+frames with :meth:`HeatmapExplorer.set_frames`.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import anywidget
+import numpy as np
+import traitlets
+
+__all__ = ["HeatmapExplorer"]
+
+_HERE = pathlib.Path(__file__).parent
+_FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def _labels(values: Sequence[Any], what: str) -> list[str]:
+    """Turn tick values into short strings (floats with 3 significant digits)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
+        raise TypeError(f"{what} must be a sequence of labels, got {type(values).__name__}")
+    out = []
+    for v in values:
+        if isinstance(v, (float, np.floating)):
+            out.append(f"{float(v):.3g}")
+        else:
+            out.append(str(v))
+    return out
+
+
+def _as_array(frames: Any) -> np.ndarray:
+    """Accept numpy arrays, torch tensors and nested lists."""
+    if hasattr(frames, "detach"):  # torch.Tensor without importing torch
+        frames = frames.detach().cpu().numpy()
+    try:
+        arr = np.asarray(frames, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"frames must be a numeric array, got {type(frames).__name__}: {exc}") from None
+    return arr
+
+
+def _colormap_bytes(name: str) -> bytes:
+    """256-entry RGB lookup table of a matplotlib colormap, as bytes."""
+    from matplotlib import colormaps
+
+    try:
+        cmap = colormaps[name]
+    except KeyError:
+        raise ValueError(f"unknown colormap {name!r}; use a matplotlib name such as 'viridis'") from None
+    rgb = cmap(np.linspace(0.0, 1.0, 256))[:, :3]
+    return (np.round(rgb * 255)).astype(np.uint8).tobytes()
+
+
+class HeatmapExplorer(anywidget.AnyWidget):
+    """Heatmaps over named slider axes, e.g. attention weights per layer and head.
+
+    Args:
+        frames: array (numpy or torch) of shape ``(*axis_sizes, n_rows, n_cols)``;
+            ``frames[i, j, ...]`` is the heatmap shown when the first slider is at
+            ``i``, the second at ``j``, and so on. Values must be finite.
+        axes: ordered mapping *slider name* -> *tick values*, one entry per leading
+            dimension of ``frames``; ``{}`` for a single heatmap without sliders.
+        row_labels: one label per row (usually the queries).
+        col_labels: one label per column (usually the keys).
+        row_title, col_title: axis titles, e.g. ``"queries"`` and ``"keys"``.
+        title: caption drawn above the figure.
+        mask: optional boolean array broadcastable to ``frames``; ``True`` cells
+            are drawn grey and read out as "masked" instead of as a number.
+        vmin, vmax: colour range; by default ``min(0, frames.min())`` and
+            ``frames.max()`` over *all* frames, so colours compare across sliders.
+        cmap: a matplotlib colormap name (default ``"viridis"``, colour-blind safe).
+        digits: decimals in the hover read-out.
+        position: initial slider positions (indices), default all zeros.
+
+    Raises:
+        ValueError: frames whose shape disagrees with ``axes`` or the labels,
+            non-finite values, an axis without values, bad positions.
+        TypeError: arguments of the wrong kind (e.g. ``axes`` not a mapping).
+    """
+
+    _esm = _HERE / "explorer.js"
+    _css = _HERE / "explorer.css"
+
+    frames = traitlets.Bytes(b"").tag(sync=True)
+    shape = traitlets.List(traitlets.Int()).tag(sync=True)
+    axis_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    axis_labels = traitlets.List(traitlets.List(traitlets.Unicode())).tag(sync=True)
+    position = traitlets.List(traitlets.Int()).tag(sync=True)
+    row_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    col_labels = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    row_title = traitlets.Unicode("").tag(sync=True)
+    col_title = traitlets.Unicode("").tag(sync=True)
+    title = traitlets.Unicode("").tag(sync=True)
+    vmin = traitlets.Float(0.0).tag(sync=True)
+    vmax = traitlets.Float(1.0).tag(sync=True)
+    colormap = traitlets.Bytes(b"").tag(sync=True)
+    digits = traitlets.Int(3).tag(sync=True)
+    max_width = traitlets.Int(720).tag(sync=True)
+    hint = traitlets.Unicode("Hover over a cell to read its exact value.").tag(sync=True)
+
+    def __init__(
+        self,
+        frames: Any,
+        *,
+        axes: Mapping[str, Sequence[Any]],
+        row_labels: Sequence[Any],
+        col_labels: Sequence[Any],
+        row_title: str = "queries",
+        col_title: str = "keys",
+        title: str = "",
+        mask: Any = None,
+        vmin: float | None = None,
+        vmax: float | None = None,
+        cmap: str = "viridis",
+        digits: int = 3,
+        position: Sequence[int] | None = None,
+    ) -> None:
+        super().__init__(
+            row_title=row_title, col_title=col_title, title=title, colormap=_colormap_bytes(cmap), digits=digits
+        )
+        self._array = np.zeros((0, 0))
+        self.set_frames(frames, axes=axes, row_labels=row_labels, col_labels=col_labels, mask=mask, vmin=vmin, vmax=vmax)
+        if position is not None:
+            self.position = list(position)
+
+    # ------------------------------------------------------------------ data
+    def set_frames(
+        self,
+        frames: Any,
+        *,
+        axes: Mapping[str, Sequence[Any]] | None = None,
+        row_labels: Sequence[Any] | None = None,
+        col_labels: Sequence[Any] | None = None,
+        mask: Any = None,
+        vmin: float | None = None,
+        vmax: float | None = None,
+    ) -> None:
+        """Replace the frames (and optionally axes and labels) in one update.
+
+        Arguments left as ``None`` keep their current value; slider positions
+        are kept where still valid and clamped otherwise. In a live kernel the
+        browser redraws at once.
+        """
+        if axes is None:
+            axes = dict(zip(self.axis_names, self.axis_labels, strict=True))
+        if not isinstance(axes, Mapping):
+            raise TypeError(f"axes must be a mapping of slider name -> values, got {type(axes).__name__}")
+        names = [str(k) for k in axes]
+        ticks = [_labels(v, f"axes[{k!r}]") for k, v in axes.items()]
+        for name, values in zip(names, ticks, strict=True):
+            if len(values) == 0:
+                raise ValueError(f"slider axis {name!r} has no values; expected at least one")
+        rows = _labels(row_labels, "row_labels") if row_labels is not None else list(self.row_labels)
+        cols = _labels(col_labels, "col_labels") if col_labels is not None else list(self.col_labels)
+
+        arr = _as_array(frames)
+        expected = (*[len(t) for t in ticks], len(rows), len(cols))
+        if arr.shape != expected:
+            axes_desc = ", ".join(f"{n}={len(t)}" for n, t in zip(names, ticks, strict=True)) or "no sliders"
+            raise ValueError(
+                f"frames must have shape {expected} (sliders: {axes_desc}; "
+                f"{len(rows)} row labels, {len(cols)} column labels), got {arr.shape}"
+            )
+        if 0 in expected:
+            raise ValueError(f"frames must not be empty, got shape {arr.shape}")
+
+        masked = np.zeros(arr.shape, dtype=bool)
+        if mask is not None:
+            m = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask)
+            if m.dtype != bool:
+                raise TypeError(f"mask must be boolean (True = masked), got dtype {m.dtype}")
+            try:
+                masked = np.broadcast_to(m, arr.shape)
+            except ValueError:
+                raise ValueError(f"mask of shape {m.shape} does not broadcast to frames of shape {arr.shape}") from None
+        shown = arr[~masked]
+        if not np.all(np.isfinite(shown)):
+            bad = int(np.size(shown) - np.count_nonzero(np.isfinite(shown)))
+            raise ValueError(f"frames must be finite; got {bad} NaN/inf value(s) (use mask= to grey out cells)")
+        if shown.size and np.abs(shown).max() > _FLOAT16_MAX:
+            raise ValueError(f"frames must fit float16 (|x| <= {_FLOAT16_MAX:g}), got max |x| = {np.abs(shown).max():g}")
+
+        lo = float(min(0.0, shown.min())) if vmin is None and shown.size else float(vmin if vmin is not None else 0.0)
+        hi = float(shown.max()) if vmax is None and shown.size else float(vmax if vmax is not None else 1.0)
+        if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
+            raise ValueError(f"need finite vmin <= vmax, got vmin={lo}, vmax={hi}")
+        if hi == lo:
+            hi = lo + 1.0
+
+        payload = np.where(masked, np.nan, arr).astype("<f2")
+        old = list(self.position)
+        pos = [min(old[a], len(t) - 1) if a < len(old) else 0 for a, t in enumerate(ticks)]
+        self._array = np.where(masked, np.nan, arr)
+        with self.hold_sync():
+            self.axis_names = names
+            self.axis_labels = ticks
+            self.row_labels = rows
+            self.col_labels = cols
+            self.shape = list(expected)
+            self.vmin, self.vmax = lo, hi
+            self.position = pos
+            self.frames = payload.tobytes()
+
+    @traitlets.validate("position")
+    def _check_position(self, proposal: dict[str, Any]) -> list[int]:
+        pos = list(proposal["value"])
+        sizes = [len(t) for t in self.axis_labels]
+        if len(pos) != len(sizes):
+            raise ValueError(f"position needs one index per slider {self.axis_names}, got {pos}")
+        for name, p, n in zip(self.axis_names, pos, sizes, strict=True):
+            if not 0 <= p < n:
+                raise ValueError(f"position for slider {name!r} must be in [0, {n - 1}], got {p}")
+        return pos
+
+    # ------------------------------------------------------------ accessors
+    @property
+    def frame(self) -> np.ndarray:
+        """The heatmap currently shown (masked cells are NaN), shape ``(n_rows, n_cols)``."""
+        return self._array[tuple(self.position)]
+
+    def select(self, **where: Any) -> None:
+        """Move sliders by tick label or index, e.g. ``ex.select(head=3, layer="2")``."""
+        pos = list(self.position)
+        for name, value in where.items():
+            if name not in self.axis_names:
+                raise ValueError(f"no slider named {name!r}; sliders are {self.axis_names}")
+            a = self.axis_names.index(name)
+            labels = self.axis_labels[a]
+            if isinstance(value, str) and value in labels:
+                pos[a] = labels.index(value)
+            elif isinstance(value, int | np.integer):
+                pos[a] = int(value)
+            else:
+                raise ValueError(f"slider {name!r}: expected an index or one of {labels}, got {value!r}")
+        self.position = pos

@@ -1,0 +1,106 @@
+"""The built site in a real browser: every page has no console error and makes no request
+off the machine; every slider of every explorer changes the drawn pixels; hover reads out.
+
+Needs a built site (``make book``) and Chromium (Debian's ``chromium``, or
+``playwright install chromium``). Screenshots are saved to ``_build/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from attnbook.sphinxext.site import OfflinePage, launch_chromium, serve, site_pages
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SITE = ROOT / "_build" / "html"
+SHOTS = ROOT / "_build" / "screenshots"
+PAGES = site_pages(SITE) if SITE.is_dir() else []
+WIDGET_PAGES = [p for p in PAGES if "application/vnd.jupyter.widget-state+json" in (SITE / p).read_text("utf-8")]
+
+
+def test_site_was_built() -> None:
+    assert "index.html" in PAGES, f"no built site at {SITE}; run `make book` first"
+    assert WIDGET_PAGES, "no page embeds widget state: the explorers were not saved by the build"
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    with serve(SITE) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with sync_api.sync_playwright() as p:
+        b = launch_chromium(p)
+        yield b
+        b.close()
+
+
+def _shot(page: str, suffix: str = "") -> str:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return str(SHOTS / (page.replace("/", "__").removesuffix(".html") + suffix + ".png"))
+
+
+def _digest(locator: Any) -> str:
+    return hashlib.sha256(locator.screenshot()).hexdigest()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_is_clean_offline(browser: Any, base_url: str, page: str) -> None:
+    with OfflinePage(browser, base_url + page) as visit:
+        if page in WIDGET_PAGES:
+            visit.wait_for_explorers()
+        visit.page.screenshot(path=_shot(page))
+        assert visit.blocked == [], f"{page} tried to reach off-machine URLs: {visit.blocked}"
+        assert visit.errors == [], f"{page} logged console errors: {visit.errors}"
+
+
+@pytest.mark.parametrize("page", WIDGET_PAGES)
+def test_every_slider_changes_the_figure(browser: Any, base_url: str, page: str) -> None:
+    with OfflinePage(browser, base_url + page) as visit:
+        n = visit.wait_for_explorers()
+        moved = 0
+        for i in range(n):
+            explorer = visit.page.locator(".attn-explorer").nth(i)
+            explorer.scroll_into_view_if_needed()
+            canvas = explorer.locator("canvas.attn-heatmap")
+            sliders = explorer.locator("input[type=range]")
+            for j in range(sliders.count()):
+                slider = sliders.nth(j)
+                if slider.is_disabled():  # an axis with a single value cannot move
+                    continue
+                before = _digest(canvas)
+                at_end = slider.evaluate("s => Number(s.value) >= Number(s.max)")
+                slider.focus()
+                slider.press("ArrowLeft" if at_end else "ArrowRight")  # the keyboard path readers use
+                assert _digest(canvas) != before, f"{page}: explorer {i}, slider {j} moved but the heatmap did not change"
+                moved += 1
+            explorer.screenshot(path=_shot(page, f"__explorer{i}"))
+        assert moved > 0, f"{page}: no movable slider found"
+        assert visit.blocked == [] and visit.errors == [], (visit.blocked, visit.errors)
+
+
+def test_hover_reads_out_the_weight(browser: Any, base_url: str) -> None:
+    page = WIDGET_PAGES[0]
+    with OfflinePage(browser, base_url + page) as visit:
+        visit.wait_for_explorers()
+        explorer = visit.page.locator(".attn-explorer").first
+        explorer.scroll_into_view_if_needed()
+        box = explorer.locator("canvas.attn-heatmap").bounding_box()
+        readout = explorer.locator(".attn-readout")
+        hint = readout.inner_text()
+        visit.page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"])
+        text = readout.inner_text()
+        assert text != hint, "hovering a cell did not change the read-out"
+        value = float(text.rsplit(":", 1)[1])
+        assert 0.0 <= value <= 1.0, f"read-out {text!r} is not an attention weight"
+        visit.page.mouse.move(box["x"] - 5, box["y"] - 5)  # leaving the canvas restores the hint
+        assert readout.inner_text() == hint

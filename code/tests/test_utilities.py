@@ -1,0 +1,81 @@
+"""Small helpers: static heatmaps, seeding, device choice, recorded metrics, Sphinx glue."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+import torch
+
+from attnbook import get_device, set_seed, show_heatmaps
+from attnbook.bench import record
+
+
+def test_show_heatmaps_draws_one_panel_per_matrix_with_labels() -> None:
+    fig = show_heatmaps(torch.rand(2, 3, 4, 5), row_labels=list("abcd"), col_labels=list("vwxyz"),
+                        titles=[f"head {i}" for i in range(6)])
+    panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+    assert len(panels) == 6
+    assert [t.get_text() for t in panels[0].get_yticklabels()] == list("abcd")
+    assert panels[5].get_title() == "head 5"
+
+
+@pytest.mark.parametrize(
+    ("matrices", "kw", "message"),
+    [
+        (np.zeros((1, 1, 1, 2, 2)), {}, r"grid_rows, grid_cols, n_queries, n_keys\), got \(1, 1, 1, 2, 2\)"),
+        (np.full((2, 2), np.nan), {}, "must be finite"),
+        (np.zeros((2, 3)), {"col_labels": ["a"]}, "col_labels must have 3 entries"),
+        (np.zeros((2, 2, 3, 3)), {"titles": ["x"]}, "titles must have 4 entries"),
+    ],
+)
+def test_show_heatmaps_bad_input(matrices, kw, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        show_heatmaps(matrices, **kw)
+
+
+def test_set_seed_makes_torch_repeatable_and_rejects_bad_seeds() -> None:
+    set_seed(3)
+    a = torch.rand(3)
+    g = set_seed(3)
+    assert torch.equal(a, torch.rand(3))
+    assert torch.equal(torch.rand(2, generator=g), torch.rand(2, generator=torch.Generator().manual_seed(3)))
+    with pytest.raises(ValueError, match="non-negative int, got -1"):
+        set_seed(-1)
+
+
+def test_get_device_reports_its_choice(capsys) -> None:
+    device = get_device()
+    assert isinstance(device, torch.device)
+    assert device.type in capsys.readouterr().out
+
+
+def test_record_appends_json_lines_only_when_asked(tmp_path: pathlib.Path, monkeypatch) -> None:
+    monkeypatch.delenv("ATTNBOOK_METRICS", raising=False)
+    assert record("a.b", 0.5) == 0.5
+    path = tmp_path / "m.jsonl"
+    monkeypatch.setenv("ATTNBOOK_METRICS", str(path))
+    record("a.b", 0.25)
+    record("c", 3)
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [{"a.b": 0.25}, {"c": 3.0}]
+    with pytest.raises(ValueError, match="must be a finite number"):
+        record("nan.metric", float("nan"))
+    with pytest.raises(ValueError, match="without spaces"):
+        record("has space", 1.0)
+
+
+def test_sphinx_glue_ships_every_script_it_points_to() -> None:
+    from types import SimpleNamespace
+
+    from attnbook import sphinxext
+
+    config = SimpleNamespace()
+    sphinxext._use_local_scripts(None, config)  # type: ignore[arg-type]
+    vendor = pathlib.Path(sphinxext.__file__).parent / "vendor"
+    for path in [*config.nb_ipywidgets_js, config.mathjax_path]:
+        assert path.startswith("attnbook/") and "://" not in path
+        assert (vendor / path.removeprefix("attnbook/")).is_file(), f"{path} is not shipped"
+    assert sphinxext._anywidget_frontend().is_file()
+    assert len(list((vendor / "html-manager" / "dist").glob("*.woff2"))) == 3
