@@ -45,3 +45,8 @@ def test_selection_task_query_is_closest_to_its_target_key() -> None:
 def test_selection_task_bad_sizes(kw: dict) -> None:
     with pytest.raises(ValueError, match="must be a positive int"):
         make_selection_task(**kw)
+
+
+def test_scene_says_so_when_objects_do_not_fit() -> None:
+    with pytest.raises(ValueError, match="could not place 4 objects of size 3 apart on a 8x8 grid"):
+        make_scene(size=8, object_size=3)

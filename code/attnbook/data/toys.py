@@ -52,10 +52,12 @@ def make_scene(size: int = 12, object_size: int = 2, seed: int = 0) -> Scene:
     taken = torch.zeros(size, size, dtype=torch.bool)
     objects: dict[str, tuple[int, int]] = {}
     for name, rgb in COLOURS.items():
-        while True:  # rejection-sample a free spot (the grid is large enough by the check above)
+        for _ in range(1000):  # rejection-sample a free spot, one empty cell away from the others
             r, c = (int(x) for x in torch.randint(0, size - object_size + 1, (2,), generator=g))
             if not taken[max(0, r - 1) : r + object_size + 1, max(0, c - 1) : c + object_size + 1].any():
                 break
+        else:
+            raise ValueError(f"could not place {len(COLOURS)} objects of size {object_size} apart on a {size}x{size} grid")
         taken[r : r + object_size, c : c + object_size] = True
         image[r : r + object_size, c : c + object_size] = torch.tensor(rgb)
         objects[name] = (r, c)

@@ -1,0 +1,328 @@
+"""Benchmark the book: build times, chapter execution, page weight and explorer latency.
+
+Run from the repository root (``make bench`` does this)::
+
+    .venv/bin/python code/benchmarks/run.py [--root PATH]
+
+Every number is measured once, in this one run, on this machine, and written to
+``_build/bench.json`` (flat ``name -> number``) and ``_build/bench.md`` (a table).
+Timings depend on the machine and its load, so they are reported, never asserted
+in tests. If a build fails, the script exits non-zero, prints the end of the build log and
+the Sphinx warnings, and keeps the whole log in ``_build/bench-build.log``.
+
+Metrics
+-------
+``build.cold_s``
+    Wall-clock seconds of a strict build (``jupyter-book build . -n -W --keep-going``)
+    from nothing: ``_build/html``, ``_build/.doctrees``, ``_build/jupyter_execute`` and
+    the execution cache ``_build/.jupyter_cache`` are deleted first, so every chapter runs.
+``build.warm_s``
+    The same build again right after, nothing changed: the cache is used, no chapter runs.
+``chapter.<stem>.exec_s``
+    Seconds the cold build spent executing chapter ``chapters/<stem>.md``, as recorded
+    by jupyter-cache.
+``page.<stem>.kb``
+    Weight of a notebook chapter's page: its HTML plus every local file it references
+    under ``_images/`` or ``_downloads/``, in KiB (1 decimal).
+``site.static_kb`` / ``site.vendored_js_kb``
+    All of ``_static/`` (theme and vendored scripts), and the vendored scripts alone
+    (``_static/attnbook/``), in KiB. Loaded by every page but cached by the browser, so
+    counted once for the whole site rather than per page.
+``explorer.redraw_p50_ms`` / ``explorer.redraw_p95_ms``
+    Median and 95th percentile, in headless Chromium, of the time from setting a slider
+    of an explorer and dispatching its ``input`` event until the next animation frame:
+    what a reader waits for. It cannot go below one frame (~16.7 ms at 60 Hz).
+    50 moves per page with explorers, pooled over pages.
+``explorer.draw_p50_ms`` / ``explorer.draw_p95_ms``
+    The same moves, timed only until the synchronous redraw returns: the explorer's own cost.
+anything else
+    Figures the chapters print, recorded with ``attnbook.bench.record`` while the cold
+    build executes them (``ATTNBOOK_METRICS=_build/metrics.jsonl``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import html.parser
+import importlib.metadata
+import json
+import os
+import pathlib
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from urllib.parse import unquote, urlsplit
+
+import numpy as np
+from jupyter_cache import get_cache
+from playwright.sync_api import sync_playwright
+
+from attnbook.sphinxext.site import OfflinePage, launch_chromium, serve, site_pages
+
+#: Build outputs a cold build starts without; everything else under ``_build/`` is kept.
+COLD_PATHS = ("html", ".doctrees", "jupyter_execute", ".jupyter_cache")
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+MOVES_PER_PAGE = 50
+LOG_TAIL_LINES = 60
+
+Metrics = dict[str, float]
+
+# Runs inside the page: moves the sliders one after another and times each redraw.
+# Returns, per move, the time to the next frame and the synchronous redraw time (ms), and a
+# description of every move after which no explorer redrew.
+MOVE_SLIDERS_JS = """
+async (moves) => {
+  const sliders = [...document.querySelectorAll('.attn-explorer')].flatMap((explorer, e) =>
+    [...explorer.querySelectorAll('input[type=range]')]
+      .map((input, s) => ({explorer, input, name: `explorer ${e}, slider ${s}`, dir: 1}))
+      .filter(({input}) => !input.disabled));  // an axis with a single value cannot move
+  if (sliders.length === 0) return {times: [], draws: [], stale: ['no movable slider on the page']};
+  const times = [], draws = [], stale = [];
+  for (let k = 0; k < moves; k++) {
+    const slider = sliders[k % sliders.length];
+    const {explorer, input} = slider;
+    const step = Number(input.step) || 1, now = Number(input.value);
+    if (now + slider.dir * step > Number(input.max) || now + slider.dir * step < Number(input.min)) {
+      slider.dir = -slider.dir;
+    }
+    const value = now + slider.dir * step;
+    slider.dir = -slider.dir;  // alternate directions on the next visit of this slider
+    const drawn = Number(explorer.dataset.drawn);
+    const t0 = performance.now();
+    input.value = String(value);
+    input.dispatchEvent(new Event('input', {bubbles: true}));
+    const t1 = performance.now();  // the redraw is synchronous: done here
+    await new Promise(r => requestAnimationFrame(() => r()));
+    const t2 = performance.now();  // and on screen with the next frame
+    if (!(Number(explorer.dataset.drawn) > drawn)) stale.push(`${slider.name} -> ${value}`);
+    draws.push(t1 - t0);
+    times.push(t2 - t0);
+  }
+  return {times, draws, stale};
+}
+"""
+
+
+def log(message: str) -> None:
+    """Progress goes to stderr; stdout carries only the final table."""
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def kib(n_bytes: int) -> float:
+    return round(n_bytes / 1024, 1)
+
+
+def tree_bytes(folder: pathlib.Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+# -- 1, 2: builds -------------------------------------------------------------------------------
+
+
+def clean_for_cold_build(build: pathlib.Path) -> pathlib.Path:
+    """Delete the outputs listed in ``COLD_PATHS``; return an emptied ``metrics.jsonl``."""
+    for name in COLD_PATHS:
+        shutil.rmtree(build / name, ignore_errors=True)
+    build.mkdir(parents=True, exist_ok=True)
+    metrics_file = build / "metrics.jsonl"
+    metrics_file.write_text("", encoding="utf-8")
+    return metrics_file
+
+
+def timed_build(root: pathlib.Path, metrics_file: pathlib.Path) -> float:
+    """Run the strict book build; return its wall-clock seconds, or exit with the log tail if it fails."""
+    jupyter_book = pathlib.Path(sys.executable).parent / "jupyter-book"
+    command = [str(jupyter_book), "build", ".", "-n", "-W", "--keep-going"]
+    env = {**os.environ, "ATTNBOOK_METRICS": str(metrics_file.resolve())}
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        log_file = root / "_build" / "bench-build.log"
+        log_file.write_text(result.stdout, encoding="utf-8")
+        lines = result.stdout.splitlines()
+        problems = [line for line in lines if "WARNING:" in line or "ERROR:" in line]  # what -W turned fatal
+        print("\n".join(lines[-LOG_TAIL_LINES:] + ["", "Sphinx warnings and errors:", *problems]), file=sys.stderr)
+        sys.exit(f"[bench] the book build failed (exit {result.returncode}): {' '.join(command)}; full log: {log_file}")
+    return seconds
+
+
+# -- 3: chapter execution -------------------------------------------------------------------------
+
+
+def chapter_exec_seconds(cache_dir: pathlib.Path) -> Metrics:
+    """``chapter.<stem>.exec_s`` from the jupyter-cache records (the newest record of each source wins)."""
+    records = sorted(get_cache(str(cache_dir)).list_cache_records(), key=lambda r: r.created)
+    return {
+        f"chapter.{pathlib.Path(r.uri).stem}.exec_s": round(float(r.data["execution_seconds"]), 2)
+        for r in records
+        if r.data and r.data.get("execution_seconds") is not None
+    }
+
+
+# -- 4: page weight -------------------------------------------------------------------------------
+
+
+def is_notebook_chapter(source: pathlib.Path) -> bool:
+    """A MyST notebook has a leading ``---`` front-matter block with a ``kernelspec:``."""
+    lines = source.read_text(encoding="utf-8").splitlines()
+    if not lines or lines[0].strip() != "---":
+        return False
+    for line in lines[1:]:
+        if line.strip() == "---":
+            return False
+        if line.startswith("kernelspec:"):
+            return True
+    return False
+
+
+class _LinkCollector(html.parser.HTMLParser):
+    """Collects the values of every ``src=`` and ``href=`` attribute."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.links: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.links += [value for name, value in attrs if name in ("src", "href") and value]
+
+
+def local_assets(page: pathlib.Path, site: pathlib.Path) -> set[pathlib.Path]:
+    """Files under ``_images/`` or ``_downloads/`` of ``site`` that ``page`` references."""
+    collector = _LinkCollector()
+    collector.feed(page.read_text(encoding="utf-8"))
+    assets = set()
+    for link in collector.links:
+        parts = urlsplit(link)
+        if parts.scheme or parts.netloc or not parts.path:
+            continue
+        target = (page.parent / unquote(parts.path)).resolve()
+        if target.is_file() and target.relative_to(site.resolve()).parts[0] in ("_images", "_downloads"):
+            assets.add(target)
+    return assets
+
+
+def page_weights(root: pathlib.Path, site: pathlib.Path) -> Metrics:
+    """``page.<stem>.kb`` for every notebook chapter, plus the site-wide static totals."""
+    metrics: Metrics = {}
+    for page in sorted((site / "chapters").glob("*.html")):
+        source = root / "chapters" / f"{page.stem}.md"
+        if source.is_file() and is_notebook_chapter(source):
+            size = page.stat().st_size + sum(a.stat().st_size for a in local_assets(page, site))
+            metrics[f"page.{page.stem}.kb"] = kib(size)
+    metrics["site.static_kb"] = kib(tree_bytes(site / "_static"))
+    metrics["site.vendored_js_kb"] = kib(tree_bytes(site / "_static" / "attnbook"))
+    return metrics
+
+
+# -- 5: explorer latency --------------------------------------------------------------------------
+
+
+def redraw_times_ms(browser: object, url: str) -> tuple[list[float], list[float]]:
+    """Time ``MOVES_PER_PAGE`` slider moves on one page: (to next frame, redraw alone), in ms.
+
+    Raises if any move left the figure as it was.
+    """
+    with OfflinePage(browser, url) as visit:
+        visit.wait_for_explorers()
+        result = visit.page.evaluate(MOVE_SLIDERS_JS, MOVES_PER_PAGE)
+    if result["stale"]:
+        raise RuntimeError(f"{url}: the figure did not redraw after: {'; '.join(result['stale'])}")
+    return [float(t) for t in result["times"]], [float(t) for t in result["draws"]]
+
+
+def explorer_latency(site: pathlib.Path) -> Metrics:
+    """``explorer.redraw_p50_ms`` / ``_p95_ms`` over all moves on all pages that embed widget state."""
+    pages = [p for p in site_pages(site) if WIDGET_STATE in (site / p).read_text(encoding="utf-8")]
+    if not pages:
+        raise RuntimeError(f"no page under {site} embeds widget state: the explorers were not saved by the build")
+    times: list[float] = []
+    draws: list[float] = []
+    with serve(site) as base_url, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            for page in pages:
+                log(f"explorer latency: {page}")
+                to_frame, redraw = redraw_times_ms(browser, base_url + page)
+                times += to_frame
+                draws += redraw
+        finally:
+            browser.close()
+    p50, p95 = np.percentile(times, [50, 95])
+    d50, d95 = np.percentile(draws, [50, 95])
+    return {
+        "explorer.redraw_p50_ms": round(float(p50), 2),
+        "explorer.redraw_p95_ms": round(float(p95), 2),
+        "explorer.draw_p50_ms": round(float(d50), 2),
+        "explorer.draw_p95_ms": round(float(d95), 2),
+    }
+
+
+# -- 6: figures recorded by the chapters ----------------------------------------------------------
+
+
+def recorded_metrics(metrics_file: pathlib.Path) -> Metrics:
+    """The JSON lines chapters appended via ``attnbook.bench.record``; later lines win."""
+    recorded: Metrics = {}
+    for line in metrics_file.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            recorded.update(json.loads(line))
+    return recorded
+
+
+def merge(measured: Metrics, recorded: Metrics) -> Metrics:
+    clash = sorted(measured.keys() & recorded.keys())
+    if clash:
+        raise ValueError(f"chapters recorded metrics whose names the benchmark itself uses: {clash}")
+    return dict(sorted({**measured, **recorded}.items()))
+
+
+# -- 7: report ------------------------------------------------------------------------------------
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def markdown_report(metrics: Metrics) -> str:
+    try:
+        torch_version = importlib.metadata.version("torch")
+    except importlib.metadata.PackageNotFoundError:
+        torch_version = "not installed"
+    header = (
+        f"Benchmarks of {datetime.date.today().isoformat()} on {os.cpu_count()} cores "
+        f"(`nproc`), Python {platform.python_version()}, torch {torch_version}; one run, not asserted."
+    )
+    rows = "\n".join(f"| `{name}` | {_fmt(value)} |" for name, value in metrics.items())
+    return f"{header}\n\n| metric | value |\n|---|---:|\n{rows}\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=pathlib.Path, default=pathlib.Path(__file__).resolve().parents[2],
+                        help="the book's repository root (default: the one holding this script)")
+    root = parser.parse_args().root.resolve()
+    build = root / "_build"
+    site = build / "html"
+
+    metrics_file = clean_for_cold_build(build)
+    log("cold build ...")
+    measured: Metrics = {"build.cold_s": round(timed_build(root, metrics_file), 2)}
+    log("warm build ...")
+    measured["build.warm_s"] = round(timed_build(root, metrics_file), 2)
+    measured |= chapter_exec_seconds(build / ".jupyter_cache")
+    measured |= page_weights(root, site)
+    measured |= explorer_latency(site)
+    metrics = merge(measured, recorded_metrics(metrics_file))
+
+    report = markdown_report(metrics)
+    (build / "bench.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (build / "bench.md").write_text(report, encoding="utf-8")
+    print(report, end="")
+
+
+if __name__ == "__main__":
+    main()
