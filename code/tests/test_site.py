@@ -1,0 +1,67 @@
+"""The built HTML (no browser): scripts only where needed, launch buttons, execution table."""
+
+from __future__ import annotations
+
+import pathlib
+import re
+
+import pytest
+import yaml
+
+from attnbook.sphinxext import SCRIPTS, STATIC_DIR
+from attnbook.sphinxext.site import site_pages
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+SITE = ROOT / "_build" / "html"
+PAGES = site_pages(SITE) if SITE.is_dir() else []
+CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("[0-9][0-9]_*.md"))
+REPO = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"].rstrip("/")
+pytestmark = pytest.mark.skipif(not PAGES, reason="no built site: run `make book`")
+
+
+def html(page: str) -> str:
+    return (SITE / page).read_text(encoding="utf-8")
+
+
+def script_srcs(page: str) -> list[str]:
+    return re.findall(r'<script[^>]*\ssrc="([^"]+)"', html(page))
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_widget_scripts_load_only_where_widgets_are(page: str) -> None:
+    has_widgets = "application/vnd.jupyter.widget-state+json" in html(page)
+    loaded = [s for s in script_srcs(page) if f"_static/{STATIC_DIR}/" in s and "tex-svg" not in s]
+    if has_widgets:
+        assert [s.split(f"{STATIC_DIR}/")[1].split("?")[0] for s in loaded] == list(SCRIPTS)
+    else:
+        assert loaded == [], f"{page} loads widget scripts it does not need: {loaded}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_script_or_stylesheet_comes_from_off_the_site(page: str) -> None:
+    text = html(page)
+    external = re.findall(r'<(?:script|link)[^>]*\s(?:src|href)="(https?://[^"]+)"', text)
+    assert external == [], f"{page} pulls assets from the network: {external}"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_chapter_launch_buttons_open_the_paired_notebook(stem: str) -> None:
+    text = html(f"chapters/{stem}.html")
+    owner_repo = REPO.removeprefix("https://github.com/")
+    assert f"https://colab.research.google.com/github/{owner_repo}/blob/main/chapters/{stem}.ipynb" in text
+    assert f"https://mybinder.org/v2/gh/{owner_repo}/main?urlpath=lab/tree/chapters/{stem}.ipynb" in text
+    assert "btn-launch-thebe" in text
+
+
+def test_execution_statistics_page_lists_every_chapter_as_succeeded() -> None:
+    text = html("chapters/execution.html")
+    for stem in CHAPTERS:
+        row = re.search(
+            rf'<span class="doc">chapters/{stem}</span>.*?</td>\s*<td><p>[^<]+</p></td>\s*<td><p>(\w+)</p></td>'
+            rf"\s*<td><p>([\d.]+)</p></td>\s*<td><p>([^<]+)</p></td>",
+            text,
+            flags=re.S,
+        )
+        assert row, f"{stem} missing from the execution table"
+        method, seconds, status = row.groups()
+        assert method == "cache" and float(seconds) > 0 and status == "✅", row.groups()
