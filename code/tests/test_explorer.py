@@ -262,3 +262,52 @@ def test_new_frames_must_fit_the_existing_plot() -> None:
     assert ex.plot["names"] == ["truth", "fit"]
     with pytest.raises(ValueError, match="pass plot= for the new frames"):
         ex.set_frames(np.zeros((4, 2, 3)), axes={"layer": [1, 2, 3, 4]})
+
+
+# ------------------------------------------------ labels that differ per frame
+def make_per_example() -> HeatmapExplorer:
+    frames = np.random.default_rng(0).random((3, 2, 4))
+    return HeatmapExplorer(
+        frames,
+        axes={"example": ["ab", "xyz", "pqrs"]},
+        labels_by="example",
+        row_labels=[["A", "B"], ["C", "D"], ["E", "F"]],
+        col_labels=[["a", "b", "", ""], ["x", "y", "z", ""], list("pqrs")],
+        row_slider="output",
+    )
+
+
+def test_labels_by_sends_one_block_of_labels_per_slider_value() -> None:
+    ex = make_per_example()
+    assert ex.labels_by == "example"
+    assert ex.row_labels == ["A", "B", "C", "D", "E", "F"]  # flat; the browser slices block `position`
+    assert ex.col_labels == ["a", "b", "", "", "x", "y", "z", "", "p", "q", "r", "s"]
+    assert ex.current_col_labels == ["a", "b", "", ""]
+    ex.select(example="xyz", output="D")
+    assert ex.current_row_labels == ["C", "D"] and ex.row == 1 and ex.current_col_labels == ["x", "y", "z", ""]
+
+
+def test_shared_labels_still_work_with_labels_by() -> None:
+    ex = HeatmapExplorer(np.zeros((3, 2, 2)), axes={"example": [0, 1, 2]}, labels_by="example",
+                         row_labels=["r1", "r2"], col_labels=[["a", "b"], ["c", "d"], ["e", "f"]])
+    assert ex.row_labels == ["r1", "r2"] and len(ex.col_labels) == 6
+
+
+@pytest.mark.parametrize(
+    ("kw", "message"),
+    [
+        ({"labels_by": "layer"}, r"labels_by must name one of the sliders \['example'\]"),
+        ({"col_labels": [["a"], ["b"], ["c"]]}, r"frames must have shape \(3, 2, 1\)|frames must have shape"),
+        ({"row_labels": [["A", "B"], ["C", "D"]]}, r"one list of labels per value of slider 'example' \(3\)"),
+        ({"row_labels": [["A", "B"], ["C"], ["E", "F"]]}, r"same length \(pad with ''\), got lengths \[2, 1, 2\]"),
+    ],
+)
+def test_labels_by_bad_input(kw: dict, message: str) -> None:
+    args = {
+        "axes": {"example": ["ab", "xyz", "pqrs"]},
+        "labels_by": "example",
+        "row_labels": [["A", "B"], ["C", "D"], ["E", "F"]],
+        "col_labels": [list("abcd")] * 3,
+    } | kw
+    with pytest.raises(ValueError, match=message):
+        HeatmapExplorer(np.zeros((3, 2, 4)), **args)

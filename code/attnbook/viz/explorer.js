@@ -99,6 +99,18 @@ function render({ model, el }) {
   const nRows = () => shape()[shape().length - 2];
   const nCols = () => shape()[shape().length - 1];
 
+  // Labels of the frame shown now. With `labels_by`, the flat label list holds
+  // one block of n labels per value of that slider (e.g. one sentence per example).
+  function labelBlock(name, n) {
+    const all = model.get(name);
+    if (all.length <= n) return all;
+    const a = model.get("axis_names").indexOf(model.get("labels_by"));
+    const k = a >= 0 ? model.get("position")[a] : 0;
+    return all.slice(k * n, (k + 1) * n);
+  }
+  const rowLabels = () => labelBlock("row_labels", nRows());
+  const colLabels = () => labelBlock("col_labels", nCols());
+
   function frameOffset() {
     const s = shape();
     const pos = model.get("position");
@@ -150,7 +162,7 @@ function render({ model, el }) {
     });
     const rowName = model.get("row_slider");
     if (rowName) {
-      const rows = model.get("row_labels");
+      const rows = rowLabels();
       const wrap = document.createElement("label");
       wrap.className = "attn-slider attn-row-slider";
       const caption = document.createElement("span");
@@ -189,7 +201,7 @@ function render({ model, el }) {
     const rowWrap = controls.querySelector("label.attn-row-slider");
     if (rowWrap) {
       const r = model.get("row");
-      const label = model.get("row_labels")[r];
+      const label = rowLabels()[r];
       rowWrap.querySelector("input").value = String(r);
       rowWrap.querySelector("input").setAttribute("aria-valuetext", `${model.get("row_slider")}: ${label}`);
       rowWrap.querySelector("output").textContent = label;
@@ -203,8 +215,8 @@ function render({ model, el }) {
   }
 
   function draw() {
-    const rows = model.get("row_labels");
-    const cols = model.get("col_labels");
+    const rows = rowLabels();
+    const cols = colLabels();
     const R = nRows();
     const C = nCols();
     const ctx = canvas.getContext("2d");
@@ -329,7 +341,7 @@ function render({ model, el }) {
     const rowName = model.get("row_slider");
     const stems = Boolean(rowName && spec.col_x);
     const legend = [];
-    if (stems) legend.push([`α of ${rowName} ${model.get("row_labels")[model.get("row")]}`, STEM_COLOUR, "stem"]);
+    if (stems) legend.push([`α of ${rowName} ${rowLabels()[model.get("row")]}`, STEM_COLOUR, "stem"]);
     if (spec.points) legend.push(["data", "rgba(90, 90, 90, 0.75)", "dot"]);
     spec.names.forEach((name, k) => legend.push([name, SERIES_COLOURS[k % SERIES_COLOURS.length], "line"]));
     if (rowName && spec.row_x) legend.push([`${rowName} position`, "#111", "dash"]);
@@ -508,7 +520,7 @@ function render({ model, el }) {
     const x = values[frameOffset() + r * nCols() + c];
     const rowTitle = model.get("row_title") || "row";
     const colTitle = model.get("col_title") || "column";
-    readout.textContent = `${rowTitle} “${model.get("row_labels")[r]}” → ${colTitle} “${model.get("col_labels")[c]}”: ${formatValue(x, model.get("digits"))}`;
+    readout.textContent = `${rowTitle} “${rowLabels()[r]}” → ${colTitle} “${colLabels()[c]}”: ${formatValue(x, model.get("digits"))}`;
   }
 
   function onMove(event) {
@@ -553,7 +565,7 @@ function render({ model, el }) {
   };
   const handlers = [["change:position", onPosition], ["change:row", onPosition]];
   for (const name of ["frames", "shape", "axis_names", "axis_labels", "row_labels", "col_labels", "colormap",
-                      "row_slider", "plot", "plot_values"]) {
+                      "row_slider", "labels_by", "plot", "plot_values"]) {
     handlers.push([`change:${name}`, onData]);
   }
   for (const name of ["vmin", "vmax", "title", "row_title", "col_title", "digits", "hint", "max_width"]) {

@@ -46,6 +46,22 @@ def _labels(values: Sequence[Any], what: str) -> list[str]:
     return out
 
 
+def _label_sets(labels: Any, what: str, by: str) -> list[list[str]]:
+    """One shared label list, or -- with ``labels_by`` -- one list per tick of that slider."""
+    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence | np.ndarray | range):
+        raise TypeError(f"{what} must be a sequence of labels, got {type(labels).__name__}")
+    items = list(labels)
+    nested = bool(items) and all(isinstance(x, Sequence | np.ndarray) and not isinstance(x, str) for x in items)
+    if not (by and nested):
+        return [_labels(labels, what)]
+    sets = [_labels(x, f"{what}[{i}]") for i, x in enumerate(items)]
+    if len({len(x) for x in sets}) != 1:
+        raise ValueError(
+            f"every list in {what} must have the same length (pad with ''), got lengths {[len(x) for x in sets]}"
+        )
+    return sets
+
+
 def _as_array(frames: Any) -> np.ndarray:
     """Accept numpy arrays, torch tensors and nested lists."""
     if hasattr(frames, "detach"):  # torch.Tensor without importing torch
@@ -167,6 +183,11 @@ class HeatmapExplorer(anywidget.AnyWidget):
         row_slider: name of an extra slider that selects one row (one query):
             the row is outlined, and a :class:`LinePlot` can show its weights.
         plot: a :class:`LinePlot` drawn under the heatmap.
+        labels_by: name of a slider whose frames have *their own* labels, e.g.
+            ``"example"`` when every example is a different sentence. Then
+            ``row_labels`` and/or ``col_labels`` may be lists of label lists, one
+            per value of that slider, all of the same length (pad with ``""``
+            and mask the padded cells).
 
     Raises:
         ValueError: frames whose shape disagrees with ``axes`` or the labels,
@@ -194,6 +215,7 @@ class HeatmapExplorer(anywidget.AnyWidget):
     max_width = traitlets.Int(720).tag(sync=True)
     hint = traitlets.Unicode("Hover over a cell to read its exact value.").tag(sync=True)
     row_slider = traitlets.Unicode("").tag(sync=True)
+    labels_by = traitlets.Unicode("").tag(sync=True)
     row = traitlets.Int(0).tag(sync=True)
     plot = traitlets.Dict({}).tag(sync=True)
     plot_values = traitlets.Bytes(b"").tag(sync=True)
@@ -216,6 +238,7 @@ class HeatmapExplorer(anywidget.AnyWidget):
         position: Sequence[int] | None = None,
         row_slider: str | None = None,
         plot: LinePlot | None = None,
+        labels_by: str | None = None,
     ) -> None:
         super().__init__(
             row_title=row_title, col_title=col_title, title=title, colormap=_colormap_bytes(cmap), digits=digits
@@ -224,7 +247,13 @@ class HeatmapExplorer(anywidget.AnyWidget):
             if not isinstance(row_slider, str) or not row_slider or row_slider in axes:
                 raise ValueError(f"row_slider must be a new, non-empty slider name (not one of {list(axes)}), got {row_slider!r}")
             self.row_slider = row_slider
+        if labels_by is not None:
+            if not isinstance(labels_by, str) or labels_by not in axes:
+                raise ValueError(f"labels_by must name one of the sliders {list(axes)}, got {labels_by!r}")
+            self.labels_by = labels_by
         self._array = np.zeros((0, 0))
+        self._row_sets: list[list[str]] = []
+        self._col_sets: list[list[str]] = []
         self.set_frames(
             frames, axes=axes, row_labels=row_labels, col_labels=col_labels, mask=mask, vmin=vmin, vmax=vmax, plot=plot
         )
@@ -259,8 +288,19 @@ class HeatmapExplorer(anywidget.AnyWidget):
         for name, values in zip(names, ticks, strict=True):
             if len(values) == 0:
                 raise ValueError(f"slider axis {name!r} has no values; expected at least one")
-        rows = _labels(row_labels, "row_labels") if row_labels is not None else list(self.row_labels)
-        cols = _labels(col_labels, "col_labels") if col_labels is not None else list(self.col_labels)
+        row_sets = _label_sets(row_labels, "row_labels", self.labels_by) if row_labels is not None else self._row_sets
+        col_sets = _label_sets(col_labels, "col_labels", self.labels_by) if col_labels is not None else self._col_sets
+        if self.labels_by:
+            if self.labels_by not in names:
+                raise ValueError(f"labels_by slider {self.labels_by!r} is not among the new sliders {names}")
+            n_ticks = len(ticks[names.index(self.labels_by)])
+            for what, sets in (("row_labels", row_sets), ("col_labels", col_sets)):
+                if len(sets) not in (1, n_ticks):
+                    raise ValueError(
+                        f"{what} must hold one list of labels per value of slider {self.labels_by!r} "
+                        f"({n_ticks}), or one shared list; got {len(sets)} lists"
+                    )
+        rows, cols = row_sets[0], col_sets[0]
 
         arr = _as_array(frames)
         expected = (*[len(t) for t in ticks], len(rows), len(cols))
@@ -316,8 +356,9 @@ class HeatmapExplorer(anywidget.AnyWidget):
         with self.hold_sync():
             self.axis_names = names
             self.axis_labels = ticks
-            self.row_labels = rows
-            self.col_labels = cols
+            self._row_sets, self._col_sets = row_sets, col_sets
+            self.row_labels = [label for labels in row_sets for label in labels]  # flat: the browser slices
+            self.col_labels = [label for labels in col_sets for label in labels]
             self.shape = list(expected)
             self.vmin, self.vmax = lo, hi
             self.position = pos
@@ -340,11 +381,27 @@ class HeatmapExplorer(anywidget.AnyWidget):
     @traitlets.validate("row")
     def _check_row(self, proposal: dict[str, Any]) -> int:
         row = int(proposal["value"])
-        if self.row_labels and not 0 <= row < len(self.row_labels):
-            raise ValueError(f"row must be in [0, {len(self.row_labels) - 1}], got {row}")
+        n_rows = self.shape[-2] if self.shape else len(self.row_labels)
+        if n_rows and not 0 <= row < n_rows:
+            raise ValueError(f"row must be in [0, {n_rows - 1}], got {row}")
         return row
 
     # ------------------------------------------------------------ accessors
+    def _current(self, sets: list[list[str]]) -> list[str]:
+        if len(sets) == 1:
+            return sets[0]
+        return sets[self.position[self.axis_names.index(self.labels_by)]]
+
+    @property
+    def current_row_labels(self) -> list[str]:
+        """The row labels of the frame shown now (they differ per frame with ``labels_by``)."""
+        return self._current(self._row_sets)
+
+    @property
+    def current_col_labels(self) -> list[str]:
+        """The column labels of the frame shown now."""
+        return self._current(self._col_sets)
+
     @property
     def frame(self) -> np.ndarray:
         """The heatmap currently shown (masked cells are NaN), shape ``(n_rows, n_cols)``."""
@@ -353,14 +410,10 @@ class HeatmapExplorer(anywidget.AnyWidget):
     def select(self, **where: Any) -> None:
         """Move sliders by tick label or index, e.g. ``ex.select(head=3, layer="2")`` (row slider included)."""
         pos = list(self.position)
+        row_value = None
         for name, value in where.items():
             if name and name == self.row_slider:
-                if isinstance(value, str) and value in self.row_labels:
-                    self.row = self.row_labels.index(value)
-                elif isinstance(value, int | np.integer):
-                    self.row = int(value)
-                else:
-                    raise ValueError(f"slider {name!r}: expected an index or one of {self.row_labels}, got {value!r}")
+                row_value = value  # after the other sliders: with labels_by, the row labels depend on them
                 continue
             if name not in self.axis_names:
                 sliders = self.axis_names + ([self.row_slider] if self.row_slider else [])
@@ -374,3 +427,11 @@ class HeatmapExplorer(anywidget.AnyWidget):
             else:
                 raise ValueError(f"slider {name!r}: expected an index or one of {labels}, got {value!r}")
         self.position = pos
+        if row_value is not None:
+            rows = self.current_row_labels
+            if isinstance(row_value, str) and row_value in rows:
+                self.row = rows.index(row_value)
+            elif isinstance(row_value, int | np.integer):
+                self.row = int(row_value)
+            else:
+                raise ValueError(f"slider {self.row_slider!r}: expected an index or one of {rows}, got {row_value!r}")
