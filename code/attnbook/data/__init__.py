@@ -1,5 +1,26 @@
 """Seeded data builders. Nothing here downloads anything."""
 
+from attnbook.data.dates import DATE_FORMATS, DateFormat, DateSplit, DateTask, make_dates, render_date, source_fields
 from attnbook.data.toys import COLOURS, Scene, SelectionTask, make_scene, make_selection_task
+from attnbook.data.vocab import BOS, EOS, PAD, UNK, Vocab, pad_batch
 
-__all__ = ["COLOURS", "Scene", "SelectionTask", "make_scene", "make_selection_task"]
+__all__ = [
+    "BOS",
+    "COLOURS",
+    "DATE_FORMATS",
+    "EOS",
+    "PAD",
+    "UNK",
+    "DateFormat",
+    "DateSplit",
+    "DateTask",
+    "Scene",
+    "SelectionTask",
+    "Vocab",
+    "make_dates",
+    "make_scene",
+    "make_selection_task",
+    "pad_batch",
+    "render_date",
+    "source_fields",
+]

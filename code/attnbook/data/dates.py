@@ -1,0 +1,218 @@
+"""Human-readable dates -> ISO 8601, a small translation task for chapter 4.
+
+Each example is one calendar day between 1950-01-01 and 2049-12-31 written in
+one of :data:`DATE_FORMATS` -- "Tuesday, March 7, 2023", "3/7/23", "07.03.23",
+... -- by `babel <https://babel.pocoo.org>`_ (which ships the Unicode CLDR
+locale data, so nothing is downloaded), and its target is the ISO string
+``"2023-03-07"``. Both sides are read character by character.
+
+Every format is **unambiguous**: a slash always means month first (US style), a
+dot always means day first (European style), and a two-digit year ``yy`` always
+means 19yy for yy >= 50 and 20yy for yy < 50 (the data covers exactly those
+hundred years). So each source string has exactly one correct answer.
+
+The three splits hold **different days**: no test date is seen in training in
+any format. Everything is generated from one seed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from babel import Locale
+from babel.dates import DateTimeFormat, format_date, parse_pattern
+
+from attnbook.data.vocab import EOS, Vocab, pad_batch
+
+__all__ = ["DATE_FORMATS", "DateFormat", "DateSplit", "DateTask", "make_dates", "render_date", "source_fields"]
+
+FIRST_DAY = datetime.date(1950, 1, 1)
+LAST_DAY = datetime.date(2049, 12, 31)
+N_DAYS = (LAST_DAY - FIRST_DAY).days + 1  # 36 524 days
+
+
+@dataclass(frozen=True)
+class DateFormat:
+    """One way of writing a date: a babel (CLDR) pattern in a locale."""
+
+    name: str
+    locale: str
+    pattern: str
+
+
+#: The formats of the task. "/" = month first, "." = day first, "yy" = 1950..2049.
+DATE_FORMATS: tuple[DateFormat, ...] = (
+    DateFormat("US full", "en_US", "EEEE, MMMM d, y"),  # Tuesday, March 7, 2023
+    DateFormat("US long", "en_US", "MMMM d, y"),  # March 7, 2023
+    DateFormat("US medium", "en_US", "MMM d, y"),  # Mar 7, 2023
+    DateFormat("US short", "en_US", "M/d/yy"),  # 3/7/23
+    DateFormat("US numeric", "en_US", "MM/dd/yyyy"),  # 03/07/2023
+    DateFormat("UK full", "en_GB", "EEEE, d MMMM y"),  # Tuesday, 7 March 2023
+    DateFormat("UK long", "en_GB", "d MMMM y"),  # 7 March 2023
+    DateFormat("UK medium", "en_GB", "d MMM y"),  # 7 Mar 2023 (September is "Sept")
+    DateFormat("e-mail header", "en_US", "EEE, d MMM yyyy"),  # Tue, 7 Mar 2023
+    DateFormat("log file", "en_US", "dd-MMM-yyyy"),  # 07-Mar-2023
+    DateFormat("dotted short", "de_DE", "dd.MM.yy"),  # 07.03.23
+    DateFormat("dotted", "de_DE", "d.M.yyyy"),  # 7.3.2023
+    DateFormat("compact", "en_US", "yyyyMMdd"),  # 20230307
+    DateFormat("ISO", "en_US", "yyyy-MM-dd"),  # 2023-03-07 (already the answer)
+)
+
+_LOCALES: dict[str, Locale] = {}
+
+
+def render_date(day: datetime.date, fmt: DateFormat) -> str:
+    """Write ``day`` in format ``fmt`` with babel."""
+    if not isinstance(day, datetime.date):
+        raise TypeError(f"day must be a datetime.date, got {type(day).__name__}")
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise ValueError(f"day must lie in {FIRST_DAY}..{LAST_DAY} (two-digit years are 1950-2049), got {day}")
+    locale = _LOCALES.get(fmt.locale) or _LOCALES.setdefault(fmt.locale, Locale.parse(fmt.locale))
+    return format_date(day, fmt.pattern, locale=locale)
+
+
+_FIELD_OF_LETTER = {"y": "Y", "M": "M", "d": "D", "E": "W"}
+
+
+def source_fields(target: str, format_index: int) -> str:
+    """Which date field each source character belongs to: ``Y`` year, ``M`` month, ``D`` day, ``W`` weekday, ``.`` other.
+
+    E.g. ``source_fields("2023-03-07", 0)`` -> ``"WWWWWWW..MMMMM.D..YYYY"`` for
+    "Tuesday, March 7, 2023". (In ISO targets the fields sit at fixed places:
+    ``YYYY.MM.DD``.) Used to measure where attention goes.
+    """
+    fmt = DATE_FORMATS[format_index]
+    day = datetime.date.fromisoformat(target)
+    locale = _LOCALES.get(fmt.locale) or _LOCALES.setdefault(fmt.locale, Locale.parse(fmt.locale))
+    fields = DateTimeFormat(day, locale)
+    out = []
+    for i, piece in enumerate(re.split(r"%\((\w+)\)s", parse_pattern(fmt.pattern).format)):
+        if i % 2 == 0:  # literal text between fields
+            out.append("." * len(piece))
+        else:
+            out.append(_FIELD_OF_LETTER[piece[0]] * len(fields[piece]))
+    tags = "".join(out)
+    assert len(tags) == len(render_date(day, fmt)), (tags, render_date(day, fmt))
+    return tags
+
+
+@dataclass(frozen=True)
+class DateSplit:
+    """One split: the strings, and the same as padded id tensors.
+
+    Attributes:
+        sources, targets: the strings, e.g. ``"3/7/23"`` and ``"2023-03-07"``.
+        formats: index into :data:`DATE_FORMATS` of each source.
+        src: ``(N, S)`` source ids, right-padded with ``<pad>``; ``src_len`` ``(N,)`` their lengths.
+        tgt: ``(N, T)`` target ids ending in ``<eos>``; ``tgt_len`` ``(N,)`` their lengths (``<eos>`` included).
+    """
+
+    sources: tuple[str, ...]
+    targets: tuple[str, ...]
+    formats: tuple[int, ...]
+    src: torch.Tensor
+    src_len: torch.Tensor
+    tgt: torch.Tensor
+    tgt_len: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    @property
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(src, src_len, tgt)``: what a training step needs."""
+        return self.src, self.src_len, self.tgt
+
+
+@dataclass(frozen=True)
+class DateTask:
+    """Train/validation/test splits with their vocabularies.
+
+    Attributes:
+        max_source_len: inputs longer than this many characters are rejected by
+            :meth:`encode_sources` (the longest rendered date has 29).
+        max_target_len: the length of every target, ``<eos>`` included (11).
+    """
+
+    train: DateSplit
+    valid: DateSplit
+    test: DateSplit
+    src_vocab: Vocab
+    tgt_vocab: Vocab
+    max_source_len: int = 40
+    max_target_len: int = 11
+
+    def encode_sources(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Padded ``(N, S)`` ids and ``(N,)`` lengths of new source strings.
+
+        Characters the training data never contained become ``<unk>``; call
+        ``src_vocab.unknown(text)`` to list them. Raises ``TypeError`` for
+        non-strings and ``ValueError`` for an empty list, an empty (or blank)
+        string, or a string longer than :attr:`max_source_len`.
+        """
+        if isinstance(texts, str) or not isinstance(texts, Sequence):
+            raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
+        if len(texts) == 0:
+            raise ValueError("texts is empty; expected at least one string")
+        ids = []
+        for text in texts:
+            if not isinstance(text, str):
+                raise TypeError(f"every text must be a str, got {type(text).__name__}")
+            if not text.strip():
+                raise ValueError(f"cannot translate an empty or blank string, got {text!r}")
+            if len(text) > self.max_source_len:
+                raise ValueError(
+                    f"input has {len(text)} characters; at most {self.max_source_len} are accepted, got {text[:50]!r}..."
+                )
+            ids.append(self.src_vocab.encode(text))
+        return pad_batch(ids)
+
+
+def _render(days: Sequence[datetime.date], formats: Sequence[int]) -> tuple[list[str], list[str], list[int]]:
+    sources = [render_date(d, DATE_FORMATS[f]) for d, f in zip(days, formats, strict=True)]
+    targets = [d.isoformat() for d in days]
+    return sources, targets, list(formats)
+
+
+def _tensors(sources: list[str], targets: list[str], formats: list[int], src_vocab: Vocab, tgt_vocab: Vocab) -> DateSplit:
+    src, src_len = pad_batch([src_vocab.encode(s) for s in sources])
+    tgt, tgt_len = pad_batch([tgt_vocab.encode(t, eos=True) for t in targets])
+    assert bool((tgt.gather(1, (tgt_len - 1)[:, None]) == EOS).all())
+    return DateSplit(tuple(sources), tuple(targets), tuple(formats), src, src_len, tgt, tgt_len)
+
+
+def make_dates(n_train: int = 20_000, n_valid: int = 1_000, n_test: int = 2_000, *, seed: int = 0) -> DateTask:
+    """Generate the date task: distinct random days, each in a random format of :data:`DATE_FORMATS`.
+
+    Args:
+        n_train, n_valid, n_test: examples per split (positive; together at most
+            the 36 524 days of 1950-2049, since every example is a different day).
+        seed: the one seed behind days, formats and the split.
+
+    The vocabularies are built from the training split only, so a character
+    that appears only in validation or test data would be ``<unk>`` (with these
+    formats none does).
+    """
+    for name, n in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{name} must be a positive int, got {n!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    total = n_train + n_valid + n_test
+    if total > N_DAYS:
+        raise ValueError(f"asked for {total} examples, but there are only {N_DAYS} distinct days in 1950-2049")
+    rng = random.Random(seed)
+    offsets = rng.sample(range(N_DAYS), total)
+    days = [FIRST_DAY + datetime.timedelta(days=o) for o in offsets]
+    formats = [rng.randrange(len(DATE_FORMATS)) for _ in range(total)]
+    bounds = {"train": (0, n_train), "valid": (n_train, n_train + n_valid), "test": (n_train + n_valid, total)}
+    raw = {k: _render(days[a:b], formats[a:b]) for k, (a, b) in bounds.items()}
+    src_vocab = Vocab.from_texts(raw["train"][0])
+    tgt_vocab = Vocab.from_texts(raw["train"][1])
+    splits = {k: _tensors(*v, src_vocab, tgt_vocab) for k, v in raw.items()}
+    return DateTask(splits["train"], splits["valid"], splits["test"], src_vocab, tgt_vocab)
