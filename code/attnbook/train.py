@@ -1,13 +1,29 @@
-"""Training helpers shared by the chapters (seeding for now; the training loop arrives with chapter 4)."""
+"""The book's one training loop, and the helpers it is made of.
+
+:func:`train` fits any model whose batches can be turned into ``(logits,
+targets)``: a seq2seq model under teacher forcing (chapters 4 and 7) as well as
+a classifier (chapter 9). It is seeded, clips the gradient norm, ignores padded
+targets in the loss (:func:`masked_cross_entropy`), shows a ``tqdm`` progress
+bar and, in a notebook, a loss/accuracy plot that is redrawn in place after
+every epoch.
+"""
 
 from __future__ import annotations
 
+import io
 import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 
-__all__ = ["set_seed"]
+__all__ = ["set_seed", "masked_cross_entropy", "History", "train"]
+
+#: ``forward(model, batch) -> (logits (..., V), targets (...))`` for one batch.
+ForwardFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], tuple[torch.Tensor, torch.Tensor]]
 
 
 def set_seed(seed: int) -> torch.Generator:
@@ -18,3 +34,184 @@ def set_seed(seed: int) -> torch.Generator:
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
     return torch.Generator().manual_seed(seed)
+
+
+def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_index: int | None = None) -> torch.Tensor:
+    """Mean cross-entropy over the targets that are not ``pad_index``.
+
+    Args:
+        logits: ``(..., V)`` unnormalised scores, e.g. ``(B, T, V)``.
+        targets: ``(...)`` class ids, e.g. ``(B, T)``; positions equal to
+            ``pad_index`` contribute nothing, neither to the sum nor to the count.
+
+    A batch whose targets are all padding has loss 0 (not NaN).
+    """
+    if logits.dim() < 2 or tuple(targets.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(
+            f"logits (..., V) and targets (...) must agree: got logits {tuple(logits.shape)}, targets {tuple(targets.shape)}"
+        )
+    if targets.dtype != torch.long:
+        raise TypeError(f"targets must be int64 class ids, got {targets.dtype}")
+    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)  # (N, V), (N,)
+    losses = nn.functional.cross_entropy(flat_logits, flat_targets, reduction="none")  # (N,)
+    if pad_index is None:
+        return losses.mean()
+    keep = flat_targets != pad_index
+    return (losses * keep).sum() / keep.sum().clamp_min(1)
+
+
+@dataclass
+class History:
+    """What :func:`train` measured.
+
+    Attributes:
+        batch_loss, batch_accuracy: per mini-batch, the mean loss per
+            (non-padding) target and the fraction of targets the logits' argmax
+            gets right (under teacher forcing, for a seq2seq model).
+        epoch_loss, epoch_accuracy: the same over each whole epoch.
+        valid: the ``validate`` metric after each epoch (empty without one).
+        seconds: wall-clock time of the whole call, validation and plotting included.
+    """
+
+    batch_loss: list[float] = field(default_factory=list)
+    batch_accuracy: list[float] = field(default_factory=list)
+    epoch_loss: list[float] = field(default_factory=list)
+    epoch_accuracy: list[float] = field(default_factory=list)
+    valid: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+class _LivePlot:
+    """Loss and accuracy curves, redrawn in place in a notebook (one display, updated ~12 times)."""
+
+    def __init__(self, title: str, valid_name: str, total: int, batches_per_epoch: int) -> None:
+        self.title, self.valid_name, self.total, self.per_epoch = title, valid_name, total, batches_per_epoch
+        self.handle = None
+
+    def update(self, history: History) -> None:
+        from IPython.display import Image, display
+        from matplotlib.figure import Figure  # not pyplot: the figure must not also be shown at the cell's end
+
+        fig = Figure(figsize=(7.6, 2.6), layout="constrained")
+        ax_loss, ax_acc = fig.subplots(1, 2)
+        x = range(1, len(history.batch_loss) + 1)
+        ax_loss.plot(x, history.batch_loss, color="#0072B2", linewidth=1)
+        ax_loss.set(xlabel="mini-batch", ylabel="training loss per token", xlim=(0, self.total), yscale="log")
+        ax_acc.plot(x, history.batch_accuracy, color="#0072B2", linewidth=1, label="training tokens")
+        if history.valid:
+            ends = [self.per_epoch * (e + 1) for e in range(len(history.valid))]
+            ax_acc.plot(ends, history.valid, "s-", color="#D55E00", markersize=5, label=f"{self.valid_name} (end of epoch)")
+        ax_acc.set(xlabel="mini-batch", ylabel="accuracy", xlim=(0, self.total), ylim=(0, 1.02))
+        ax_acc.legend(loc="lower right", fontsize=8)
+        for ax in (ax_loss, ax_acc):
+            ax.grid(alpha=0.3)
+        fig.suptitle(self.title, fontsize=10)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=96)  # a PNG whatever matplotlib backend the kernel uses
+        image = Image(data=buffer.getvalue(), format="png")
+        if self.handle is None:
+            self.handle = display(image, display_id=True)
+        else:
+            self.handle.update(image)
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in shell.config
+
+
+def train(
+    model: nn.Module,
+    data: Sequence[torch.Tensor],
+    forward: ForwardFn,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    pad_index: int | None = None,
+    clip_norm: float = 1.0,
+    seed: int = 0,
+    validate: Callable[[nn.Module], float] | None = None,
+    valid_name: str = "validation",
+    name: str = "training",
+    live: bool = True,
+) -> History:
+    """Train ``model`` with Adam on mini-batches of ``data`` for ``epochs`` passes.
+
+    Args:
+        data: tensors with the same first dimension (examples), e.g. ``(src,
+            src_len, tgt)``; a batch is the same random rows of each, moved to
+            the model's device.
+        forward: ``forward(model, batch) -> (logits, targets)``; for a seq2seq
+            model this is teacher forcing.
+        pad_index: targets with this id are ignored by the loss and the accuracy.
+        clip_norm: the gradient's total norm is clipped to this (exploding
+            gradients are the classic failure of recurrent networks).
+        seed: seeds the shuffling (and anything else random during training).
+            Seed *before* building the model to make its initialisation repeatable too.
+        validate: called after every epoch in eval mode, e.g. exact match on a
+            validation set; its values go to ``History.valid`` and the plot.
+        live: show the progress bar and, in a notebook, the live plot.
+
+    Returns:
+        The :class:`History` of the run.
+    """
+    if not data or not all(isinstance(t, torch.Tensor) for t in data):
+        raise TypeError("data must be a non-empty sequence of tensors")
+    n = data[0].shape[0]
+    if any(t.shape[0] != n for t in data) or n == 0:
+        raise ValueError(f"data tensors must share a non-zero first dimension, got {[tuple(t.shape) for t in data]}")
+    for what, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{what} must be a positive int, got {value!r}")
+    if not lr > 0 or not clip_norm > 0:
+        raise ValueError(f"lr and clip_norm must be positive, got lr={lr!r}, clip_norm={clip_norm!r}")
+    from tqdm.auto import tqdm
+
+    start = time.perf_counter()
+    generator = set_seed(seed)
+    device = next(model.parameters()).device
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = History()
+    n_batches = -(-n // batch_size)
+    plot = _LivePlot(name, valid_name, epochs * n_batches, n_batches) if live and _in_notebook() else None
+    redraw_every = max(1, epochs * n_batches // 12)
+    with tqdm(total=epochs * n_batches, desc=name, unit="batch", disable=not live, leave=True) as bar:
+        for _ in range(epochs):
+            model.train()
+            total_loss, correct, count = 0.0, 0, 0
+            for idx in torch.randperm(n, generator=generator).split(batch_size):
+                batch = tuple(t[idx].to(device) for t in data)
+                logits, targets = forward(model, batch)
+                loss = masked_cross_entropy(logits, targets, pad_index)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+                optimizer.step()
+                with torch.no_grad():
+                    keep = targets != pad_index if pad_index is not None else torch.ones_like(targets, dtype=torch.bool)
+                    k, hits = int(keep.sum()), int(((logits.argmax(-1) == targets) & keep).sum())
+                history.batch_loss.append(loss.item())
+                history.batch_accuracy.append(hits / max(k, 1))
+                total_loss, correct, count = total_loss + loss.item() * k, correct + hits, count + k
+                bar.update(1)
+                if plot is not None and bar.n % redraw_every == 0 and bar.n % n_batches != 0:
+                    plot.update(history)
+            history.epoch_loss.append(total_loss / max(count, 1))
+            history.epoch_accuracy.append(correct / max(count, 1))
+            postfix = {"loss": f"{history.epoch_loss[-1]:.3f}", "acc": f"{history.epoch_accuracy[-1]:.3f}"}
+            if validate is not None:
+                model.eval()
+                history.valid.append(float(validate(model)))
+                model.train()
+                postfix[valid_name] = f"{history.valid[-1]:.3f}"
+            bar.set_postfix(postfix)
+            if plot is not None:
+                plot.update(history)
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history
