@@ -167,7 +167,7 @@ class DateTask:
                 raise ValueError(f"cannot translate an empty or blank string, got {text!r}")
             if len(text) > self.max_source_len:
                 raise ValueError(
-                    f"input has {len(text)} characters; at most {self.max_source_len} are accepted, got {text[:50]!r}..."
+                    f"input has {len(text)} characters; at most {self.max_source_len} are accepted"
                 )
             ids.append(self.src_vocab.encode(text))
         return pad_batch(ids)
