@@ -5,8 +5,8 @@ One module per idea; the chapters import from here and show the code they use.
 
 from attnbook.device import get_device
 from attnbook.train import set_seed
-from attnbook.viz import HeatmapExplorer, show_heatmaps
+from attnbook.viz import HeatmapExplorer, LinePlot, show_heatmaps
 
 __version__ = "0.1.0"
 
-__all__ = ["HeatmapExplorer", "get_device", "set_seed", "show_heatmaps"]
+__all__ = ["HeatmapExplorer", "LinePlot", "get_device", "set_seed", "show_heatmaps"]

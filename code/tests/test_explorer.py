@@ -200,3 +200,65 @@ def test_every_slider_position_shows_its_own_frame(sizes: list[int], rows: int, 
         offset = int(np.ravel_multi_index(index, sizes)) if sizes else 0
         flat = payload.reshape(-1, rows, cols)[offset]
         np.testing.assert_allclose(flat, frames[index], atol=5e-4)
+
+
+# ------------------------------------------------------- row slider, plot
+from attnbook import LinePlot  # noqa: E402
+
+
+def make_with_plot(**kw: object) -> HeatmapExplorer:
+    x = np.linspace(0, 1, 5)
+    plot = LinePlot(
+        x=x,
+        series={"truth": np.sin(x), "fit": np.random.default_rng(0).random((3, 2, 5))},
+        points=([0.1, 0.5], [0.0, 1.0]),
+        col_x=[0.0, 0.5, 1.0],
+        row_x=[0.2, 0.8],
+        xlabel="x",
+    )
+    return make(row_slider="query", plot=plot, **kw)
+
+
+def test_plot_series_are_sent_as_float32_with_their_shapes() -> None:
+    ex = make_with_plot()
+    assert ex.plot["names"] == ["truth", "fit"] and ex.plot["shapes"] == [[5], [3, 2, 5]]
+    values = np.frombuffer(ex.plot_values, dtype="<f4")
+    assert values.size == 5 + 3 * 2 * 5
+    np.testing.assert_allclose(values[:5], np.sin(np.linspace(0, 1, 5)), rtol=1e-6)
+    lo, hi = ex.plot["ylim"]
+    assert lo < 0.0 and hi > 1.0  # padded around every series and point
+
+
+def test_row_slider_selects_a_row_by_label_or_index() -> None:
+    ex = make_with_plot()
+    assert ex.row_slider == "query" and ex.row == 0
+    ex.select(query="b")
+    assert ex.row == 1
+    with pytest.raises(ValueError, match=r"row must be in \[0, 1\], got 2"):
+        ex.row = 2
+    with pytest.raises(ValueError, match="row_slider must be a new, non-empty slider name"):
+        make(row_slider="head")
+
+
+@pytest.mark.parametrize(
+    ("plot", "message"),
+    [
+        (LinePlot(x=[0.0, 1.0], series={"f": np.zeros((3, 3, 2))}), r"plot.series\['f'\] must have shape \(2,\) or \(3, 2, 2\)"),
+        (LinePlot(x=[0.0, 1.0], series={"f": [0.0, np.nan]}), "must be finite"),
+        (LinePlot(x=[0.0], series={"f": [0.0]}), "needs at least 2 values"),
+        (LinePlot(x=[0.0, 1.0], series={"f": [0, 1]}, col_x=[0.0, 1.0]), r"plot.col_x must have shape \(3,\), got \(2,\)"),
+        (LinePlot(x=[0.0, 1.0], points=([0.0, 1.0], [1.0])), r"plot.points\[1\] must have shape \(2,\)"),
+        (LinePlot(x=[0.0, 1.0]), "at least one series or points"),
+    ],
+)
+def test_bad_plots_are_rejected(plot: LinePlot, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make(plot=plot)
+
+
+def test_new_frames_must_fit_the_existing_plot() -> None:
+    ex = make_with_plot()
+    ex.set_frames(np.zeros((3, 2, 2, 3)))  # same sliders: the plot stays
+    assert ex.plot["names"] == ["truth", "fit"]
+    with pytest.raises(ValueError, match="pass plot= for the new frames"):
+        ex.set_frames(np.zeros((4, 2, 3)), axes={"layer": [1, 2, 3, 4]})

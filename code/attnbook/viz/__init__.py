@@ -1,6 +1,6 @@
 """Figures: the interactive :class:`HeatmapExplorer` and static :func:`show_heatmaps`."""
 
-from attnbook.viz.explorer import HeatmapExplorer
+from attnbook.viz.explorer import HeatmapExplorer, LinePlot
 from attnbook.viz.static import show_heatmaps
 
-__all__ = ["HeatmapExplorer", "show_heatmaps"]
+__all__ = ["HeatmapExplorer", "LinePlot", "show_heatmaps"]

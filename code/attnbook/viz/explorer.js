@@ -8,6 +8,9 @@
 const FONT = "12px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
 const SMALL_FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
 const MASKED = "#d9d9d9";
+// Okabe & Ito's colour-blind-safe palette for plot series.
+const SERIES_COLOURS = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"];
+const STEM_COLOUR = "rgba(232, 23, 93, 0.55)";
 
 // IEEE 754 half precision -> JS number.
 function halfToFloat(h) {
@@ -43,6 +46,24 @@ function decodeColormap(model) {
   return lut.length ? lut : ["#000", "#fff"];
 }
 
+function decodeSeries(model) {
+  const view = asDataView(model.get("plot_values"));
+  const out = new Float32Array(view.byteLength / 4);
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
+  return out;
+}
+
+// About five round tick values covering [lo, hi].
+function niceTicks(lo, hi) {
+  const span = hi - lo || 1;
+  const raw = span / 5;
+  const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+  const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= 6);
+  const ticks = [];
+  for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-9 * span; t += step) ticks.push(Number(t.toPrecision(12)));
+  return ticks;
+}
+
 function formatValue(x, digits) {
   if (Number.isNaN(x)) return "masked";
   return x.toFixed(digits);
@@ -63,10 +84,14 @@ function render({ model, el }) {
   const readout = document.createElement("div");
   readout.className = "attn-readout";
   readout.setAttribute("aria-live", "polite");
-  root.append(title, controls, canvas, readout);
+  const plotCanvas = document.createElement("canvas");
+  plotCanvas.className = "attn-plot";
+  plotCanvas.setAttribute("role", "img");
+  root.append(title, controls, canvas, readout, plotCanvas);
 
   let values = decodeFrames(model);
   let lut = decodeColormap(model);
+  let series = decodeSeries(model);
   let layout = null; // geometry of the last draw, used by hover
   let hover = null; // [row, col] under the pointer
 
@@ -123,18 +148,52 @@ function render({ model, el }) {
       wrap.append(caption, input, shown);
       controls.appendChild(wrap);
     });
+    const rowName = model.get("row_slider");
+    if (rowName) {
+      const rows = model.get("row_labels");
+      const wrap = document.createElement("label");
+      wrap.className = "attn-slider attn-row-slider";
+      const caption = document.createElement("span");
+      caption.className = "attn-slider-name";
+      caption.textContent = rowName;
+      const input = document.createElement("input");
+      input.type = "range";
+      input.min = "0";
+      input.max = String(rows.length - 1);
+      input.step = "1";
+      input.value = String(model.get("row"));
+      input.disabled = rows.length < 2;
+      input.setAttribute("aria-valuetext", `${rowName}: ${rows[model.get("row")]}`);
+      const shown = document.createElement("output");
+      shown.className = "attn-slider-value";
+      shown.textContent = rows[model.get("row")];
+      input.addEventListener("input", () => {
+        model.set("row", Number(input.value));
+        model.save_changes();
+      });
+      wrap.append(caption, input, shown);
+      controls.appendChild(wrap);
+    }
   }
 
   function syncSliders() {
     const labels = model.get("axis_labels");
     const names = model.get("axis_names");
     const pos = model.get("position");
-    controls.querySelectorAll("label.attn-slider").forEach((wrap, a) => {
+    controls.querySelectorAll("label.attn-slider:not(.attn-row-slider)").forEach((wrap, a) => {
       const input = wrap.querySelector("input");
       input.value = String(pos[a]);
       input.setAttribute("aria-valuetext", `${names[a]}: ${labels[a][pos[a]]}`);
       wrap.querySelector("output").textContent = labels[a][pos[a]];
     });
+    const rowWrap = controls.querySelector("label.attn-row-slider");
+    if (rowWrap) {
+      const r = model.get("row");
+      const label = model.get("row_labels")[r];
+      rowWrap.querySelector("input").value = String(r);
+      rowWrap.querySelector("input").setAttribute("aria-valuetext", `${model.get("row_slider")}: ${label}`);
+      rowWrap.querySelector("output").textContent = label;
+    }
   }
 
   // ---- drawing ---------------------------------------------------------
@@ -178,6 +237,14 @@ function render({ model, el }) {
         ctx.fillStyle = colourOf(values[off + r * C + c]);
         ctx.fillRect(left + c * cell, top + r * cell, cell, cell);
       }
+    }
+    if (model.get("row_slider")) {
+      const y = top + model.get("row") * cell;
+      ctx.lineWidth = 2;
+      ctx.strokeStyle = "#fff";
+      ctx.strokeRect(left - 1, y - 1, gridW + 2, cell + 2);
+      ctx.strokeStyle = "#111";
+      ctx.strokeRect(left - 3, y - 3, gridW + 6, cell + 6);
     }
     if (hover) {
       ctx.strokeStyle = "#e8175d";
@@ -236,11 +303,200 @@ function render({ model, el }) {
       ctx.fillText(v.toFixed(Math.min(digits, 2)), bx + 16, top + t * bh);
     });
 
-    layout = { left, top, cell, R, C };
+    layout = { left, top, cell, R, C, width };
     const pos = model.get("position");
     const where = model.get("axis_names").map((n, a) => `${n} ${model.get("axis_labels")[a][pos[a]]}`).join(", ");
     canvas.setAttribute("aria-label", `${model.get("title") || "Attention heatmap"}${where ? ` (${where})` : ""}: ${R} × ${C} cells, ${rowTitle || "rows"} by ${colTitle || "columns"}`);
     root.dataset.drawn = String(Number(root.dataset.drawn || 0) + 1);
+  }
+
+  // The line chart under the heatmap: series for the current slider position,
+  // optional points, and the selected row's weights as stems at the keys' x.
+  function drawPlot() {
+    const spec = model.get("plot");
+    if (!spec || !spec.x) {
+      plotCanvas.hidden = true;
+      return;
+    }
+    plotCanvas.hidden = false;
+    const xs = spec.x;
+    const sizes = shape().slice(0, -2);
+    const pos = model.get("position");
+    let frameIndex = 0;
+    for (let a = 0; a < sizes.length; a++) frameIndex = frameIndex * sizes[a] + pos[a];
+
+    const width = Math.max(360, layout ? layout.width : 480);
+    const rowName = model.get("row_slider");
+    const stems = Boolean(rowName && spec.col_x);
+    const legend = [];
+    if (stems) legend.push([`α of ${rowName} ${model.get("row_labels")[model.get("row")]}`, STEM_COLOUR, "stem"]);
+    if (spec.points) legend.push(["data", "rgba(90, 90, 90, 0.75)", "dot"]);
+    spec.names.forEach((name, k) => legend.push([name, SERIES_COLOURS[k % SERIES_COLOURS.length], "line"]));
+    if (rowName && spec.row_x) legend.push([`${rowName} position`, "#111", "dash"]);
+    // legend entries flow in rows above the axes
+    const measure = plotCanvas.getContext("2d");
+    measure.font = SMALL_FONT;
+    const slots = [];
+    let lx = 52;
+    let lrow = 0;
+    legend.forEach(([label]) => {
+      const w = 24 + measure.measureText(label).width + 14;
+      if (lx + w > width - 10 && lx > 52) {
+        lrow += 1;
+        lx = 52;
+      }
+      slots.push([lx, 10 + 15 * lrow]);
+      lx += w;
+    });
+    const m = { left: 52, right: 48, top: 22 + 15 * lrow, bottom: 40 };
+    const height = 220 + m.top;
+    const dpr = window.devicePixelRatio || 1;
+    plotCanvas.width = Math.round(width * dpr);
+    plotCanvas.height = Math.round(height * dpr);
+    plotCanvas.style.width = `${width}px`;
+    plotCanvas.style.height = `${height}px`;
+    const ctx = plotCanvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.clearRect(0, 0, width, height);
+
+    const allX = xs.concat(spec.points ? spec.points[0] : [], spec.col_x || []);
+    const x0 = Math.min(...allX);
+    const x1 = Math.max(...allX);
+    const [y0, y1] = spec.ylim;
+    const W = width - m.left - m.right;
+    const H = height - m.top - m.bottom;
+    const px = (x) => m.left + ((x - x0) / (x1 - x0 || 1)) * W;
+    const py = (y) => m.top + (1 - (y - y0) / (y1 - y0 || 1)) * H;
+
+    // axes and ticks
+    ctx.strokeStyle = "#888";
+    ctx.lineWidth = 1;
+    ctx.strokeRect(m.left + 0.5, m.top + 0.5, W, H);
+    ctx.fillStyle = "#222";
+    ctx.font = SMALL_FONT;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    niceTicks(x0, x1).forEach((t) => ctx.fillText(String(t), px(t), m.top + H + 4));
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    niceTicks(y0, y1).forEach((t) => ctx.fillText(String(t), m.left - 5, py(t)));
+    ctx.font = FONT;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "bottom";
+    if (spec.xlabel) ctx.fillText(spec.xlabel, m.left + W / 2, height - 2);
+    if (spec.ylabel) {
+      ctx.save();
+      ctx.translate(12, m.top + H / 2);
+      ctx.rotate(-Math.PI / 2);
+      ctx.textBaseline = "middle";
+      ctx.fillText(spec.ylabel, 0, 0);
+      ctx.restore();
+    }
+
+    ctx.save();
+    ctx.beginPath();
+    ctx.rect(m.left, m.top, W, H);
+    ctx.clip();
+    // the selected row's weights as stems, on their own scale (right axis)
+    if (stems) {
+      const C = nCols();
+      const off = frameOffset() + model.get("row") * C;
+      let wmax = 0;
+      for (let c = 0; c < C; c++) if (!Number.isNaN(values[off + c])) wmax = Math.max(wmax, values[off + c]);
+      const scale = wmax > 0 ? (0.9 * H) / wmax : 0;
+      ctx.strokeStyle = STEM_COLOUR;
+      ctx.lineWidth = 3;
+      for (let c = 0; c < C; c++) {
+        const w = values[off + c];
+        if (Number.isNaN(w) || w <= 0) continue;
+        const x = px(spec.col_x[c]);
+        ctx.beginPath();
+        ctx.moveTo(x, m.top + H);
+        ctx.lineTo(x, m.top + H - w * scale);
+        ctx.stroke();
+      }
+      ctx.restore();
+      ctx.fillStyle = "#222";
+      ctx.font = SMALL_FONT;
+      ctx.textAlign = "left";
+      ctx.textBaseline = "middle";
+      ctx.fillText("α", m.left + W + 6, m.top + H / 2);
+      ctx.fillText(wmax.toFixed(2), m.left + W + 6, m.top + H - 0.9 * H);
+      ctx.fillText("0", m.left + W + 6, m.top + H);
+      ctx.save();
+      ctx.beginPath();
+      ctx.rect(m.left, m.top, W, H);
+      ctx.clip();
+    }
+    if (spec.points) {
+      ctx.fillStyle = "rgba(90, 90, 90, 0.75)";
+      spec.points[0].forEach((x, i) => {
+        ctx.beginPath();
+        ctx.arc(px(x), py(spec.points[1][i]), 2.5, 0, 2 * Math.PI);
+        ctx.fill();
+      });
+    }
+    let start = 0;
+    spec.names.forEach((name, k) => {
+      const shp = spec.shapes[k];
+      const n = shp[shp.length - 1];
+      const total = shp.reduce((a, b) => a * b, 1);
+      const base = start + (shp.length > 1 ? frameIndex * n : 0);
+      const colour = SERIES_COLOURS[k % SERIES_COLOURS.length];
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = 2;
+      ctx.beginPath();
+      for (let i = 0; i < n; i++) {
+        const X = px(xs[i]);
+        const Y = py(series[base + i]);
+        if (i === 0) ctx.moveTo(X, Y);
+        else ctx.lineTo(X, Y);
+      }
+      ctx.stroke();
+      start += total;
+    });
+    if (rowName && spec.row_x) {
+      const x = px(spec.row_x[model.get("row")]);
+      ctx.strokeStyle = "#111";
+      ctx.lineWidth = 1;
+      ctx.setLineDash([4, 3]);
+      ctx.beginPath();
+      ctx.moveTo(x, m.top);
+      ctx.lineTo(x, m.top + H);
+      ctx.stroke();
+      ctx.setLineDash([]);
+    }
+    ctx.restore();
+
+    ctx.font = SMALL_FONT;
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    legend.forEach(([label, colour, kind], i) => {
+      const [x, y] = slots[i];
+      ctx.strokeStyle = colour;
+      ctx.fillStyle = colour;
+      if (kind === "dot") {
+        ctx.beginPath();
+        ctx.arc(x + 6, y, 2.5, 0, 2 * Math.PI);
+        ctx.fill();
+      } else {
+        ctx.lineWidth = kind === "stem" ? 3 : 2;
+        ctx.setLineDash(kind === "dash" ? [4, 3] : []);
+        ctx.beginPath();
+        if (kind === "stem") {
+          ctx.moveTo(x + 6, y + 5);
+          ctx.lineTo(x + 6, y - 5);
+        } else {
+          ctx.moveTo(x, y);
+          ctx.lineTo(x + 12, y);
+        }
+        ctx.stroke();
+        ctx.setLineDash([]);
+      }
+      ctx.fillStyle = "#222";
+      ctx.fillText(label, x + 18, y);
+    });
+    plotCanvas.setAttribute("aria-label", `Line chart of ${spec.names.join(", ") || "data"} against ${spec.xlabel || "x"}`);
   }
 
   function showReadout() {
@@ -272,6 +528,7 @@ function render({ model, el }) {
     title.textContent = model.get("title");
     title.hidden = !model.get("title");
     draw();
+    drawPlot();
     showReadout();
   }
 
@@ -289,12 +546,14 @@ function render({ model, el }) {
   const onData = () => {
     values = decodeFrames(model);
     lut = decodeColormap(model);
+    series = decodeSeries(model);
     hover = null;
     buildSliders();
     refresh();
   };
-  const handlers = [["change:position", onPosition]];
-  for (const name of ["frames", "shape", "axis_names", "axis_labels", "row_labels", "col_labels", "colormap"]) {
+  const handlers = [["change:position", onPosition], ["change:row", onPosition]];
+  for (const name of ["frames", "shape", "axis_names", "axis_labels", "row_labels", "col_labels", "colormap",
+                      "row_slider", "plot", "plot_values"]) {
     handlers.push([`change:${name}`, onData]);
   }
   for (const name of ["vmin", "vmax", "title", "row_title", "col_title", "digits", "hint", "max_width"]) {
