@@ -318,5 +318,5 @@ def train_width(
         loss.backward()
         optimizer.step()
         losses.append(loss.item())
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", w=f"{model.w.item():.4f}")
+        bar.set_postfix(loss=f"{losses[-1]:.4f}", w=f"{model.w.item():.4f}", refresh=False)
     return losses
