@@ -196,10 +196,10 @@ def nadaraya_watson(
     _check_inputs(queries, keys, values, leave_one_out)
     _check_bandwidth(bandwidth)
 
-    distances = queries[:, None] - keys[None, :]  # (n_queries, n_keys): q_j - k_i
+    distances = queries[:, None] - keys[None, :]  # (n_q, n_k): q_j - k_i
     excluded = None
-    if leave_one_out:
-        excluded = torch.eye(keys.shape[0], dtype=torch.bool, device=keys.device)  # (n, n): query i's own key
+    if leave_one_out:  # (n, n), True on the diagonal: query i's own key
+        excluded = torch.eye(keys.shape[0], dtype=torch.bool, device=keys.device)
 
     if kernel_fn is gaussian:
         scores = -0.5 * (distances / bandwidth) ** 2  # log of the Gaussian kernel
@@ -208,20 +208,25 @@ def nadaraya_watson(
         weights = torch.softmax(scores, dim=1)
     else:
         raw = kernel_fn(distances, bandwidth)
-        if not isinstance(raw, torch.Tensor) or raw.shape != distances.shape:
-            got = tuple(raw.shape) if isinstance(raw, torch.Tensor) else type(raw).__name__
-            raise ValueError(f"kernel {name!r} must return a tensor of shape {tuple(distances.shape)}, got {got}")
-        if not bool(torch.isfinite(raw).all()) or bool((raw < 0).any()):
-            raise ValueError(f"kernel {name!r} must return finite, non-negative weights")
+        _check_kernel_output(name, raw, distances.shape)
         if excluded is not None:
             raw = raw.masked_fill(excluded, 0.0)
         total = raw.sum(dim=1, keepdim=True)  # (n_queries, 1)
-        empty = torch.nonzero(total.squeeze(1) == 0).flatten()
+        empty = torch.nonzero(total.squeeze(1) == 0).flatten()  # queries with no key in reach
         if empty.numel() > 0:
-            raise ValueError(_empty_rows_message(name, bandwidth, queries, distances, excluded, empty))
+            message = _empty_rows_message(name, bandwidth, queries, distances, excluded, empty)
+            raise ValueError(message)
         weights = raw / total
-    predictions = weights @ values  # (n_queries, n_keys) @ (n_keys[, d_v]) -> (n_queries[, d_v])
+    predictions = weights @ values  # (n_q, n_k) @ (n_k[, d_v]) -> (n_q[, d_v])
     return predictions, weights
+
+
+def _check_kernel_output(name: str, raw: object, shape: torch.Size) -> None:
+    if not isinstance(raw, torch.Tensor) or raw.shape != shape:
+        got = tuple(raw.shape) if isinstance(raw, torch.Tensor) else type(raw).__name__
+        raise ValueError(f"kernel {name!r} must return a tensor of shape {tuple(shape)}, got {got}")
+    if not bool(torch.isfinite(raw).all()) or bool((raw < 0).any()):
+        raise ValueError(f"kernel {name!r} must return finite, non-negative weights")
 
 
 def _empty_rows_message(
