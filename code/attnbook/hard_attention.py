@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from attnbook.attention import BilinearScore
 from attnbook.data.toys import SelectionTask, make_selection_task
 
 __all__ = [
-    "BilinearScore",
+    "uniform_scorer",
+    "item_scores",
     "soft_attention",
     "hard_attention",
     "reinforce_surrogate",
@@ -36,24 +38,18 @@ __all__ = [
 ]
 
 
-class BilinearScore(nn.Module):
-    """Score ``a(q, k_i) = q^T W k_i`` for every item (Luong et al. 2015's "general" score).
+def uniform_scorer(dim: int) -> BilinearScore:
+    """A bilinear score ``q^T W k`` (Luong et al., 2015) with ``W = 0``: uniform attention, nothing learned yet."""
+    scorer = BilinearScore(dim, dim)
+    nn.init.zeros_(scorer.W)
+    return scorer
 
-    ``W`` starts at zero, i.e. with uniform attention: the learner knows nothing yet.
-    """
 
-    def __init__(self, dim: int) -> None:
-        super().__init__()
-        self.W = nn.Parameter(torch.zeros(dim, dim))
-
-    def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """``queries (B, d)``, ``keys (B, n, d)`` -> scores ``(B, n)``."""
-        if queries.dim() != 2 or keys.dim() != 3 or keys.shape[0] != queries.shape[0]:
-            raise ValueError(f"expected queries (B, d) and keys (B, n, d), got {tuple(queries.shape)} and {tuple(keys.shape)}")
-        d = self.W.shape[0]
-        if queries.shape[1] != d or keys.shape[2] != d:
-            raise ValueError(f"expected feature size {d}, got queries {queries.shape[1]} and keys {keys.shape[2]}")
-        return torch.einsum("bd,de,bne->bn", queries, self.W, keys)
+def item_scores(scorer: BilinearScore, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """One query per example: ``queries (B, d)``, ``keys (B, n, d)`` -> scores ``(B, n)``."""
+    if queries.dim() != 2:
+        raise ValueError(f"expected one query per example, queries of shape (B, d); got {tuple(queries.shape)}")
+    return scorer(queries.unsqueeze(1), keys).squeeze(1)  # (B, 1, d) x (B, n, d) -> (B, 1, n) -> (B, n)
 
 
 def soft_attention(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -105,7 +101,7 @@ def gradient_samples(
     for b in range(len(task.target)):
         q, k, v = task.queries[b : b + 1], task.keys[b : b + 1], task.values[b : b + 1]
         wanted = task.wanted[b : b + 1]
-        scores = scorer(q, k)
+        scores = item_scores(scorer, q, k)
         if method == "soft":
             objective = _squared_error(soft_attention(scores, v), wanted).sum()
         elif method == "reinforce":
@@ -150,21 +146,21 @@ def train_selector(
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # torch.multinomial draws from the global generator
     test = make_selection_task(1000, n_items, dim, generator=torch.Generator().manual_seed(10_000))
-    scorer = BilinearScore(dim)
+    scorer = uniform_scorer(dim)
     opt = torch.optim.Adam(scorer.parameters(), lr=lr)
     baseline = torch.tensor(0.0)
     curve = TrainingCurve()
     for step in range(steps + 1):
         if step % eval_every == 0:
             with torch.no_grad():
-                s = scorer(test.queries, test.keys)
+                s = item_scores(scorer, test.queries, test.keys)
                 curve.steps.append(step)
                 curve.accuracy.append((s.argmax(-1) == test.target).float().mean().item())
                 curve.hard_loss.append(_squared_error(hard_attention(s, test.values), test.wanted).mean().item())
         if step == steps:
             break
         task = make_selection_task(batch, n_items, dim, generator=gen)
-        scores = scorer(task.queries, task.keys)
+        scores = item_scores(scorer, task.queries, task.keys)
         if method == "soft":
             objective = _squared_error(soft_attention(scores, task.values), task.wanted).mean()
         else:

@@ -7,12 +7,13 @@ import torch
 
 from attnbook.data import make_selection_task
 from attnbook.hard_attention import (
-    BilinearScore,
     gradient_samples,
     hard_attention,
+    item_scores,
     reinforce_surrogate,
     soft_attention,
     train_selector,
+    uniform_scorer,
 )
 
 
@@ -35,18 +36,20 @@ def test_hard_attention_returns_the_argmax_value_and_no_gradient(task) -> None:
     assert soft_attention(scores, task.values).requires_grad
 
 
-def test_bilinear_score_matches_explicit_formula(task) -> None:
-    scorer = BilinearScore(8)
+def test_uniform_scorer_starts_with_equal_weights_and_scores_one_query_per_example(task) -> None:
+    scorer = uniform_scorer(8)
+    scores = item_scores(scorer, task.queries, task.keys)
+    assert scores.shape == (32, 8) and torch.all(scores == 0)
     with torch.no_grad():
-        scorer.W.copy_(torch.randn(8, 8, generator=torch.Generator().manual_seed(2)))
-    expected = torch.stack([torch.stack([q @ scorer.W @ k for k in ks]) for q, ks in zip(task.queries, task.keys)])
-    torch.testing.assert_close(scorer(task.queries, task.keys), expected)
+        scorer.W.copy_(torch.eye(8))
+    expected = torch.einsum("bd,bnd->bn", task.queries, task.keys)  # q . k_i
+    torch.testing.assert_close(item_scores(scorer, task.queries, task.keys), expected)
 
 
 def test_reinforce_is_unbiased_and_noisier_than_soft() -> None:
     torch.manual_seed(0)
     probe = make_selection_task(3000, generator=torch.Generator().manual_seed(3))
-    scorer = BilinearScore(8)
+    scorer = uniform_scorer(8)
     exact = gradient_samples(scorer, probe, "expected").mean(0)
     samples = gradient_samples(scorer, probe, "reinforce", baseline=7.0)
     cosine = torch.nn.functional.cosine_similarity(samples.mean(0), exact, dim=0)
@@ -86,11 +89,13 @@ def test_training_is_seeded() -> None:
 
 
 def test_bad_input() -> None:
-    scorer = BilinearScore(8)
-    with pytest.raises(ValueError, match=r"expected queries \(B, d\) and keys \(B, n, d\)"):
-        scorer(torch.zeros(2, 8), torch.zeros(3, 4, 8))
-    with pytest.raises(ValueError, match="expected feature size 8, got queries 5"):
-        scorer(torch.zeros(2, 5), torch.zeros(2, 4, 8))
+    scorer = uniform_scorer(8)
+    with pytest.raises(ValueError, match=r"one query per example, queries of shape \(B, d\); got \(2, 1, 8\)"):
+        item_scores(scorer, torch.zeros(2, 1, 8), torch.zeros(2, 4, 8))
+    with pytest.raises(ValueError, match="share the batch size"):
+        item_scores(scorer, torch.zeros(2, 8), torch.zeros(3, 4, 8))
+    with pytest.raises(ValueError, match="expected query size 8 and key size 8, got 5 and 8"):
+        item_scores(scorer, torch.zeros(2, 5), torch.zeros(2, 4, 8))
     with pytest.raises(ValueError, match="method must be 'soft' or 'reinforce', got 'hard'"):
         train_selector("hard")
     with pytest.raises(ValueError, match="method must be"):
