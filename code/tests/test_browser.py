@@ -70,7 +70,7 @@ def test_every_slider_changes_the_figure(browser: Any, base_url: str, page: str)
         moved = 0
         for i in range(n):
             explorer = visit.page.locator(".attn-explorer").nth(i)
-            explorer.scroll_into_view_if_needed()
+            explorer.evaluate("e => e.scrollIntoView({block: 'center'})")  # clear of the sticky header
             canvas = explorer.locator("canvas.attn-heatmap")
             sliders = explorer.locator("input[type=range]")
             for j in range(sliders.count()):
@@ -93,7 +93,7 @@ def test_hover_reads_out_the_weight(browser: Any, base_url: str) -> None:
     with OfflinePage(browser, base_url + page) as visit:
         visit.wait_for_explorers()
         explorer = visit.page.locator(".attn-explorer").first
-        explorer.scroll_into_view_if_needed()
+        explorer.evaluate("e => e.scrollIntoView({block: 'center'})")
         box = explorer.locator("canvas.attn-heatmap").bounding_box()
         readout = explorer.locator(".attn-readout")
         hint = readout.inner_text()

@@ -1,6 +1,7 @@
 """Seeded data builders. Nothing here downloads anything."""
 
 from attnbook.data.dates import DATE_FORMATS, DateFormat, DateSplit, DateTask, make_dates, render_date, source_fields
+from attnbook.data.regression import RegressionData, make_regression, regression_truth
 from attnbook.data.toys import COLOURS, Scene, SelectionTask, make_scene, make_selection_task
 from attnbook.data.vocab import BOS, EOS, PAD, UNK, Vocab, pad_batch
 
@@ -14,13 +15,16 @@ __all__ = [
     "DateFormat",
     "DateSplit",
     "DateTask",
+    "RegressionData",
     "Scene",
     "SelectionTask",
     "Vocab",
     "make_dates",
+    "make_regression",
     "make_scene",
     "make_selection_task",
     "pad_batch",
+    "regression_truth",
     "render_date",
     "source_fields",
 ]

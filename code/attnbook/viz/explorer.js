@@ -46,6 +46,17 @@ function decodeColormap(model) {
   return lut.length ? lut : ["#000", "#fff"];
 }
 
+// [min, max] over all frames, ignoring masked (NaN) cells.
+function extentOf(values) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
+
 function decodeSeries(model) {
   const view = asDataView(model.get("plot_values"));
   const out = new Float32Array(view.byteLength / 4);
@@ -92,6 +103,7 @@ function render({ model, el }) {
   let values = decodeFrames(model);
   let lut = decodeColormap(model);
   let series = decodeSeries(model);
+  let extent = extentOf(values);
   let layout = null; // geometry of the last draw, used by hover
   let hover = null; // [row, col] under the pointer
 
@@ -311,8 +323,10 @@ function render({ model, el }) {
     const lo = model.get("vmin");
     const hi = model.get("vmax");
     const digits = model.get("digits");
-    [[0, hi], [0.5, (lo + hi) / 2], [1, lo]].forEach(([t, v]) => {
-      ctx.fillText(v.toFixed(Math.min(digits, 2)), bx + 16, top + t * bh);
+    // values outside the colour range are drawn in the end colours: say so on the bar
+    const [dataMin, dataMax] = extent;
+    [[0, hi, dataMax > hi ? "≥ " : ""], [0.5, (lo + hi) / 2, ""], [1, lo, dataMin < lo ? "≤ " : ""]].forEach(([t, v, p]) => {
+      ctx.fillText(p + v.toFixed(Math.min(digits, 2)), bx + 16, top + t * bh);
     });
 
     layout = { left, top, cell, R, C, width };
@@ -559,6 +573,7 @@ function render({ model, el }) {
     values = decodeFrames(model);
     lut = decodeColormap(model);
     series = decodeSeries(model);
+    extent = extentOf(values);
     hover = null;
     buildSliders();
     refresh();
