@@ -79,3 +79,16 @@ def test_sphinx_glue_ships_every_script_it_points_to() -> None:
         assert (vendor / path.removeprefix("attnbook/")).is_file(), f"{path} is not shipped"
     assert sphinxext._anywidget_frontend().is_file()
     assert len(list((vendor / "html-manager" / "dist").glob("*.woff2"))) == 3
+
+
+def test_get_device_uses_one_cpu_thread_by_default_and_checks_its_argument() -> None:
+    before = torch.get_num_threads()
+    try:
+        if get_device(verbose=False).type == "cpu":
+            assert torch.get_num_threads() == 1
+            get_device(verbose=False, cpu_threads=2)
+            assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError, match="cpu_threads must be a positive int or None, got 0"):
+            get_device(cpu_threads=0)
+    finally:
+        torch.set_num_threads(before)
