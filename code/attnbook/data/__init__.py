@@ -1,12 +1,15 @@
 """Seeded data builders. Nothing here downloads anything."""
 
 from attnbook.data.dates import DATE_FORMATS, DateFormat, DateSplit, DateTask, make_dates, render_date, source_fields
+from attnbook.data.images import ClutteredDigits, ClutteredSplit, digit_sources, make_cluttered_digits
 from attnbook.data.toys import COLOURS, Scene, SelectionTask, make_scene, make_selection_task
 from attnbook.data.vocab import BOS, EOS, PAD, UNK, Vocab, pad_batch
 
 __all__ = [
     "BOS",
     "COLOURS",
+    "ClutteredDigits",
+    "ClutteredSplit",
     "DATE_FORMATS",
     "EOS",
     "PAD",
@@ -17,6 +20,8 @@ __all__ = [
     "Scene",
     "SelectionTask",
     "Vocab",
+    "digit_sources",
+    "make_cluttered_digits",
     "make_dates",
     "make_scene",
     "make_selection_task",
