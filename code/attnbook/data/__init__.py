@@ -1,6 +1,7 @@
 """Seeded data builders. Nothing here downloads anything."""
 
 from attnbook.data.dates import DATE_FORMATS, DateFormat, DateSplit, DateTask, make_dates, render_date, source_fields
+from attnbook.data.images import ClutteredDigits, ClutteredSplit, digit_sources, make_cluttered_digits
 from attnbook.data.regression import RegressionData, make_regression, regression_truth
 from attnbook.data.toys import COLOURS, Scene, SelectionTask, make_scene, make_selection_task
 from attnbook.data.vocab import BOS, EOS, PAD, UNK, Vocab, pad_batch
@@ -8,6 +9,8 @@ from attnbook.data.vocab import BOS, EOS, PAD, UNK, Vocab, pad_batch
 __all__ = [
     "BOS",
     "COLOURS",
+    "ClutteredDigits",
+    "ClutteredSplit",
     "DATE_FORMATS",
     "EOS",
     "PAD",
@@ -19,6 +22,8 @@ __all__ = [
     "Scene",
     "SelectionTask",
     "Vocab",
+    "digit_sources",
+    "make_cluttered_digits",
     "make_dates",
     "make_regression",
     "make_scene",

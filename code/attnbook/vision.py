@@ -1,0 +1,307 @@
+"""Attention for images (chapter 8): squeeze-and-excitation and CBAM.
+
+* :class:`SqueezeExcitation` -- channel attention of Hu et al. (2018): global
+  average pooling ("squeeze"), a bottleneck MLP and a sigmoid ("excitation")
+  give one weight in (0, 1) per channel, which rescales that channel.
+* :class:`ChannelAttention`, :class:`SpatialAttention` and :class:`CBAM` -- the
+  Convolutional Block Attention Module of Woo et al. (2018): channel attention
+  from average- *and* max-pooled descriptors through one shared MLP, then
+  spatial attention from the channel-wise average and maximum maps through a
+  ``k x k`` convolution.
+* :class:`AttentionCNN` -- the small convolutional classifier the chapter
+  trains with no attention, with SE and with CBAM after every conv block.
+
+Every module keeps the weights of its last forward pass (``.attention_weights``)
+for plotting, as the attention layers of the other chapters do. Layers are
+passed as arguments (timm style), so that e.g. the gate or the normalisation
+can be swapped without copying the module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from torch import nn
+
+__all__ = ["SqueezeExcitation", "ChannelAttention", "SpatialAttention", "CBAM", "AttentionCNN"]
+
+#: Builds a layer from no arguments (an activation or gate), e.g. ``nn.ReLU`` or ``nn.Sigmoid``.
+LayerFactory = Callable[[], nn.Module]
+
+
+def _check_int(name: str, value: object, low: int = 1) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return value
+
+
+def _hidden_channels(channels: int, reduction: int, hidden_channels: int | None) -> int:
+    """Width of the bottleneck: ``channels // reduction`` unless given explicitly."""
+    _check_int("channels", channels)
+    if hidden_channels is not None:
+        return _check_int("hidden_channels", hidden_channels)
+    _check_int("reduction", reduction)
+    if channels < reduction:
+        raise ValueError(
+            f"channels must be >= reduction so that the bottleneck keeps at least one unit: got channels={channels}, "
+            f"reduction={reduction} (channels // reduction = 0); lower reduction or pass hidden_channels"
+        )
+    return channels // reduction
+
+
+def _check_feature_map(x: torch.Tensor, channels: int | None, who: str) -> None:
+    """Raise unless ``x`` is a float tensor ``(B, C, H, W)`` with ``channels`` channels."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{who} expects a torch.Tensor (B, C, H, W), got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(f"{who} expects a 4-D feature map (B, C, H, W), got shape {tuple(x.shape)} ({x.dim()}-D)")
+    if channels is not None and x.shape[1] != channels:
+        raise ValueError(
+            f"{who} was built for {channels} channels, got input of shape {tuple(x.shape)} with {x.shape[1]}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{who} expects a floating-point tensor, got dtype {x.dtype}")
+
+
+class SqueezeExcitation(nn.Module):
+    r"""Squeeze-and-excitation channel attention (Hu et al., 2018).
+
+    For a feature map :math:`\mathbf{X}` with :math:`C` channels,
+
+    .. math::
+        z_c = \frac{1}{HW} \sum_{i,j} x_{c,i,j}, \qquad
+        \mathbf{s} = \sigma\big(\mathbf{W}_2 \delta(\mathbf{W}_1 \mathbf{z} + \mathbf{b}_1) + \mathbf{b}_2\big), \qquad
+        \tilde{x}_{c,i,j} = s_c\, x_{c,i,j},
+
+    with :math:`\mathbf{W}_1 \in \mathbb{R}^{C/r \times C}`, :math:`\mathbf{W}_2 \in \mathbb{R}^{C \times C/r}`,
+    :math:`\delta` = ReLU and :math:`\sigma` = sigmoid. The same computation as
+    ``torchvision.ops.SqueezeExcitation(C, C // r)`` and timm's ``SEModule(C, rd_channels=C // r)``
+    (which store :math:`\mathbf{W}_1, \mathbf{W}_2` as 1 x 1 convolutions).
+
+    Args:
+        channels: :math:`C`, the number of input channels.
+        reduction: :math:`r`; the bottleneck has ``channels // reduction`` units.
+        hidden_channels: the bottleneck width, overriding ``reduction``.
+        act_layer: :math:`\delta`; gate_layer: :math:`\sigma`.
+        bias: whether the two linear maps have biases (they do in the paper).
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``; ``.attention_weights`` is ``(B, C)``,
+    the :math:`s_c` of the last forward pass.
+
+    Raises:
+        ValueError: ``channels < reduction`` (an empty bottleneck); input that is
+            not ``(B, C, H, W)`` with ``C = channels``.
+        TypeError: non-integer sizes, non-tensor or non-float input.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        reduction: int = 16,
+        *,
+        hidden_channels: int | None = None,
+        act_layer: LayerFactory = nn.ReLU,
+        gate_layer: LayerFactory = nn.Sigmoid,
+        bias: bool = True,
+    ) -> None:
+        super().__init__()
+        hidden = _hidden_channels(channels, reduction, hidden_channels)
+        self.channels = channels
+        self.fc1 = nn.Linear(channels, hidden, bias=bias)  # W_1: C -> C/r
+        self.act = act_layer()
+        self.fc2 = nn.Linear(hidden, channels, bias=bias)  # W_2: C/r -> C
+        self.gate = gate_layer()
+        self.attention_weights: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_feature_map(x, self.channels, "SqueezeExcitation")
+        z = x.mean(dim=(2, 3))  # squeeze: (B, C, H, W) -> (B, C)
+        s = self.gate(self.fc2(self.act(self.fc1(z))))  # excitation: (B, C), each in (0, 1)
+        self.attention_weights = s
+        return x * s[:, :, None, None]  # rescale every channel: (B, C, 1, 1) broadcasts over H, W
+
+
+class ChannelAttention(nn.Module):
+    r"""CBAM's channel attention (Woo et al., 2018): average- and max-pooled descriptors, one shared MLP.
+
+    .. math::
+        \mathbf{M}_c = \sigma\big(\mathrm{MLP}(\mathrm{AvgPool}(\mathbf{F}))
+                       + \mathrm{MLP}(\mathrm{MaxPool}(\mathbf{F}))\big),
+        \qquad \mathrm{MLP}(\mathbf{z}) = \mathbf{W}_1\, \delta(\mathbf{W}_0 \mathbf{z}),
+
+    pooling over all positions of each channel. Without biases, as the paper writes
+    the MLP and as timm's ``ChannelAttn`` does by default (the authors' code has them:
+    ``mlp_bias=True``). The arguments are those of :class:`SqueezeExcitation`.
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``; ``.attention_weights`` is ``(B, C)``.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        reduction: int = 16,
+        *,
+        hidden_channels: int | None = None,
+        act_layer: LayerFactory = nn.ReLU,
+        gate_layer: LayerFactory = nn.Sigmoid,
+        mlp_bias: bool = False,
+    ) -> None:
+        super().__init__()
+        hidden = _hidden_channels(channels, reduction, hidden_channels)
+        self.channels = channels
+        self.fc1 = nn.Linear(channels, hidden, bias=mlp_bias)  # W_0
+        self.act = act_layer()
+        self.fc2 = nn.Linear(hidden, channels, bias=mlp_bias)  # W_1
+        self.gate = gate_layer()
+        self.attention_weights: torch.Tensor | None = None
+
+    def mlp(self, z: torch.Tensor) -> torch.Tensor:
+        """The shared MLP on a batch of channel descriptors, ``(B, C) -> (B, C)``."""
+        return self.fc2(self.act(self.fc1(z)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_feature_map(x, self.channels, "ChannelAttention")
+        avg = x.mean(dim=(2, 3))  # (B, C)
+        mx = x.flatten(2).max(dim=-1).values  # (B, C); max() backpropagates faster than amax()
+        m = self.gate(self.mlp(avg) + self.mlp(mx))  # (B, C)
+        self.attention_weights = m
+        return x * m[:, :, None, None]
+
+
+class SpatialAttention(nn.Module):
+    r"""CBAM's spatial attention (Woo et al., 2018): one weight per position from channel-pooled maps.
+
+    .. math::
+        \mathbf{M}_s = \sigma\big(f^{k \times k}([\mathrm{AvgPool}_c(\mathbf{F});
+                       \mathrm{MaxPool}_c(\mathbf{F})])\big),
+
+    where the pools run over the channels at each position, giving two ``(H, W)``
+    maps that are stacked -- average first, as in the paper's equation and in timm;
+    the authors' code stacks the maximum first -- and :math:`f^{k \times k}` is a
+    ``k x k`` convolution from 2 channels to 1 with zero padding ``k // 2``.
+    ``norm_layer`` (default ``nn.BatchNorm2d``, as in the authors' code and timm's
+    ``ConvNormAct``) follows the convolution; pass ``None`` for the bare equation,
+    in which case the convolution gets a bias instead.
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``; ``.attention_weights`` is ``(B, H, W)``.
+    """
+
+    def __init__(
+        self,
+        kernel_size: int = 7,
+        *,
+        norm_layer: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+        gate_layer: LayerFactory = nn.Sigmoid,
+    ) -> None:
+        super().__init__()
+        _check_int("kernel_size", kernel_size)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size must be odd so that the map keeps its size, got {kernel_size}")
+        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=norm_layer is None)
+        self.norm = norm_layer(1) if norm_layer is not None else nn.Identity()
+        self.gate = gate_layer()
+        self.attention_weights: torch.Tensor | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_feature_map(x, None, "SpatialAttention")
+        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.max(dim=1, keepdim=True).values], dim=1)  # (B, 2, H, W)
+        m = self.gate(self.norm(self.conv(pooled)))  # (B, 1, H, W)
+        self.attention_weights = m[:, 0]  # (B, H, W)
+        return x * m  # (B, 1, H, W) broadcasts over the channels
+
+
+class CBAM(nn.Module):
+    r"""Convolutional Block Attention Module (Woo et al., 2018): channel attention, then spatial attention.
+
+    :math:`\mathbf{F}' = \mathbf{M}_c(\mathbf{F}) \odot \mathbf{F}`, then
+    :math:`\mathbf{F}'' = \mathbf{M}_s(\mathbf{F}') \odot \mathbf{F}'` -- the sequential,
+    channel-first order the paper found best. Defaults match timm's ``CbamModule``
+    (MLP without bias, BatchNorm after the spatial convolution, pools stacked as
+    [mean, max]).
+
+    Args:
+        channels, reduction, hidden_channels, act_layer, mlp_bias: of :class:`ChannelAttention`.
+        kernel_size, norm_layer: of :class:`SpatialAttention`.
+        gate_layer: the gate of both.
+
+    Shapes: ``(B, C, H, W) -> (B, C, H, W)``; the weights of the last pass are in
+    ``.channel.attention_weights (B, C)`` and ``.spatial.attention_weights (B, H, W)``.
+    """
+
+    def __init__(
+        self,
+        channels: int,
+        reduction: int = 16,
+        *,
+        hidden_channels: int | None = None,
+        kernel_size: int = 7,
+        act_layer: LayerFactory = nn.ReLU,
+        gate_layer: LayerFactory = nn.Sigmoid,
+        norm_layer: Callable[[int], nn.Module] | None = nn.BatchNorm2d,
+        mlp_bias: bool = False,
+    ) -> None:
+        super().__init__()
+        self.channel = ChannelAttention(
+            channels, reduction, hidden_channels=hidden_channels, act_layer=act_layer, gate_layer=gate_layer,
+            mlp_bias=mlp_bias,
+        )
+        self.spatial = SpatialAttention(kernel_size, norm_layer=norm_layer, gate_layer=gate_layer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.spatial(self.channel(x))
+
+
+class AttentionCNN(nn.Module):
+    """A small CNN classifier with an optional attention module after every conv block.
+
+    Block ``i``: 3 x 3 convolution -> BatchNorm -> ReLU -> 2 x 2 max pooling ->
+    ``attention(width_i)``; then global average pooling and a linear layer to the
+    classes. With ``attention=None`` it is the plain baseline. The attention modules
+    are built after everything else, so for a given ``torch.manual_seed`` every
+    variant starts from the same convolutions and head. (Attention comes after the
+    pooling so that it runs on a quarter of the positions: CBAM's 7 x 7 spatial
+    convolution is slow on a CPU.)
+
+    Args:
+        attention: builds the module inserted after block ``i`` from its number of
+            channels, e.g. ``lambda c: SqueezeExcitation(c, reduction=4)``; ``None``
+            for no attention.
+        widths: output channels of the conv blocks.
+        in_channels, n_classes: input channels and number of classes.
+
+    Shapes: ``(B, in_channels, H, W) -> (B, n_classes)`` logits. ``.attention``
+    is the ``nn.ModuleList`` of the inserted modules (empty without attention).
+    """
+
+    def __init__(
+        self,
+        attention: Callable[[int], nn.Module] | None = None,
+        *,
+        widths: Sequence[int] = (16, 32, 32),
+        in_channels: int = 1,
+        n_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        if not widths:
+            raise ValueError("widths must name at least one conv block, got an empty sequence")
+        ins = [in_channels, *widths[:-1]]
+        self.blocks = nn.ModuleList(
+            nn.Sequential(
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)
+            )
+            for c_in, c_out in zip(ins, widths, strict=True)
+        )
+        self.head = nn.Linear(widths[-1], n_classes)
+        # built last: a given seed initialises the convolutions and the head identically with or without attention
+        self.attention = nn.ModuleList(attention(c) for c in widths) if attention is not None else nn.ModuleList()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_feature_map(x, self.blocks[0][0].in_channels, "AttentionCNN")
+        for i, block in enumerate(self.blocks):
+            x = block(x)  # (B, width_i, H / 2^(i+1), W / 2^(i+1))
+            if len(self.attention):
+                x = self.attention[i](x)  # same shape
+        return self.head(x.mean(dim=(2, 3)))  # global average pooling: (B, width) -> (B, n_classes)
