@@ -141,62 +141,46 @@ function render({ model, el }) {
   }
 
   // ---- sliders ---------------------------------------------------------
+  // One native range input with its name and current tick label; `onInput(index)` stores the move.
+  function makeSlider(name, labels, index, onInput, extraClass = "") {
+    const wrap = document.createElement("label");
+    wrap.className = `attn-slider ${extraClass}`.trim();
+    const caption = document.createElement("span");
+    caption.className = "attn-slider-name";
+    caption.textContent = name;
+    const input = document.createElement("input");
+    input.type = "range";
+    input.min = "0";
+    input.max = String(labels.length - 1);
+    input.step = "1";
+    input.value = String(index);
+    input.disabled = labels.length < 2;
+    input.setAttribute("aria-valuetext", `${name}: ${labels[index]}`);
+    const shown = document.createElement("output");
+    shown.className = "attn-slider-value";
+    shown.textContent = labels[index];
+    input.addEventListener("input", () => {
+      onInput(Number(input.value));
+      model.save_changes();
+    });
+    wrap.append(caption, input, shown);
+    controls.appendChild(wrap);
+  }
+
   function buildSliders() {
     controls.replaceChildren();
-    const names = model.get("axis_names");
     const labels = model.get("axis_labels");
     const pos = model.get("position");
-    names.forEach((name, a) => {
-      const wrap = document.createElement("label");
-      wrap.className = "attn-slider";
-      const caption = document.createElement("span");
-      caption.className = "attn-slider-name";
-      caption.textContent = name;
-      const input = document.createElement("input");
-      input.type = "range";
-      input.min = "0";
-      input.max = String(labels[a].length - 1);
-      input.step = "1";
-      input.value = String(pos[a]);
-      input.disabled = labels[a].length < 2;
-      input.setAttribute("aria-valuetext", `${name}: ${labels[a][pos[a]]}`);
-      const shown = document.createElement("output");
-      shown.className = "attn-slider-value";
-      shown.textContent = labels[a][pos[a]];
-      input.addEventListener("input", () => {
+    model.get("axis_names").forEach((name, a) => {
+      makeSlider(name, labels[a], pos[a], (value) => {
         const next = model.get("position").slice();
-        next[a] = Number(input.value);
+        next[a] = value;
         model.set("position", next);
-        model.save_changes();
       });
-      wrap.append(caption, input, shown);
-      controls.appendChild(wrap);
     });
     const rowName = model.get("row_slider");
     if (rowName) {
-      const rows = rowLabels();
-      const wrap = document.createElement("label");
-      wrap.className = "attn-slider attn-row-slider";
-      const caption = document.createElement("span");
-      caption.className = "attn-slider-name";
-      caption.textContent = rowName;
-      const input = document.createElement("input");
-      input.type = "range";
-      input.min = "0";
-      input.max = String(rows.length - 1);
-      input.step = "1";
-      input.value = String(model.get("row"));
-      input.disabled = rows.length < 2;
-      input.setAttribute("aria-valuetext", `${rowName}: ${rows[model.get("row")]}`);
-      const shown = document.createElement("output");
-      shown.className = "attn-slider-value";
-      shown.textContent = rows[model.get("row")];
-      input.addEventListener("input", () => {
-        model.set("row", Number(input.value));
-        model.save_changes();
-      });
-      wrap.append(caption, input, shown);
-      controls.appendChild(wrap);
+      makeSlider(rowName, rowLabels(), model.get("row"), (value) => model.set("row", value), "attn-row-slider");
     }
   }
 
