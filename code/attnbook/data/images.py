@@ -126,7 +126,9 @@ def _render(
         apart = ((where + fragment <= lo) | (where >= hi)).any(-1)  # (n, m)
         ok = inky & apart
         if (ok.sum(1) < n_clutter).any():
-            raise ValueError(f"could not place {n_clutter} fragments on a {canvas}x{canvas} canvas; use a larger canvas")
+            raise ValueError(
+                f"could not place {n_clutter} fragments on a {canvas}x{canvas} canvas; use a larger canvas"
+            )
         rank = np.cumsum(ok, axis=1) - 1  # position among the accepted proposals
         rows = np.arange(n)
         for k in range(n_clutter):
@@ -198,7 +200,9 @@ def make_cluttered_digits(
         raise ValueError(f"noise must be >= 0, got {noise!r}")
     train_pool = np.flatnonzero(is_train.numpy())
     test_pool = np.flatnonzero(~is_train.numpy())
-    common = dict(images=images.numpy(), labels=labels.numpy(), canvas=canvas, n_clutter=n_clutter, fragment=fragment, noise=noise)
+    common = dict(
+        images=images.numpy(), labels=labels.numpy(), canvas=canvas, n_clutter=n_clutter, fragment=fragment, noise=noise
+    )
     return ClutteredDigits(
         # one generator per split: the test set does not change when n_train does
         train=_render(n_train, train_pool, rng=np.random.default_rng([seed, 0]), **common),
