@@ -8,9 +8,11 @@ from attnbook.attention import (
     BilinearScore,
     ConcatScore,
     DotProductAttention,
+    MultiHeadAttention,
     masked_softmax,
 )
 from attnbook.device import get_device
+from attnbook.positional import PositionalEncoding
 from attnbook.train import set_seed
 from attnbook.viz import HeatmapExplorer, LinePlot, show_heatmaps
 
@@ -23,6 +25,8 @@ __all__ = [
     "DotProductAttention",
     "HeatmapExplorer",
     "LinePlot",
+    "MultiHeadAttention",
+    "PositionalEncoding",
     "get_device",
     "masked_softmax",
     "set_seed",

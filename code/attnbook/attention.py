@@ -9,7 +9,9 @@ the keys and averages the values with them. This module holds
   (Vaswani et al. 2017), additive (Bahdanau et al. 2015), bilinear or
   "general" and "concat" (Luong et al. 2015);
 * :class:`DotProductAttention` and :class:`AdditiveAttention`, which pool the
-  values with those weights and keep them in ``.attention_weights``.
+  values with those weights and keep them in ``.attention_weights``;
+* :class:`MultiHeadAttention` (chapter 5): ``h`` scaled dot-product attentions
+  over learned projections, run in parallel as one batched product.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
@@ -25,6 +28,7 @@ __all__ = [
     "AdditiveAttention",
     "BilinearScore",
     "ConcatScore",
+    "MultiHeadAttention",
 ]
 
 
@@ -240,3 +244,98 @@ class ConcatScore(nn.Module):
             [queries.unsqueeze(2).expand(-1, -1, n_k, -1), keys.unsqueeze(1).expand(-1, n_q, -1, -1)], dim=-1
         )  # (B, n_q, n_k, d_q + d_k): every query next to every key
         return self.linear(pairs).squeeze(-1)  # (B, n_q, n_k)
+
+
+class MultiHeadAttention(nn.Module):
+    """Multi-head attention (Vaswani et al., 2017, section 3.2.2).
+
+    ``head_i = softmax(Q W_q^(i) (K W_k^(i))^T / sqrt(d_h)) V W_v^(i)`` for
+    ``i = 1..h`` with ``d_h = num_hiddens / h``, and the output is
+    ``[head_1; ...; head_h] W_o``. The ``h`` per-head projections are stored
+    side by side in one ``nn.Linear`` each (``W_q W_k W_v``: ``num_hiddens``
+    outputs = ``h`` blocks of ``d_h``), so all heads run as one batched product.
+
+    Shapes: queries ``(B, n_q, d_q)``, keys ``(B, n_k, d_k)``, values
+    ``(B, n_k, d_v)`` -> ``(B, n_q, num_hiddens)``. ``valid_lens`` as in
+    :func:`masked_softmax` (``(B,)`` or ``(B, n_q)``), shared by all heads.
+    ``.attention_weights`` is ``(B, h, n_q, n_k)`` after each call.
+
+    With ``keep_weights=False`` the module calls the fused
+    ``F.scaled_dot_product_attention`` instead and stores no weights: the same
+    result (to rounding) without materialising the ``(B, h, n_q, n_k)`` matrix
+    for the backward pass.
+    """
+
+    def __init__(
+        self,
+        num_hiddens: int,
+        num_heads: int,
+        dropout: float = 0.0,
+        bias: bool = False,
+        *,
+        query_size: int | None = None,
+        key_size: int | None = None,
+        value_size: int | None = None,
+        keep_weights: bool = True,
+    ) -> None:
+        super().__init__()
+        for name, value in {"num_hiddens": num_hiddens, "num_heads": num_heads}.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if num_hiddens % num_heads:
+            raise ValueError(
+                f"num_hiddens must be divisible by num_heads to split it into equal heads, "
+                f"got num_hiddens={num_hiddens}, num_heads={num_heads}"
+            )
+        self.num_heads = num_heads
+        self.head_size = num_hiddens // num_heads
+
+        def linear(size: int | None) -> nn.Module:
+            return nn.Linear(size, num_hiddens, bias=bias) if size else nn.LazyLinear(num_hiddens, bias=bias)
+
+        self.W_q, self.W_k, self.W_v = linear(query_size), linear(key_size), linear(value_size)
+        self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
+        self.dropout = dropout
+        self.keep_weights = keep_weights
+        self.attention_weights: torch.Tensor | None = None
+
+    def split_heads(self, X: torch.Tensor) -> torch.Tensor:
+        """``(B, n, h * d_h) -> (B, h, n, d_h)``: one slice of the features per head."""
+        B, n, _ = X.shape
+        return X.reshape(B, n, self.num_heads, self.head_size).transpose(1, 2)  # (B, n, h, d_h) -> (B, h, n, d_h)
+
+    def merge_heads(self, X: torch.Tensor) -> torch.Tensor:
+        """``(B, h, n, d_h) -> (B, n, h * d_h)``: the heads' outputs side by side (the concatenation)."""
+        B, h, n, d_h = X.shape
+        return X.transpose(1, 2).reshape(B, n, h * d_h)  # (B, n, h, d_h) -> (B, n, h * d_h)
+
+    def forward(
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        valid_lens: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        _check_qkv(queries, keys, values)
+        for name, X, W in (("queries", queries, self.W_q), ("keys", keys, self.W_k), ("values", values, self.W_v)):
+            if not isinstance(W, nn.LazyLinear) and X.shape[-1] != W.in_features:
+                raise ValueError(f"{name} must have {W.in_features} features, got {X.shape[-1]}")
+        q = self.split_heads(self.W_q(queries))  # (B, h, n_q, d_h)
+        k = self.split_heads(self.W_k(keys))  # (B, h, n_k, d_h)
+        v = self.split_heads(self.W_v(values))  # (B, h, n_k, d_h)
+        p = self.dropout if self.training else 0.0
+        if self.keep_weights:
+            scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_size)  # (B, h, n_q, n_k)
+            self.attention_weights = masked_softmax(scores, valid_lens)  # lengths broadcast over heads
+            out = F.dropout(self.attention_weights, p) @ v  # (B, h, n_q, d_h)
+        else:
+            self.attention_weights = None
+            mask = None
+            if valid_lens is not None:
+                lens = _check_valid_lens(valid_lens, q.new_empty(q.shape[0], q.shape[2], k.shape[2]))
+                lens = lens[:, None] if lens.dim() == 1 else lens  # (B, 1 or n_q)
+                mask = (torch.arange(k.shape[2], device=q.device) < lens[..., None])[:, None]  # (B, 1, n_q|1, n_k)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, h, n_q, d_h)
+            if mask is not None:  # a query with no valid key outputs zeros, as masked_softmax gives
+                out = out.masked_fill(~mask.any(-1, keepdim=True), 0.0)
+        return self.W_o(self.merge_heads(out))  # (B, n_q, h * d_h) -> (B, n_q, num_hiddens)

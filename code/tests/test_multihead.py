@@ -1,0 +1,97 @@
+"""MultiHeadAttention against torch.nn.MultiheadAttention and F.scaled_dot_product_attention."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from attnbook import MultiHeadAttention
+
+D, H = 16, 4
+
+
+def pair(bias: bool = True, kdim: int = D, vdim: int = D) -> tuple[MultiHeadAttention, nn.MultiheadAttention]:
+    """The book's module and torch's, with the same weights (torch stacks W_q, W_k, W_v in in_proj_weight)."""
+    torch.manual_seed(0)
+    ref = nn.MultiheadAttention(D, H, bias=bias, batch_first=True, kdim=kdim, vdim=vdim).eval()
+    mha = MultiHeadAttention(D, H, bias=bias, query_size=D, key_size=kdim, value_size=vdim).eval()
+    with torch.no_grad():
+        if ref._qkv_same_embed_dim:
+            w_q, w_k, w_v = ref.in_proj_weight.chunk(3)
+        else:
+            w_q, w_k, w_v = ref.q_proj_weight, ref.k_proj_weight, ref.v_proj_weight
+        for mine, w in zip((mha.W_q, mha.W_k, mha.W_v), (w_q, w_k, w_v)):
+            mine.weight.copy_(w)
+        mha.W_o.weight.copy_(ref.out_proj.weight)
+        if bias:
+            for mine, b in zip((mha.W_q, mha.W_k, mha.W_v), ref.in_proj_bias.chunk(3)):
+                mine.bias.copy_(b)
+            mha.W_o.bias.copy_(ref.out_proj.bias)
+    return mha, ref
+
+
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("n_q,n_k", [(5, 5), (3, 7)])
+def test_equals_torch_with_key_padding(bias: bool, n_q: int, n_k: int) -> None:
+    mha, ref = pair(bias)
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, n, D, generator=g) for n in (n_q, n_k, n_k))
+    for lens in (None, torch.tensor([n_k, 2])):
+        # torch's key_padding_mask: True = blocked (the opposite of SDPA's boolean mask)
+        blocked = None if lens is None else torch.arange(n_k)[None] >= lens[:, None]
+        out_ref, w_ref = ref(q, k, v, key_padding_mask=blocked, average_attn_weights=False)
+        out = mha(q, k, v, lens)
+        torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(mha.attention_weights, w_ref, atol=1e-6, rtol=1e-5)
+        assert mha.attention_weights.shape == (2, H, n_q, n_k)
+
+
+def test_equals_torch_with_per_query_lengths_and_other_key_sizes() -> None:
+    mha, ref = pair(kdim=6, vdim=10)
+    g = torch.Generator().manual_seed(2)
+    q, k, v = torch.randn(2, 4, D, generator=g), torch.randn(2, 4, 6, generator=g), torch.randn(2, 4, 10, generator=g)
+    lens = torch.tensor([[1, 2, 3, 4], [4, 4, 1, 2]])  # e.g. a causal mask for the first example
+    blocked = torch.arange(4)[None, None] >= lens[..., None]  # (B, n_q, n_k), True = blocked
+    out_ref, _ = ref(q, k, v, attn_mask=blocked.repeat_interleave(H, 0))  # torch wants (B*h, n_q, n_k)
+    torch.testing.assert_close(mha(q, k, v, lens), out_ref, atol=1e-5, rtol=1e-5)
+
+
+def test_fused_path_equals_explicit_path_and_zeroes_empty_rows() -> None:
+    mha, _ = pair()
+    g = torch.Generator().manual_seed(3)
+    q, k, v = (torch.randn(3, 5, D, generator=g) for _ in range(3))
+    lens = torch.tensor([5, 2, 0])
+    explicit = mha(q, k, v, lens)
+    mha.keep_weights = False
+    fused = mha(q, k, v, lens)
+    assert mha.attention_weights is None
+    torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-5)
+    assert not torch.isnan(fused).any()
+    torch.testing.assert_close(fused[2], mha.W_o.bias.expand(5, D))  # no valid key: zero heads, only the bias
+
+
+def test_gradcheck_tiny() -> None:
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(4, 2, bias=True, query_size=3, key_size=3, value_size=3).double()
+    q, k, v = (torch.randn(1, n, 3, dtype=torch.double, requires_grad=True) for n in (2, 3, 3))
+    assert torch.autograd.gradcheck(lambda q, k, v: mha(q, k, v, torch.tensor([2])), (q, k, v))
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [({"num_hiddens": 10, "num_heads": 3}, "divisible"), ({"num_hiddens": 8, "num_heads": 0}, "positive int")],
+)
+def test_bad_construction(kwargs: dict, match: str) -> None:
+    with pytest.raises(ValueError, match=match):
+        MultiHeadAttention(**kwargs)
+
+
+def test_bad_inputs() -> None:
+    mha, _ = pair()
+    with pytest.raises(ValueError, match="16 features, got 17"):
+        mha(torch.randn(2, 3, D + 1), torch.randn(2, 3, D), torch.randn(2, 3, D))
+    with pytest.raises(ValueError, match="pairs"):
+        mha(torch.randn(2, 3, D), torch.randn(2, 4, D), torch.randn(2, 5, D))
+    with pytest.raises(ValueError, match="valid_lens"):
+        mha(torch.randn(2, 3, D), torch.randn(2, 4, D), torch.randn(2, 4, D), torch.tensor([5, 1]))
