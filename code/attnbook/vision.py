@@ -116,15 +116,19 @@ class SqueezeExcitation(nn.Module):
         self.gate = gate_layer()
         self.attention_weights: torch.Tensor | None = None
 
+    def mlp(self, z: torch.Tensor) -> torch.Tensor:
+        """The bottleneck MLP on a batch of channel descriptors, ``(B, C) -> (B, C)``."""
+        return self.fc2(self.act(self.fc1(z)))
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_feature_map(x, self.channels, "SqueezeExcitation")
         z = x.mean(dim=(2, 3))  # squeeze: (B, C, H, W) -> (B, C)
-        s = self.gate(self.fc2(self.act(self.fc1(z))))  # excitation: (B, C), each in (0, 1)
+        s = self.gate(self.mlp(z))  # excitation: (B, C), each in (0, 1)
         self.attention_weights = s
         return x * s[:, :, None, None]  # rescale every channel: (B, C, 1, 1) broadcasts over H, W
 
 
-class ChannelAttention(nn.Module):
+class ChannelAttention(SqueezeExcitation):
     r"""CBAM's channel attention (Woo et al., 2018): average- and max-pooled descriptors, one shared MLP.
 
     .. math::
@@ -134,7 +138,8 @@ class ChannelAttention(nn.Module):
 
     pooling over all positions of each channel. Without biases, as the paper writes
     the MLP and as timm's ``ChannelAttn`` does by default (the authors' code has them:
-    ``mlp_bias=True``). The arguments are those of :class:`SqueezeExcitation`.
+    ``mlp_bias=True``). It is :class:`SqueezeExcitation` with a second, max-pooled
+    descriptor through the same MLP, and takes its arguments (``mlp_bias`` for ``bias``).
 
     Shapes: ``(B, C, H, W) -> (B, C, H, W)``; ``.attention_weights`` is ``(B, C)``.
     """
@@ -149,18 +154,9 @@ class ChannelAttention(nn.Module):
         gate_layer: LayerFactory = nn.Sigmoid,
         mlp_bias: bool = False,
     ) -> None:
-        super().__init__()
-        hidden = _hidden_channels(channels, reduction, hidden_channels)
-        self.channels = channels
-        self.fc1 = nn.Linear(channels, hidden, bias=mlp_bias)  # W_0
-        self.act = act_layer()
-        self.fc2 = nn.Linear(hidden, channels, bias=mlp_bias)  # W_1
-        self.gate = gate_layer()
-        self.attention_weights: torch.Tensor | None = None
-
-    def mlp(self, z: torch.Tensor) -> torch.Tensor:
-        """The shared MLP on a batch of channel descriptors, ``(B, C) -> (B, C)``."""
-        return self.fc2(self.act(self.fc1(z)))
+        super().__init__(
+            channels, reduction, hidden_channels=hidden_channels, act_layer=act_layer, gate_layer=gate_layer, bias=mlp_bias
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_feature_map(x, self.channels, "ChannelAttention")
