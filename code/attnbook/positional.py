@@ -93,7 +93,7 @@ def relative_rotation(delta: int, num_hiddens: int, base: float = 10000.0) -> to
 
 
 def apply_rotary(x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 10000.0) -> torch.Tensor:
-    """Rotary position embedding (RoPE; Su et al., 2024, eq. 34): rotate each feature pair by its position.
+    """Rotary position embedding (RoPE; Su et al., 2024, section 3.2): rotate each feature pair by its position.
 
     Feature pair ``(2i, 2i+1)`` of the vector at position ``t`` is turned by the
     angle ``t * w_i`` with ``w_i = base^(-2i/d)`` -- the frequencies of the
