@@ -10,9 +10,10 @@ from attnbook.attention import (
     DotProductAttention,
     MultiHeadAttention,
     masked_softmax,
+    softmax_with_mask,
 )
 from attnbook.device import get_device
-from attnbook.positional import PositionalEncoding
+from attnbook.positional import PositionalEncoding, apply_rotary
 from attnbook.train import set_seed
 from attnbook.viz import HeatmapExplorer, LinePlot, show_heatmaps
 
@@ -27,8 +28,10 @@ __all__ = [
     "LinePlot",
     "MultiHeadAttention",
     "PositionalEncoding",
+    "apply_rotary",
     "get_device",
     "masked_softmax",
     "set_seed",
     "show_heatmaps",
+    "softmax_with_mask",
 ]

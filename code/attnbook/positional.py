@@ -1,8 +1,14 @@
 """Positional encodings (chapter 6).
 
 Self-attention treats its input as a set: permuting the tokens permutes the
-output. Positions have to be added to the tokens. This module holds the
-sinusoidal encoding of Vaswani et al. (2017).
+output. Positions have to be given to it. This module holds
+
+* the sinusoidal encoding of Vaswani et al. (2017): :func:`sinusoidal_table`,
+  :class:`PositionalEncoding`, and :func:`relative_rotation`, the fixed rotation
+  that moves every row of the table ``delta`` positions on;
+* rotary position embedding (RoPE, Su et al., 2024): :func:`apply_rotary`
+  rotates queries and keys by their positions, so that their dot products
+  depend only on the offset between them.
 """
 
 from __future__ import annotations
@@ -10,7 +16,18 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["PositionalEncoding", "sinusoidal_table"]
+
+def _check_positive_int(**values: int) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+
+
+def _frequencies(num_hiddens: int, base: float) -> torch.Tensor:
+    """``w_i = base^(-2i/d)`` for ``i = 0 .. ceil(d/2) - 1``, in float64."""
+    return base ** (-torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens)
+
+__all__ = ["PositionalEncoding", "apply_rotary", "relative_rotation", "sinusoidal_table"]
 
 
 def sinusoidal_table(max_len: int, num_hiddens: int, base: float = 10000.0) -> torch.Tensor:
@@ -19,11 +36,9 @@ def sinusoidal_table(max_len: int, num_hiddens: int, base: float = 10000.0) -> t
     ``P[t, 2i] = sin(t / base^(2i/d))`` and ``P[t, 2i+1] = cos(t / base^(2i/d))``:
     column pair ``i`` turns at angular frequency ``w_i = base^(-2i/d)``.
     """
-    for name, value in {"max_len": max_len, "num_hiddens": num_hiddens}.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    _check_positive_int(max_len=max_len, num_hiddens=num_hiddens)
     t = torch.arange(max_len, dtype=torch.float64)[:, None]  # (T, 1)
-    freqs = base ** (-torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens)  # (ceil(d/2),)
+    freqs = _frequencies(num_hiddens, base)  # (ceil(d/2),)
     angles = t * freqs  # (T, ceil(d/2))
     P = torch.zeros(max_len, num_hiddens, dtype=torch.float64)
     P[:, 0::2] = torch.sin(angles)
@@ -54,3 +69,64 @@ class PositionalEncoding(nn.Module):
                 "build the encoding with a larger max_len"
             )
         return self.dropout(X + self.P[:, : X.shape[1]].to(X.dtype))
+
+
+def relative_rotation(delta: int, num_hiddens: int, base: float = 10000.0) -> torch.Tensor:
+    """The ``(d, d)`` matrix ``M`` with ``P[t + delta] = M @ P[t]`` for *every* ``t`` (Vaswani et al., 2017, 3.5).
+
+    Each column pair ``(2i, 2i+1) = (sin(t w_i), cos(t w_i))`` of the sinusoidal
+    table is a point on a circle turning at angular frequency ``w_i``; moving on
+    by ``delta`` positions turns it by ``delta * w_i``. So ``M`` is block diagonal,
+    one 2x2 rotation per pair, and does not depend on ``t``:
+    ``[[cos(delta w_i), sin(delta w_i)], [-sin(delta w_i), cos(delta w_i)]]``.
+    ``num_hiddens`` must be even (every column needs its partner).
+    """
+    if not isinstance(delta, int) or isinstance(delta, bool):
+        raise TypeError(f"delta must be an int (a number of positions), got {type(delta).__name__}")
+    _check_positive_int(num_hiddens=num_hiddens)
+    if num_hiddens % 2:
+        raise ValueError(f"num_hiddens must be even (sin/cos pairs), got {num_hiddens}")
+    angle = delta * _frequencies(num_hiddens, base)  # (d/2,)
+    c, s = torch.cos(angle), torch.sin(angle)
+    blocks = torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2)  # (d/2, 2, 2)
+    return torch.block_diag(*blocks).to(torch.get_default_dtype())  # (d, d)
+
+
+def apply_rotary(x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 10000.0) -> torch.Tensor:
+    """Rotary position embedding (RoPE; Su et al., 2024, section 3.2): rotate each feature pair by its position.
+
+    Feature pair ``(2i, 2i+1)`` of the vector at position ``t`` is turned by the
+    angle ``t * w_i`` with ``w_i = base^(-2i/d)`` -- the frequencies of the
+    sinusoidal table. Applied to queries *and* keys (after their projections,
+    per head), it makes ``<rope(q, m), rope(k, n)>`` a function of ``q``, ``k``
+    and the offset ``n - m`` only, and it leaves every vector's norm unchanged.
+
+    Args:
+        x: ``(..., T, d)`` with ``d`` even, e.g. ``(B, h, T, d_h)``.
+        positions: ``(T,)`` positions of the ``T`` rows (default ``0 .. T-1``);
+            they may be any numbers, e.g. an offset for a continued sequence.
+
+    Returns:
+        A tensor of the shape and dtype of ``x``.
+
+    Raises:
+        ValueError: ``x`` with fewer than 2 dimensions or an odd last dimension;
+            ``positions`` of the wrong shape.
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
+        got = f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise ValueError(f"x must be a floating-point tensor of shape (..., T, d), got {got}")
+    T, d = x.shape[-2:]
+    if d % 2:
+        raise ValueError(f"rotary embedding rotates feature pairs: the last dimension must be even, got {d}")
+    if positions is None:
+        positions = torch.arange(T)
+    if not isinstance(positions, torch.Tensor) or tuple(positions.shape) != (T,):
+        got = tuple(positions.shape) if isinstance(positions, torch.Tensor) else type(positions).__name__
+        raise ValueError(f"positions must have shape ({T},), one per row of x, got {got}")
+    angles = positions.to(torch.float64)[:, None] * _frequencies(d, base)  # (T, d/2), float64 for large t
+    cos, sin = angles.cos().to(x), angles.sin().to(x)
+    pairs = x.unflatten(-1, (d // 2, 2))  # (..., T, d/2, 2)
+    even, odd = pairs[..., 0], pairs[..., 1]  # (..., T, d/2) each
+    rotated = torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1)  # (..., T, d/2, 2)
+    return rotated.flatten(-2)  # (..., T, d)
