@@ -69,6 +69,42 @@ def _check_valid_lens(valid_lens: torch.Tensor, scores: torch.Tensor) -> torch.T
     return valid_lens.to(scores.device)
 
 
+def softmax_with_mask(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last axis restricted to the keys where ``mask`` is True.
+
+    :func:`masked_softmax` describes the keys that exist by lengths (a prefix);
+    this takes any pattern: the adjacency matrix of a graph (each node attends
+    along its edges, as in Velickovic et al., 2018) or a local window around
+    each pixel of an image. The convention is that of
+    ``F.scaled_dot_product_attention``: True = may attend.
+
+    Args:
+        scores: ``(..., n_queries, n_keys)`` floating point.
+        mask: boolean, broadcastable to ``scores``.
+
+    Returns:
+        Weights of the shape of ``scores``: exactly 0 where the mask is False; a
+        query that may attend to no key at all gets a row of zeros (not NaN).
+
+    Raises:
+        TypeError: a non-boolean mask or non-float scores.
+        ValueError: a mask that does not broadcast to ``scores``.
+    """
+    if not isinstance(scores, torch.Tensor) or not scores.is_floating_point():
+        raise TypeError(f"scores must be a floating-point tensor, got {getattr(scores, 'dtype', type(scores).__name__)}")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a boolean tensor (True = may attend), got {getattr(mask, 'dtype', type(mask).__name__)}")
+    try:
+        keep = mask.to(scores.device).expand_as(scores)
+    except RuntimeError:
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} does not broadcast to scores of shape {tuple(scores.shape)}"
+        ) from None
+    empty = ~keep.any(dim=-1, keepdim=True)  # queries that may attend to nothing
+    filled = scores.masked_fill(~keep, float("-inf")).masked_fill(empty, 0.0)  # finite wherever softmax looks
+    return filled.softmax(dim=-1).masked_fill(~keep, 0.0)
+
+
 def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None) -> torch.Tensor:
     """Softmax over the last axis that gives padded keys exactly zero weight.
 
@@ -101,10 +137,7 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None)
         lens = lens[:, None]  # (B, 1): the same length for every query
     keep = torch.arange(n_k, device=scores.device) < lens[..., None]  # (B, n_q or 1, n_k)
     keep = keep.reshape(keep.shape[0], *([1] * (scores.dim() - 3)), *keep.shape[1:])  # broadcast over heads
-    keep = keep.expand_as(scores)
-    empty = ~keep.any(dim=-1, keepdim=True)  # queries with no valid key at all
-    filled = scores.masked_fill(~keep, float("-inf")).masked_fill(empty, 0.0)  # finite wherever softmax looks
-    return filled.softmax(dim=-1).masked_fill(~keep, 0.0)
+    return softmax_with_mask(scores, keep)
 
 
 def _check_qkv(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor | None = None) -> None:
@@ -343,38 +376,3 @@ class MultiHeadAttention(nn.Module):
                 out = out.masked_fill(~mask.any(-1, keepdim=True), 0.0)
         return self.W_o(self.merge_heads(out))  # (B, n_q, h * d_h) -> (B, n_q, num_hiddens)
 
-
-def softmax_with_mask(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Softmax over the last axis restricted to the keys where ``mask`` is True.
-
-    :func:`masked_softmax` describes the keys that exist by lengths (a prefix);
-    this takes any pattern: the adjacency matrix of a graph (each node attends
-    along its edges, as in Velickovic et al., 2018) or a local window around
-    each pixel of an image. The convention is that of
-    ``F.scaled_dot_product_attention``: True = may attend.
-
-    Args:
-        scores: ``(..., n_queries, n_keys)`` floating point.
-        mask: boolean, broadcastable to ``scores``.
-
-    Returns:
-        Weights of the shape of ``scores``: exactly 0 where the mask is False; a
-        query that may attend to no key at all gets a row of zeros (not NaN).
-
-    Raises:
-        TypeError: a non-boolean mask or non-float scores.
-        ValueError: a mask that does not broadcast to ``scores``.
-    """
-    if not isinstance(scores, torch.Tensor) or not scores.is_floating_point():
-        raise TypeError(f"scores must be a floating-point tensor, got {getattr(scores, 'dtype', type(scores).__name__)}")
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a boolean tensor (True = may attend), got {getattr(mask, 'dtype', type(mask).__name__)}")
-    try:
-        keep = mask.to(scores.device).expand_as(scores)
-    except RuntimeError:
-        raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to scores of shape {tuple(scores.shape)}"
-        ) from None
-    empty = ~keep.any(dim=-1, keepdim=True)  # queries that may attend to nothing
-    filled = scores.masked_fill(~keep, float("-inf")).masked_fill(empty, 0.0)  # finite wherever softmax looks
-    return filled.softmax(dim=-1).masked_fill(~keep, 0.0)
