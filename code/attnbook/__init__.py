@@ -13,6 +13,7 @@ from attnbook.attention import (
 )
 from attnbook.device import get_device
 from attnbook.positional import PositionalEncoding
+from attnbook.pretrained import load_minilm, sentence_attention
 from attnbook.train import set_seed
 from attnbook.viz import HeatmapExplorer, LinePlot, show_heatmaps
 
@@ -28,7 +29,9 @@ __all__ = [
     "MultiHeadAttention",
     "PositionalEncoding",
     "get_device",
+    "load_minilm",
     "masked_softmax",
+    "sentence_attention",
     "set_seed",
     "show_heatmaps",
 ]
