@@ -14,6 +14,7 @@ from attnbook.attention import (
 )
 from attnbook.device import get_device
 from attnbook.positional import PositionalEncoding, apply_rotary
+from attnbook.pretrained import load_minilm, sentence_attention
 from attnbook.train import set_seed
 from attnbook.viz import HeatmapExplorer, LinePlot, show_heatmaps
 
@@ -30,7 +31,9 @@ __all__ = [
     "PositionalEncoding",
     "apply_rotary",
     "get_device",
+    "load_minilm",
     "masked_softmax",
+    "sentence_attention",
     "set_seed",
     "show_heatmaps",
     "softmax_with_mask",

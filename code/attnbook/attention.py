@@ -361,7 +361,8 @@ class MultiHeadAttention(nn.Module):
         v = self.split_heads(self.W_v(values))  # (B, h, n_k, d_h)
         p = self.dropout if self.training else 0.0
         if self.keep_weights:
-            scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_size)  # (B, h, n_q, n_k)
+            q = q / math.sqrt(self.head_size)  # scale the (B, h, n_q, d_h) queries, not the larger scores
+            scores = q @ k.transpose(-2, -1)  # (B, h, n_q, d_h) @ (B, h, d_h, n_k) -> (B, h, n_q, n_k)
             self.attention_weights = masked_softmax(scores, valid_lens)  # lengths broadcast over heads
             out = F.dropout(self.attention_weights, p) @ v  # (B, h, n_q, d_h)
         else:

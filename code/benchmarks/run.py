@@ -35,6 +35,17 @@ Metrics
     50 moves per page with explorers, pooled over pages.
 ``explorer.draw_p50_ms`` / ``explorer.draw_p95_ms``
     The same moves, timed only until the synchronous redraw returns: the explorer's own cost.
+``mha.ratio_vs_torch.fwd`` / ``mha.ratio_vs_torch.fwd_bwd``
+    The book's ``MultiHeadAttention`` time divided by ``nn.MultiheadAttention``'s, both returning
+    per-head attention weights (book ``keep_weights=True``, torch ``need_weights=True,
+    average_attn_weights=False``), for self-attention on a (32, 128, 256) batch with 8 heads on one
+    CPU thread: forward under ``no_grad`` in eval mode, and forward + backward. Medians of interleaved
+    repeats, measured after the builds by ``attnbook.bench.mha_speed`` (the function chapter 5 prints).
+``mha.ratio_vs_torch_fused.fwd`` / ``mha.ratio_vs_torch_fused.fwd_bwd``
+    The same with both fused (book ``keep_weights=False``, torch ``need_weights=False``).
+``mha.<implementation>.fwd_ms`` / ``.fwd_bwd_ms`` / ``.saved_mb``
+    The raw rows of that measurement (``book_weights``, ``torch_weights``, ``book_fused``, ``torch_fused``,
+    ``sdpa_core``); ``saved_mb`` is what autograd keeps for the backward pass.
 anything else
     Figures the chapters print, recorded with ``attnbook.bench.record`` while the cold
     build executes them (``ATTNBOOK_METRICS=_build/metrics.jsonl``).
@@ -261,7 +272,33 @@ def explorer_latency(site: pathlib.Path) -> Metrics:
     }
 
 
-# -- 6: figures recorded by the chapters ----------------------------------------------------------
+# -- 6: multi-head attention kernels ------------------------------------------------------------
+
+
+def mha_metrics(repeats: int = 15) -> Metrics:
+    """``mha.*``: the book's multi-head attention against torch's, via ``attnbook.bench.mha_speed``."""
+    import torch
+
+    from attnbook.bench import mha_speed
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as in the chapters (attnbook.get_device)
+    try:
+        rows = mha_speed(batch=32, length=128, width=256, heads=8, repeats=repeats)
+    finally:
+        torch.set_num_threads(threads)
+    metrics: Metrics = {}
+    for name, row in rows.items():
+        key = name.replace(", ", "_").replace(" ", "_").lower()  # "book, weights" -> "book_weights"
+        metrics |= {f"mha.{key}.{field}": round(value, 3) for field, value in row.items()}
+    for kind, suffix in (("weights", ""), ("fused", "_fused")):
+        for step in ("fwd", "fwd_bwd"):
+            ratio = rows[f"book, {kind}"][f"{step}_ms"] / rows[f"torch, {kind}"][f"{step}_ms"]
+            metrics[f"mha.ratio_vs_torch{suffix}.{step}"] = round(ratio, 3)
+    return metrics
+
+
+# -- 7: figures recorded by the chapters ----------------------------------------------------------
 
 
 def recorded_metrics(metrics_file: pathlib.Path) -> Metrics:
@@ -280,7 +317,7 @@ def merge(measured: Metrics, recorded: Metrics) -> Metrics:
     return dict(sorted({**measured, **recorded}.items()))
 
 
-# -- 7: report ------------------------------------------------------------------------------------
+# -- 8: report ------------------------------------------------------------------------------------
 
 
 def _fmt(value: float) -> str:
@@ -316,6 +353,8 @@ def main() -> None:
     measured |= chapter_exec_seconds(build / ".jupyter_cache")
     measured |= page_weights(root, site)
     measured |= explorer_latency(site)
+    log("multi-head attention timings ...")
+    measured |= mha_metrics()
     metrics = merge(measured, recorded_metrics(metrics_file))
 
     report = markdown_report(metrics)

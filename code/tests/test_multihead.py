@@ -95,3 +95,27 @@ def test_bad_inputs() -> None:
         mha(torch.randn(2, 3, D), torch.randn(2, 4, D), torch.randn(2, 5, D))
     with pytest.raises(ValueError, match="valid_lens"):
         mha(torch.randn(2, 3, D), torch.randn(2, 4, D), torch.randn(2, 4, D), torch.tensor([5, 1]))
+
+
+def test_equals_a_loop_over_heads_and_sdpa_mask_polarity() -> None:
+    """Head i = single-head attention on rows i*d_h:(i+1)*d_h of the stacked projections; SDPA's bool mask is True = attend."""
+    from attnbook import DotProductAttention
+    import torch.nn.functional as F
+
+    mha, _ = pair()
+    g = torch.Generator().manual_seed(4)
+    X = torch.randn(2, 6, D, generator=g)
+    lens = torch.tensor([6, 3])
+    d_h, heads = mha.head_size, []
+    for i in range(H):
+        rows = slice(i * d_h, (i + 1) * d_h)
+        q, k, v = (X @ W.weight[rows].T + W.bias[rows] for W in (mha.W_q, mha.W_k, mha.W_v))  # (B, T, d_h)
+        heads.append(DotProductAttention()(q, k, v, lens))
+    expected = mha.W_o(torch.cat(heads, dim=-1))
+    torch.testing.assert_close(mha(X, X, X, lens), expected, atol=1e-5, rtol=1e-5)
+    attend = (torch.arange(6)[None] < lens[:, None])[:, None, None, :]  # (B, 1, 1, T): True = attend
+    qh, kh, vh = (mha.split_heads(W(X)) for W in (mha.W_q, mha.W_k, mha.W_v))
+    core = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=attend)
+    torch.testing.assert_close(mha.W_o(mha.merge_heads(core)), expected, atol=1e-5, rtol=1e-5)
+    flipped = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=~attend)  # the wrong polarity
+    assert not torch.allclose(mha.W_o(mha.merge_heads(flipped))[1], expected[1], atol=1e-3)
