@@ -16,6 +16,7 @@ from attnbook.data import (
     PAD,
     UNK,
     Vocab,
+    make_date_lists,
     make_dates,
     pad_batch,
     render_date,
@@ -162,3 +163,74 @@ def test_encode_sources_reads_unknown_characters_as_unk(task) -> None:
     src, lens = task.encode_sources(["7. März 2023", "3/7/23"])
     assert src.shape == (2, 12) and lens.tolist() == [12, 6]
     assert (src[0] == UNK).sum() == 2 and (src[1, 6:] == PAD).all()
+
+
+# ------------------------------------------------------------ date lists
+@pytest.fixture(scope="module")
+def lists():
+    return make_date_lists(n_train=400, n_valid=100, n_test=200, max_dates=4, seed=5)
+
+
+def test_date_lists_are_seeded(lists) -> None:
+    again = make_date_lists(n_train=400, n_valid=100, n_test=200, max_dates=4, seed=5)
+    other = make_date_lists(n_train=400, n_valid=100, n_test=200, max_dates=4, seed=6)
+    assert again.train.sources == lists.train.sources and again.test.targets == lists.test.targets
+    assert torch.equal(again.test.src, lists.test.src) and torch.equal(again.train.tgt, lists.train.tgt)
+    assert other.train.sources != lists.train.sources
+
+
+def test_date_lists_targets_are_the_iso_dates_joined(lists) -> None:
+    for split in (lists.train, lists.valid, lists.test):
+        assert len(split) == len(split.sources) == len(split.targets) == split.src.shape[0]
+        for source, target, fmts, n in zip(split.sources, split.targets, split.formats, split.n_dates):
+            pieces, isos = source.split("; "), target.split(" ")
+            assert 1 <= n <= 4 and len(pieces) == len(isos) == len(fmts) == n
+            assert len(set(isos)) == n  # distinct days within one list
+            for piece, iso, f in zip(pieces, isos, fmts):
+                assert render_date(datetime.date.fromisoformat(iso), DATE_FORMATS[f]) == piece
+            assert len(target) == 11 * n - 1
+    assert set(lists.test.n_dates) == {1, 2, 3, 4}  # every length occurs
+    assert lists.max_target_len == 44 and int(lists.train.tgt_len.max()) <= 44
+
+
+def test_date_lists_tensors_round_trip(lists) -> None:
+    split = lists.test
+    for i in range(0, len(split), 23):
+        n = int(split.src_len[i])
+        assert n == len(split.sources[i]) and lists.src_vocab.decode(split.src[i, :n]) == split.sources[i]
+        assert lists.tgt_vocab.decode(split.tgt[i]) == split.targets[i]
+        assert int(split.tgt_len[i]) == len(split.targets[i]) + 1 and split.tgt[i, int(split.tgt_len[i]) - 1] == EOS
+    assert ";" in lists.src_vocab and " " in lists.tgt_vocab
+
+
+def test_date_lists_splits_share_no_day(lists) -> None:
+    days = [{d for t in s.targets for d in t.split(" ")} for s in (lists.train, lists.valid, lists.test)]
+    assert not days[0] & days[1] and not days[0] & days[2] and not days[1] & days[2]
+
+
+def test_date_lists_formats_and_max_dates() -> None:
+    one = make_date_lists(n_train=50, n_valid=10, n_test=10, max_dates=1, formats=[12], seed=0)
+    assert set(one.train.n_dates) == {1} and all(f == (12,) for f in one.train.formats)
+    assert all(len(s) == 8 and s.isdigit() for s in one.train.sources)  # compact: 20230307
+    assert one.max_target_len == 11 and one.encode_sources(["x" * 40])[1].tolist() == [40]
+    assert make_dates(n_train=5, n_valid=5, n_test=5).train.n_dates == (1,) * 5
+
+
+@pytest.mark.parametrize(
+    ("kw", "error", "message"),
+    [
+        ({"n_train": 0}, ValueError, "n_train must be a positive int, got 0"),
+        ({"n_test": 1.5}, ValueError, "n_test must be a positive int"),
+        ({"max_dates": 0}, ValueError, "max_dates must be a positive int, got 0"),
+        ({"max_dates": True}, ValueError, "max_dates must be a positive int"),
+        ({"seed": -2}, ValueError, "seed must be a non-negative int"),
+        ({"formats": []}, ValueError, "formats must be distinct indices in 0..13"),
+        ({"formats": [0, 0]}, ValueError, "formats must be distinct indices"),
+        ({"formats": [14]}, ValueError, r"got \[14\]"),
+        ({"formats": "US full"}, TypeError, "formats must be a sequence of indices"),
+        ({"n_train": 10**6, "n_test": 1}, ValueError, "the valid split would get only 0 distinct days"),
+    ],
+)
+def test_make_date_lists_rejects_bad_arguments(kw: dict, error: type, message: str) -> None:
+    with pytest.raises(error, match=message):
+        make_date_lists(**({"n_train": 10, "n_valid": 10, "n_test": 10} | kw))

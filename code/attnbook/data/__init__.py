@@ -1,6 +1,15 @@
 """Seeded data builders. Nothing here downloads anything."""
 
-from attnbook.data.dates import DATE_FORMATS, DateFormat, DateSplit, DateTask, make_dates, render_date, source_fields
+from attnbook.data.dates import (
+    DATE_FORMATS,
+    DateFormat,
+    DateSplit,
+    DateTask,
+    make_date_lists,
+    make_dates,
+    render_date,
+    source_fields,
+)
 from attnbook.data.images import ClutteredDigits, ClutteredSplit, digit_sources, make_cluttered_digits
 from attnbook.data.regression import RegressionData, make_regression, regression_truth
 from attnbook.data.toys import COLOURS, Scene, SelectionTask, make_scene, make_selection_task
@@ -24,6 +33,7 @@ __all__ = [
     "Vocab",
     "digit_sources",
     "make_cluttered_digits",
+    "make_date_lists",
     "make_dates",
     "make_regression",
     "make_scene",

@@ -13,6 +13,13 @@ hundred years). So each source string has exactly one correct answer.
 
 The three splits hold **different days**: no test date is seen in training in
 any format. Everything is generated from one seed.
+
+:func:`make_date_lists` builds a harder variant for measuring how a model copes
+with **longer inputs that carry more information**: each source is a list of 1
+to ``max_dates`` such dates joined by ``"; "``, and the target is their ISO
+strings joined by a space, ``"March 7, 2023; 6/24/98"`` ->
+``"2023-03-07 1998-06-24"``. No format contains ``;``, so the list splits back
+into its dates in exactly one way and stays unambiguous.
 """
 
 from __future__ import annotations
@@ -29,11 +36,22 @@ from babel.dates import DateTimeFormat, format_date, parse_pattern
 
 from attnbook.data.vocab import EOS, Vocab, pad_batch
 
-__all__ = ["DATE_FORMATS", "DateFormat", "DateSplit", "DateTask", "make_dates", "render_date", "source_fields"]
+__all__ = [
+    "DATE_FORMATS",
+    "DateFormat",
+    "DateSplit",
+    "DateTask",
+    "make_date_lists",
+    "make_dates",
+    "render_date",
+    "source_fields",
+]
 
 FIRST_DAY = datetime.date(1950, 1, 1)
 LAST_DAY = datetime.date(2049, 12, 31)
 N_DAYS = (LAST_DAY - FIRST_DAY).days + 1  # 36 524 days
+SOURCE_SEPARATOR = "; "  # between the dates of a list (no format renders a ";")
+TARGET_SEPARATOR = " "  # between their ISO strings
 
 
 @dataclass(frozen=True)
@@ -107,14 +125,15 @@ class DateSplit:
 
     Attributes:
         sources, targets: the strings, e.g. ``"3/7/23"`` and ``"2023-03-07"``.
-        formats: index into :data:`DATE_FORMATS` of each source.
+        formats: index into :data:`DATE_FORMATS` of each source; for a list of dates
+            (:func:`make_date_lists`), a tuple with the format of each of its dates.
         src: ``(N, S)`` source ids, right-padded with ``<pad>``; ``src_len`` ``(N,)`` their lengths.
         tgt: ``(N, T)`` target ids ending in ``<eos>``; ``tgt_len`` ``(N,)`` their lengths (``<eos>`` included).
     """
 
     sources: tuple[str, ...]
     targets: tuple[str, ...]
-    formats: tuple[int, ...]
+    formats: tuple[int, ...] | tuple[tuple[int, ...], ...]
     src: torch.Tensor
     src_len: torch.Tensor
     tgt: torch.Tensor
@@ -122,6 +141,11 @@ class DateSplit:
 
     def __len__(self) -> int:
         return len(self.sources)
+
+    @property
+    def n_dates(self) -> tuple[int, ...]:
+        """How many dates each source holds (always 1 for :func:`make_dates`)."""
+        return tuple(len(f) if isinstance(f, tuple) else 1 for f in self.formats)
 
     @property
     def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -136,7 +160,8 @@ class DateTask:
     Attributes:
         max_source_len: inputs longer than this many characters are rejected by
             :meth:`encode_sources` (the longest rendered date has 29).
-        max_target_len: the length of every target, ``<eos>`` included (11).
+        max_target_len: the length of the longest target, ``<eos>`` included (11 for
+            one date; 11 per date for :func:`make_date_lists`).
     """
 
     train: DateSplit
@@ -179,7 +204,20 @@ def _render(days: Sequence[datetime.date], formats: Sequence[int]) -> tuple[list
     return sources, targets, list(formats)
 
 
-def _tensors(sources: list[str], targets: list[str], formats: list[int], src_vocab: Vocab, tgt_vocab: Vocab) -> DateSplit:
+def _render_lists(
+    day_lists: Sequence[Sequence[datetime.date]], format_lists: Sequence[Sequence[int]]
+) -> tuple[list[str], list[str], list[tuple[int, ...]]]:
+    """Render each list of dates with :func:`_render` and join sources and targets."""
+    sources, targets, formats = [], [], []
+    for days, fmts in zip(day_lists, format_lists, strict=True):
+        src, tgt, f = _render(days, fmts)
+        sources.append(SOURCE_SEPARATOR.join(src))
+        targets.append(TARGET_SEPARATOR.join(tgt))
+        formats.append(tuple(f))
+    return sources, targets, formats
+
+
+def _tensors(sources: list[str], targets: list[str], formats: list, src_vocab: Vocab, tgt_vocab: Vocab) -> DateSplit:
     src, src_len = pad_batch([src_vocab.encode(s) for s in sources])
     tgt, tgt_len = pad_batch([tgt_vocab.encode(t, eos=True) for t in targets])
     assert bool((tgt.gather(1, (tgt_len - 1)[:, None]) == EOS).all())
@@ -198,11 +236,7 @@ def make_dates(n_train: int = 20_000, n_valid: int = 1_000, n_test: int = 2_000,
     that appears only in validation or test data would be ``<unk>`` (with these
     formats none does).
     """
-    for name, n in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    _check_sizes(n_train=n_train, n_valid=n_valid, n_test=n_test, seed=seed)
     total = n_train + n_valid + n_test
     if total > N_DAYS:
         raise ValueError(f"asked for {total} examples, but there are only {N_DAYS} distinct days in 1950-2049")
@@ -212,7 +246,91 @@ def make_dates(n_train: int = 20_000, n_valid: int = 1_000, n_test: int = 2_000,
     formats = [rng.randrange(len(DATE_FORMATS)) for _ in range(total)]
     bounds = {"train": (0, n_train), "valid": (n_train, n_train + n_valid), "test": (n_train + n_valid, total)}
     raw = {k: _render(days[a:b], formats[a:b]) for k, (a, b) in bounds.items()}
+    return _task(raw)
+
+
+def _check_sizes(**sizes: int) -> None:
+    for name, n in sizes.items():
+        if name == "seed":
+            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
+                raise ValueError(f"seed must be a non-negative int, got {n!r}")
+        elif not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            raise ValueError(f"{name} must be a positive int, got {n!r}")
+
+
+def _task(raw: dict[str, tuple[list[str], list[str], list]], **limits: int) -> DateTask:
+    """Vocabularies from the training split, then the tensors of every split."""
     src_vocab = Vocab.from_texts(raw["train"][0])
     tgt_vocab = Vocab.from_texts(raw["train"][1])
     splits = {k: _tensors(*v, src_vocab, tgt_vocab) for k, v in raw.items()}
-    return DateTask(splits["train"], splits["valid"], splits["test"], src_vocab, tgt_vocab)
+    return DateTask(splits["train"], splits["valid"], splits["test"], src_vocab, tgt_vocab, **limits)
+
+
+def make_date_lists(
+    n_train: int = 10_000,
+    n_valid: int = 500,
+    n_test: int = 2_000,
+    *,
+    max_dates: int = 4,
+    formats: Sequence[int] | None = None,
+    seed: int = 0,
+) -> DateTask:
+    """Lists of 1 to ``max_dates`` dates -> their ISO strings: a task whose content grows with the input.
+
+    Each example draws a number of dates uniformly from ``1..max_dates``, distinct
+    days and a random format of :data:`DATE_FORMATS` for each, and joins them:
+    source ``"March 7, 2023; 6/24/98"``, target ``"2023-03-07 1998-06-24"``. The
+    output has 11 characters per date, so -- unlike in :func:`make_dates`, where
+    every target is 10 characters however long the input -- the information the
+    model must carry grows with the length of the input (Bahdanau et al., 2015,
+    Fig. 2 measure translation quality against sentence length).
+
+    Args:
+        n_train, n_valid, n_test: examples per split (positive ints).
+        max_dates: the most dates in one example (a positive int).
+        formats: indices into :data:`DATE_FORMATS` to draw from (distinct; default: all).
+        seed: the one seed behind the number of dates, the days, the formats and the split.
+
+    The 36 524 days of 1950-2049 are first dealt into three disjoint pools, in
+    proportion to the split sizes, so **no day of a test list occurs anywhere in
+    training**; within a split, a day may occur in several lists. Each date is
+    unambiguous (see the module docstring) and no format renders ``;``, so
+    every source has exactly one correct target. ``max_source_len`` allows 40
+    characters per date plus separators; ``max_target_len`` is ``11 * max_dates``.
+    """
+    _check_sizes(n_train=n_train, n_valid=n_valid, n_test=n_test, max_dates=max_dates, seed=seed)
+    if formats is None:
+        formats = range(len(DATE_FORMATS))
+    if isinstance(formats, str) or not isinstance(formats, Sequence):
+        raise TypeError(f"formats must be a sequence of indices into DATE_FORMATS, got {type(formats).__name__}")
+    if (
+        len(formats) == 0
+        or len(set(formats)) != len(formats)
+        or not all(isinstance(f, int) and not isinstance(f, bool) and 0 <= f < len(DATE_FORMATS) for f in formats)
+    ):
+        raise ValueError(f"formats must be distinct indices in 0..{len(DATE_FORMATS) - 1}, got {list(formats)!r}")
+    sizes = {"train": n_train, "valid": n_valid, "test": n_test}
+    total = n_train + n_valid + n_test
+    rng = random.Random(seed)
+    offsets = rng.sample(range(N_DAYS), N_DAYS)  # a seeded permutation of all days, dealt into three pools
+    pools, start = {}, 0
+    for k, n in sizes.items():
+        size = N_DAYS * n // total
+        if size < max_dates:
+            raise ValueError(
+                f"the {k} split would get only {size} distinct days, fewer than max_dates={max_dates}; "
+                f"make the splits more even or max_dates smaller"
+            )
+        pools[k], start = offsets[start : start + size], start + size
+    raw = {}
+    for k, n in sizes.items():
+        counts = [rng.randint(1, max_dates) for _ in range(n)]
+        day_lists = [[FIRST_DAY + datetime.timedelta(days=o) for o in rng.sample(pools[k], c)] for c in counts]
+        format_lists = [[rng.choice(formats) for _ in range(c)] for c in counts]
+        raw[k] = _render_lists(day_lists, format_lists)
+    per_date = DateTask.max_source_len
+    return _task(
+        raw,
+        max_source_len=max_dates * per_date + (max_dates - 1) * len(SOURCE_SEPARATOR),
+        max_target_len=11 * max_dates,
+    )
