@@ -1,4 +1,4 @@
-"""Attention for images (chapter 8): squeeze-and-excitation and CBAM.
+"""Attention for images: squeeze-and-excitation and CBAM (chapter 8), the Vision Transformer (chapter 9).
 
 * :class:`SqueezeExcitation` -- channel attention of Hu et al. (2018): global
   average pooling ("squeeze"), a bottleneck MLP and a sigmoid ("excitation")
@@ -10,6 +10,10 @@
   ``k x k`` convolution.
 * :class:`AttentionCNN` -- the small convolutional classifier the chapter
   trains with no attention, with SE and with CBAM after every conv block.
+* :func:`patchify`, :class:`PatchEmbedding`, :class:`VisionTransformer` and
+  :func:`attention_rollout` -- the ViT of Dosovitskiy et al. (2021), built from
+  the book's pre-norm :class:`~attnbook.transformer.EncoderBlock`, and the
+  rollout of Abnar & Zuidema (2020).
 
 Every module keeps the weights of its last forward pass (``.attention_weights``)
 for plotting, as the attention layers of the other chapters do. Layers are
@@ -20,11 +24,24 @@ can be swapped without copying the module.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Literal
 
 import torch
 from torch import nn
 
-__all__ = ["SqueezeExcitation", "ChannelAttention", "SpatialAttention", "CBAM", "AttentionCNN"]
+from attnbook.transformer import EncoderBlock
+
+__all__ = [
+    "SqueezeExcitation",
+    "ChannelAttention",
+    "SpatialAttention",
+    "CBAM",
+    "AttentionCNN",
+    "patchify",
+    "PatchEmbedding",
+    "VisionTransformer",
+    "attention_rollout",
+]
 
 #: Builds a layer from no arguments (an activation or gate), e.g. ``nn.ReLU`` or ``nn.Sigmoid``.
 LayerFactory = Callable[[], nn.Module]
@@ -307,11 +324,7 @@ class AttentionCNN(nn.Module):
 # Chapter 9: the Vision Transformer (Dosovitskiy et al., 2021) and attention rollout (Abnar & Zuidema, 2020).
 # ---------------------------------------------------------------------------------------------------------------
 
-from typing import Literal  # noqa: E402  (imports kept with the chapter-9 code they serve)
 
-from attnbook.transformer import EncoderBlock  # noqa: E402
-
-__all__ += ["patchify", "PatchEmbedding", "VisionTransformer", "attention_rollout"]
 
 
 def _check_images(x: object, channels: int, image_size: int, who: str) -> None:
