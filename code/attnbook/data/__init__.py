@@ -1,6 +1,7 @@
 """Seeded data builders. Nothing here downloads anything."""
 
 from attnbook.data.dates import DATE_FORMATS, DateFormat, DateSplit, DateTask, make_dates, render_date, source_fields
+from attnbook.data.enfr import EnFrSplit, EnFrTask, make_enfr
 from attnbook.data.images import ClutteredDigits, ClutteredSplit, digit_sources, make_cluttered_digits
 from attnbook.data.regression import RegressionData, make_regression, regression_truth
 from attnbook.data.toys import COLOURS, Scene, SelectionTask, make_scene, make_selection_task
@@ -13,6 +14,8 @@ __all__ = [
     "ClutteredSplit",
     "DATE_FORMATS",
     "EOS",
+    "EnFrSplit",
+    "EnFrTask",
     "PAD",
     "UNK",
     "DateFormat",
@@ -25,6 +28,7 @@ __all__ = [
     "digit_sources",
     "make_cluttered_digits",
     "make_dates",
+    "make_enfr",
     "make_regression",
     "make_scene",
     "make_selection_task",
