@@ -263,7 +263,8 @@ def _check_ids(ids: torch.Tensor, lengths: torch.Tensor, vocab_size: int, max_le
         raise ValueError(f"{what} ids must lie in [0, {vocab_size - 1}] (the vocabulary), got {lo}..{hi}")
     if lengths is not None:
         if not isinstance(lengths, torch.Tensor) or tuple(lengths.shape) != (ids.shape[0],):
-            raise ValueError(f"{what} lengths must have shape ({ids.shape[0]},), got {tuple(getattr(lengths, 'shape', ()))}")
+            got = tuple(getattr(lengths, "shape", ()))
+            raise ValueError(f"{what} lengths must have shape ({ids.shape[0]},), got {got}")
         if int(lengths.min()) < 1 or int(lengths.max()) > ids.shape[1]:
             raise ValueError(
                 f"{what} lengths must lie in [1, {ids.shape[1]}], got {int(lengths.min())}..{int(lengths.max())}"

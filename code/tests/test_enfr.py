@@ -69,13 +69,14 @@ def test_parts_realised_separately_equal_the_whole_sentence() -> None:
 def test_they_is_the_only_ambiguity() -> None:
     """Every English noun phrase, prepositional phrase and verb group has exactly one French realisation,
     except that "they" is ils or elles: so English -> French is a function up to that one choice."""
-    nps = [NounPhrase(n, d, p, a) for n, d, p, a in
-           itertools.product(range(len(NOUNS)), (False, True), (False, True), [None, *range(len(ADJECTIVES))])]  # fmt: skip
+    adjectives = [None, *range(len(ADJECTIVES))]
+    nps = [NounPhrase(*x) for x in itertools.product(range(len(NOUNS)), (False, True), (False, True), adjectives)]
     pieces = {}
     for np in nps:  # as the object; subjects and PP objects reuse the same cached realisation
         c = Clause("he", 0, "present", False, np)
         pieces.setdefault(("np", realise(c, "en")[2:]), set()).add(realise(c, "fr")[3:])
-    for name, v, tense, neg in itertools.product(PRONOUNS, range(len(VERBS)), ("present", "past", "future"), (False, True)):
+    tenses = ("present", "past", "future")
+    for name, v, tense, neg in itertools.product(PRONOUNS, range(len(VERBS)), tenses, (False, True)):
         c = Clause(name, v, tense, neg, nps[0])
         en, fr = realise(c, "en"), realise(c, "fr")
         pieces.setdefault(("vg", en[:-2]), set()).add(fr[:-2])  # nps[0] is "a cat" / "un chat"

@@ -164,7 +164,8 @@ def test_causal_mask_output_at_t_ignores_later_tokens(norm_first: bool) -> None:
             changed[:, t + 1 :] = torch.randint(4, 11, changed[:, t + 1 :].shape)
             out = m(src, src_len, changed)
             torch.testing.assert_close(out[:, : t + 1], base[:, : t + 1], atol=1e-5, rtol=1e-5)
-        assert not torch.allclose(m(src, src_len, torch.flip(y, [1]))[:, -1], base[:, -1])  # the mask is not "see nothing"
+        flipped = m(src, src_len, torch.flip(y, [1]))
+        assert not torch.allclose(flipped[:, -1], base[:, -1])  # the mask is not "see nothing"
     weights = m.decoder.blocks[0].self_attention.attention_weights  # (B, h, T, T)
     assert torch.all(weights.triu(1) == 0)
 
@@ -250,8 +251,8 @@ def test_tiny_transformer_memorises_and_beam_search_agrees() -> None:
          r"src ids must lie in \[0, 12\].*got 13\.\.13"),
         (lambda m: m(torch.ones(1, 3, dtype=torch.long), torch.tensor([3]), torch.full((1, 2), 11)),
          r"target ids must lie in \[0, 10\]"),
-        (lambda m: m(torch.ones(0, 3, dtype=torch.long), torch.ones(0, dtype=torch.long), torch.ones(0, 2, dtype=torch.long)),
-         "empty batch"),
+        (lambda m: m(torch.ones(0, 3, dtype=torch.long), torch.ones(0, dtype=torch.long),
+                     torch.ones(0, 2, dtype=torch.long)), "empty batch"),
         (lambda m: m(torch.ones(2, 3), torch.tensor([3, 3]), torch.ones(2, 2, dtype=torch.long)), "int64 tensor"),
         (lambda m: m(torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 0]), torch.ones(2, 2, dtype=torch.long)),
          r"lengths must lie in \[1, 3\]"),

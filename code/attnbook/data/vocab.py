@@ -50,7 +50,9 @@ class Vocab:
         else:
             bad = [t for t in rest if not isinstance(t, str) or not t or t.split() != [t] or t in SPECIALS]
             if bad or len(set(rest)) != len(rest):
-                raise ValueError(f"after the specials, tokens must be distinct words without whitespace; offending: {bad[:5]}")
+                raise ValueError(
+                    f"after the specials, tokens must be distinct words without whitespace; offending: {bad[:5]}"
+                )
         object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.tokens)})
 
     @classmethod
@@ -93,7 +95,8 @@ class Vocab:
         if not tokens:
             raise ValueError(f"text is empty; expected at least one {'word' if self.sep else 'character'}")
         if strict and (missing := self.unknown(text)):
-            raise ValueError(f"{'words' if self.sep else 'characters'} not in the vocabulary: {missing!r} (in {text!r})")
+            what = "words" if self.sep else "characters"
+            raise ValueError(f"{what} not in the vocabulary: {missing!r} (in {text!r})")
         ids = [self._index.get(c, UNK) for c in tokens]
         return ids + [EOS] if eos else ids
 
