@@ -118,16 +118,17 @@ class Memory:
     Attributes:
         outputs: encoder states ``(B, S, h)``: the keys and values of attention.
         src_len: ``(B,)`` valid source lengths: attention's mask.
-        final: the encoder's final hidden vector ``(B, 1, h)``: the fixed context without attention.
+        final: the encoder's final hidden vector ``(B, 1, h)``: the fixed context without attention
+            (``None`` for a model without one, e.g. the Transformer of chapter 7).
     """
 
     outputs: torch.Tensor
     src_len: torch.Tensor
-    final: torch.Tensor
+    final: torch.Tensor | None = None
 
     def select(self, index: torch.Tensor) -> Memory:
         """The memory of examples ``index`` (e.g. each repeated ``k`` times for beam search)."""
-        return Memory(self.outputs[index], self.src_len[index], self.final[index])
+        return Memory(self.outputs[index], self.src_len[index], None if self.final is None else self.final[index])
 
 
 class Seq2SeqDecoder(nn.Module):

@@ -36,13 +36,17 @@ def set_seed(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_index: int | None = None) -> torch.Tensor:
+def masked_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, pad_index: int | None = None, label_smoothing: float = 0.0
+) -> torch.Tensor:
     """Mean cross-entropy over the targets that are not ``pad_index``.
 
     Args:
         logits: ``(..., V)`` unnormalised scores, e.g. ``(B, T, V)``.
         targets: ``(...)`` class ids, e.g. ``(B, T)``; positions equal to
             ``pad_index`` contribute nothing, neither to the sum nor to the count.
+        label_smoothing: ``eps`` in [0, 1): the target distribution puts ``1 - eps`` on the
+            true class and spreads ``eps`` uniformly over all classes (Szegedy et al., 2016).
 
     A batch whose targets are all padding has loss 0 (not NaN).
     """
@@ -53,7 +57,9 @@ def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, pad_index:
     if targets.dtype != torch.long:
         raise TypeError(f"targets must be int64 class ids, got {targets.dtype}")
     flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)  # (N, V), (N,)
-    losses = nn.functional.cross_entropy(flat_logits, flat_targets, reduction="none")  # (N,)
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}")
+    losses = nn.functional.cross_entropy(flat_logits, flat_targets, reduction="none", label_smoothing=label_smoothing)
     if pad_index is None:
         return losses.mean()
     keep = flat_targets != pad_index
@@ -144,6 +150,7 @@ def train(
     valid_name: str = "validation",
     name: str = "training",
     live: bool = True,
+    label_smoothing: float = 0.0,
 ) -> History:
     """Train ``model`` with Adam on mini-batches of ``data`` for ``epochs`` passes.
 
@@ -161,6 +168,7 @@ def train(
         validate: called after every epoch in eval mode, e.g. exact match on a
             validation set; its values go to ``History.valid`` and the plot.
         live: show the progress bar and, in a notebook, the live plot.
+        label_smoothing: passed to :func:`masked_cross_entropy` (0: plain cross-entropy).
 
     Returns:
         The :class:`History` of the run.
@@ -192,7 +200,7 @@ def train(
             for idx in torch.randperm(n, generator=generator).split(batch_size):
                 batch = tuple(t[idx].to(device) for t in data)
                 logits, targets = forward(model, batch)
-                loss = masked_cross_entropy(logits, targets, pad_index)
+                loss = masked_cross_entropy(logits, targets, pad_index, label_smoothing)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 nn.utils.clip_grad_norm_(model.parameters(), clip_norm)

@@ -95,3 +95,14 @@ def test_train_bad_arguments(kw: dict, error: type, message: str) -> None:
     args = {"data": list(classifier_data()), "epochs": 1, "batch_size": 8, "lr": 0.1} | kw
     with pytest.raises(error, match=message):
         train(nn.Linear(4, 2), args.pop("data"), lambda m, b: (m(b[0]), b[1]), live=False, **args)
+
+
+def test_label_smoothing_matches_torch_on_the_unpadded_targets() -> None:
+    torch.manual_seed(0)
+    logits, targets = torch.randn(3, 4, 7), torch.randint(1, 7, (3, 4))
+    targets[0, 2:] = 0  # padding
+    keep = targets != 0
+    expected = torch.nn.functional.cross_entropy(logits[keep], targets[keep], label_smoothing=0.1)
+    torch.testing.assert_close(masked_cross_entropy(logits, targets, 0, label_smoothing=0.1), expected)
+    with pytest.raises(ValueError, match=r"label_smoothing must lie in \[0, 1\), got 1.0"):
+        masked_cross_entropy(logits, targets, 0, label_smoothing=1.0)

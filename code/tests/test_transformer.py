@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import math
 
 import pytest
 import torch
 from torch import nn
 
-from attnbook import PositionalEncoding
 from attnbook.transformer import EncoderBlock
 
 D, H, F_ = 16, 4, 32
@@ -53,19 +51,211 @@ def test_encoder_block_rejects_wrong_width() -> None:
         EncoderBlock(D, F_, H)(torch.randn(2, 3, 8))
 
 
-def test_positional_encoding_closed_form() -> None:
-    d, T = 10, 50
-    pe = PositionalEncoding(d, max_len=T)
-    assert pe.P.shape == (1, T, d)
-    for t in (0, 1, 7, 49):
-        for j in range(d):
-            angle = t / 10000 ** (2 * (j // 2) / d)
-            expected = math.sin(angle) if j % 2 == 0 else math.cos(angle)
-            assert abs(pe.P[0, t, j].item() - expected) < 1e-6
-    X = torch.randn(2, 7, d)
-    torch.testing.assert_close(pe(X), X + pe.P[:, :7])
+# ----------------------------------------------------------------------------- decoder block and the whole model
+from attnbook.data import BOS, EOS, PAD  # noqa: E402
+from attnbook.seq2seq import Memory, beam_search, decoder_inputs, greedy_decode  # noqa: E402
+from attnbook.train import set_seed, train  # noqa: E402
+from attnbook.transformer import DecoderBlock, Transformer, causal_valid_lens  # noqa: E402
 
 
-def test_positional_encoding_rejects_long_input() -> None:
-    with pytest.raises(ValueError, match="longer than the table"):
-        PositionalEncoding(8, max_len=128)(torch.zeros(1, 129, 8))
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def copy_attention(mine, ref: nn.MultiheadAttention) -> None:
+    with torch.no_grad():
+        for lin, w, b in zip((mine.W_q, mine.W_k, mine.W_v), ref.in_proj_weight.chunk(3), ref.in_proj_bias.chunk(3)):
+            lin.weight.copy_(w)
+            lin.bias.copy_(b)
+        mine.W_o.load_state_dict(ref.out_proj.state_dict())
+
+
+def copy_decoder_layer(block: DecoderBlock, ref: nn.TransformerDecoderLayer) -> None:
+    copy_attention(block.self_attention, ref.self_attn)
+    copy_attention(block.cross_attention, ref.multihead_attn)
+    block.ffn.dense1.load_state_dict(ref.linear1.state_dict())
+    block.ffn.dense2.load_state_dict(ref.linear2.state_dict())
+    for mine, theirs in ((block.norm1, ref.norm1), (block.norm2, ref.norm2), (block.norm3, ref.norm3)):
+        mine.load_state_dict(theirs.state_dict())
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+@pytest.mark.parametrize("activation,eps", [("relu", 1e-5), ("gelu", 1e-6)])
+def test_decoder_block_equals_torch(norm_first: bool, activation: str, eps: float) -> None:
+    torch.manual_seed(1)
+    ref = nn.TransformerDecoderLayer(
+        D, H, F_, dropout=0.0, activation=activation, layer_norm_eps=eps, batch_first=True, norm_first=norm_first
+    ).eval()
+    with torch.no_grad():
+        for norm in (ref.norm1, ref.norm2, ref.norm3):
+            norm.weight.normal_()
+            norm.bias.normal_()
+    block = DecoderBlock(D, F_, H, norm_first=norm_first, activation=activation, eps=eps).eval()
+    copy_decoder_layer(block, ref)
+    X, M = torch.randn(3, 5, D), torch.randn(3, 7, D)
+    src_len = torch.tensor([7, 3, 1])
+    causal = nn.Transformer.generate_square_subsequent_mask(5).isinf()  # True = blocked
+    src_pad = torch.arange(7)[None] >= src_len[:, None]
+    expected = ref(X, M, tgt_mask=causal, memory_key_padding_mask=src_pad)
+    torch.testing.assert_close(block(X, M, src_len), expected, atol=1e-5, rtol=1e-5)
+    with torch.no_grad():  # the decoder layer has no nested-tensor fast path: same under no_grad
+        torch.testing.assert_close(block(X, M, src_len), ref(X, M, tgt_mask=causal, memory_key_padding_mask=src_pad),
+                                   atol=1e-5, rtol=1e-5)  # fmt: skip
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_encoder_stack_equals_torch_under_no_grad_on_real_rows(norm_first: bool) -> None:
+    """Under no_grad torch's encoder takes the nested-tensor fast path and outputs zeros at padded rows:
+    compare the real rows only."""
+    torch.manual_seed(2)
+    ref = nn.TransformerEncoderLayer(D, H, F_, dropout=0.0, batch_first=True, norm_first=norm_first).eval()
+    block = EncoderBlock(D, F_, H, norm_first=norm_first).eval()
+    copy_encoder_layer(block, ref)
+    X, lens = torch.randn(3, 6, D), torch.tensor([6, 4, 2])
+    padded = torch.arange(6)[None] >= lens[:, None]
+    with torch.no_grad():
+        mine, theirs = block(X, lens), ref(X, src_key_padding_mask=padded)
+    real = ~padded
+    torch.testing.assert_close(mine[real], theirs[real], atol=1e-5, rtol=1e-5)
+
+
+def test_causal_valid_lens() -> None:
+    assert causal_valid_lens(2, 3).tolist() == [[1, 2, 3], [1, 2, 3]]
+
+
+def small_model(norm_first: bool = False, **kw) -> Transformer:
+    torch.manual_seed(0)
+    return Transformer.build(13, 11, 16, 32, 4, 2, dropout=0.0, norm_first=norm_first, max_len=12, **kw).eval()
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_causal_mask_output_at_t_ignores_later_tokens(norm_first: bool) -> None:
+    m = small_model(norm_first)
+    src, src_len = torch.randint(4, 13, (2, 6)), torch.tensor([6, 4])
+    y = torch.randint(4, 11, (2, 8))
+    with torch.no_grad():
+        base = m(src, src_len, y)
+        for t in range(7):
+            changed = y.clone()
+            changed[:, t + 1 :] = torch.randint(4, 11, changed[:, t + 1 :].shape)
+            out = m(src, src_len, changed)
+            torch.testing.assert_close(out[:, : t + 1], base[:, : t + 1], atol=1e-5, rtol=1e-5)
+        flipped = m(src, src_len, torch.flip(y, [1]))
+        assert not torch.allclose(flipped[:, -1], base[:, -1])  # the mask is not "see nothing"
+    weights = m.decoder.blocks[0].self_attention.attention_weights  # (B, h, T, T)
+    assert torch.all(weights.triu(1) == 0)
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_cross_attention_ignores_source_padding(norm_first: bool) -> None:
+    m = small_model(norm_first)
+    src, src_len = torch.randint(4, 13, (3, 7)), torch.tensor([7, 3, 1])
+    y = torch.randint(4, 11, (3, 5))
+    with torch.no_grad():
+        base = m(src, src_len, y)
+        w = m.decoder.blocks[-1].cross_attention.attention_weights  # (B, h, T, S)
+        noisy = src.clone()
+        noisy[torch.arange(7)[None] >= src_len[:, None]] = 5  # change only padded positions
+        torch.testing.assert_close(m(src, src_len, y), base)
+        torch.testing.assert_close(m(noisy, src_len, y), base, atol=1e-5, rtol=1e-5)
+        # a padded example alone gives the same output as in the batch, cut to its length
+        torch.testing.assert_close(m(src[2:, :1], src_len[2:], y[2:]), base[2:], atol=1e-5, rtol=1e-5)
+    assert float(w[1, :, :, 3:].abs().max()) == 0.0 and float(w[2, :, :, 1:].abs().max()) == 0.0
+
+
+@pytest.mark.parametrize("norm_first", [False, True])
+def test_kv_cache_equals_full_recomputation(norm_first: bool) -> None:
+    m = small_model(norm_first)
+    src, src_len = torch.randint(4, 13, (3, 6)), torch.tensor([6, 2, 4])
+    y = torch.randint(4, 11, (3, 9))
+    y[:, 0] = BOS
+    with torch.no_grad():
+        full = m(src, src_len, y)  # (B, T, V)
+        memory, state = m.encode(src, src_len)
+        for t in range(y.shape[1]):
+            logits, state, weights = m.decoder.step(y[:, t], state, memory)
+            torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-5)
+            cross = m.decoder.blocks[-1].cross_attention.attention_weights  # (B, h, 1, S)
+            assert state[0].shape == (2, 3, 4, t + 1, 4) and weights.shape == (3, 6)
+            torch.testing.assert_close(weights, cross.mean(1)[:, 0])
+
+
+def naive_greedy(m: Transformer, src: torch.Tensor, src_len: torch.Tensor, steps: int) -> torch.Tensor:
+    """Greedy decoding that recomputes the whole decoder for every new token."""
+    y = torch.full((src.shape[0], 1), BOS)
+    with torch.no_grad():
+        for _ in range(steps):
+            logits = m(src, src_len, y)[:, -1]
+            logits[:, PAD] = float("-inf")
+            y = torch.cat([y, logits.argmax(-1, keepdim=True)], dim=1)
+    return y[:, 1:]
+
+
+def test_greedy_decode_with_cache_equals_recomputation() -> None:
+    m = small_model()
+    src, src_len = torch.randint(4, 13, (4, 5)), torch.tensor([5, 5, 3, 1])
+    decoded = greedy_decode(m, src, src_len, max_len=8)
+    expected = naive_greedy(m, src, src_len, decoded.tokens.shape[1])
+    for row, ref in zip(decoded.tokens, expected):
+        n = int((ref == EOS).nonzero()[0]) + 1 if (ref == EOS).any() else len(ref)
+        assert row[:n].tolist() == ref[:n].tolist()
+    assert decoded.attention.shape == (4, decoded.tokens.shape[1], 5)
+
+
+def test_tiny_transformer_memorises_and_beam_search_agrees() -> None:
+    set_seed(0)
+    src = torch.randint(4, 13, (16, 5))
+    tgt = torch.cat([torch.randint(4, 11, (16, 4)), torch.full((16, 1), EOS)], dim=1)  # (16, 5) ending in <eos>
+    src_len = torch.full((16,), 5)
+    m = Transformer.build(13, 11, 32, 64, 4, 1, dropout=0.0, max_len=12)
+
+    def forward(model, batch):
+        s, n, t = batch
+        return model(s, n, decoder_inputs(t)), t
+
+    train(m, (src, src_len, tgt), forward, epochs=150, batch_size=16, lr=3e-3, pad_index=PAD, live=False)
+    assert greedy_decode(m, src, src_len, 6).tokens[:, :5].tolist() == tgt.tolist()
+    assert beam_search(m, src, src_len, 6, beam_size=3).tokens[:, :5].tolist() == tgt.tolist()
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda m: m(torch.randint(4, 13, (1, 13)), torch.tensor([13]), torch.ones(1, 2, dtype=torch.long)),
+         r"13 positions but the positional table has max_len=12"),
+        (lambda m: m(torch.full((1, 3), 13), torch.tensor([3]), torch.ones(1, 2, dtype=torch.long)),
+         r"src ids must lie in \[0, 12\].*got 13\.\.13"),
+        (lambda m: m(torch.ones(1, 3, dtype=torch.long), torch.tensor([3]), torch.full((1, 2), 11)),
+         r"target ids must lie in \[0, 10\]"),
+        (lambda m: m(torch.ones(0, 3, dtype=torch.long), torch.ones(0, dtype=torch.long),
+                     torch.ones(0, 2, dtype=torch.long)), "empty batch"),
+        (lambda m: m(torch.ones(2, 3), torch.tensor([3, 3]), torch.ones(2, 2, dtype=torch.long)), "int64 tensor"),
+        (lambda m: m(torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 0]), torch.ones(2, 2, dtype=torch.long)),
+         r"lengths must lie in \[1, 3\]"),
+        (lambda m: m(torch.ones(2, 3, dtype=torch.long), torch.tensor([3]), torch.ones(2, 2, dtype=torch.long)),
+         r"lengths must have shape \(2,\)"),
+        (lambda m: m(torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 3]), torch.ones(3, 2, dtype=torch.long)),
+         "share the batch size"),
+        (lambda m: greedy_decode(m, torch.ones(1, 3, dtype=torch.long), torch.tensor([3]), max_len=13),
+         "cannot decode position 12"),
+    ],
+)  # fmt: skip
+def test_transformer_bad_input(call, message: str) -> None:
+    m = small_model()
+    m.decoder.dense.bias.data[EOS] = -1e4  # never stop early, so decoding runs into the positional table's end
+    with pytest.raises(ValueError, match=message):
+        call(m)
+
+
+def test_decoder_block_rejects_wrong_memory_width() -> None:
+    with pytest.raises(ValueError, match=r"memory of shape \(batch, steps, 16\)"):
+        DecoderBlock(D, F_, H)(torch.randn(2, 3, D), torch.randn(2, 4, 8))
+
+
+def test_memory_without_final_state_selects() -> None:
+    mem = Memory(torch.randn(2, 3, 4), torch.tensor([3, 1]))
+    assert mem.select(torch.tensor([1, 1, 0])).final is None

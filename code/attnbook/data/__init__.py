@@ -10,6 +10,7 @@ from attnbook.data.dates import (
     render_date,
     source_fields,
 )
+from attnbook.data.enfr import EnFrSplit, EnFrTask, make_enfr
 from attnbook.data.images import ClutteredDigits, ClutteredSplit, digit_sources, make_cluttered_digits
 from attnbook.data.regression import RegressionData, make_regression, regression_truth
 from attnbook.data.toys import COLOURS, Scene, SelectionTask, make_scene, make_selection_task
@@ -22,6 +23,8 @@ __all__ = [
     "ClutteredSplit",
     "DATE_FORMATS",
     "EOS",
+    "EnFrSplit",
+    "EnFrTask",
     "PAD",
     "UNK",
     "DateFormat",
@@ -35,6 +38,7 @@ __all__ = [
     "make_cluttered_digits",
     "make_date_lists",
     "make_dates",
+    "make_enfr",
     "make_regression",
     "make_scene",
     "make_selection_task",

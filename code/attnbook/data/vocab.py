@@ -1,9 +1,11 @@
-"""A character vocabulary: strings <-> integer ids, with the four special tokens.
+"""A vocabulary: strings <-> integer ids, with the four special tokens.
 
 Index 0 is ``<pad>`` (fills sequences up to the batch's length), 1 is ``<bos>``
 (the first input of a decoder), 2 is ``<eos>`` (ends every target) and 3 is
-``<unk>`` (stands for a character never seen in training). Every other token
-is one character.
+``<unk>`` (stands for a token never seen in training). Every other token is
+one character (``sep=""``, the default: the date task of chapter 4) or one
+word of a text whose words are separated by single spaces (``sep=" "``: the
+sentence pairs of chapter 7).
 """
 
 from __future__ import annotations
@@ -21,63 +23,88 @@ SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
 
 @dataclass(frozen=True)
 class Vocab:
-    """Characters and their ids; build one with :meth:`Vocab.from_texts`.
+    """Tokens and their ids; build one with :meth:`Vocab.from_texts`.
 
     Attributes:
-        tokens: id -> token; the first four are :data:`SPECIALS`, then single characters.
+        tokens: id -> token; the first four are :data:`SPECIALS`, then single
+            characters (``sep=""``) or words without whitespace (``sep=" "``).
+        sep: ``""`` -- a text is a sequence of characters; ``" "`` -- a text is a
+            sequence of words separated by whitespace, and decoding joins them
+            with single spaces.
     """
 
     tokens: tuple[str, ...]
+    sep: str = ""
     _index: dict[str, int] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if tuple(self.tokens[:4]) != SPECIALS:
             raise ValueError(f"a vocabulary must start with {SPECIALS}, got {tuple(self.tokens[:4])}")
-        chars = self.tokens[4:]
-        bad = [t for t in chars if not isinstance(t, str) or len(t) != 1]
-        if bad or len(set(chars)) != len(chars):
-            raise ValueError(f"after the specials, tokens must be distinct single characters; offending: {bad[:5]}")
+        if self.sep not in ("", " "):
+            raise ValueError(f"sep must be '' (characters) or ' ' (words), got {self.sep!r}")
+        rest = self.tokens[4:]
+        if self.sep == "":
+            bad = [t for t in rest if not isinstance(t, str) or len(t) != 1]
+            if bad or len(set(rest)) != len(rest):
+                raise ValueError(f"after the specials, tokens must be distinct single characters; offending: {bad[:5]}")
+        else:
+            bad = [t for t in rest if not isinstance(t, str) or not t or t.split() != [t] or t in SPECIALS]
+            if bad or len(set(rest)) != len(rest):
+                raise ValueError(
+                    f"after the specials, tokens must be distinct words without whitespace; offending: {bad[:5]}"
+                )
         object.__setattr__(self, "_index", {t: i for i, t in enumerate(self.tokens)})
 
     @classmethod
-    def from_texts(cls, texts: Iterable[str]) -> Vocab:
-        """Every character that occurs in ``texts``, in sorted order, after the specials."""
-        chars: set[str] = set()
+    def from_texts(cls, texts: Iterable[str], *, sep: str = "") -> Vocab:
+        """Every character (``sep=""``) or word (``sep=" "``) that occurs in ``texts``, sorted, after the specials."""
+        if sep not in ("", " "):
+            raise ValueError(f"sep must be '' (characters) or ' ' (words), got {sep!r}")
+        found: set[str] = set()
         for text in texts:
             if not isinstance(text, str):
                 raise TypeError(f"texts must be strings, got {type(text).__name__}")
-            chars.update(text)
-        return cls(SPECIALS + tuple(sorted(chars)))
+            found.update(text.split() if sep else text)
+        return cls(SPECIALS + tuple(sorted(found)), sep)
 
     def __len__(self) -> int:
         return len(self.tokens)
 
-    def __contains__(self, char: object) -> bool:
-        return isinstance(char, str) and len(char) == 1 and char in self._index
+    def __contains__(self, token: object) -> bool:
+        if self.sep == "":
+            return isinstance(token, str) and len(token) == 1 and token in self._index
+        return isinstance(token, str) and token not in SPECIALS and token in self._index
+
+    def split(self, text: str) -> list[str]:
+        """The tokens of ``text``: its characters, or its whitespace-separated words."""
+        return text.split() if self.sep else list(text)
 
     def unknown(self, text: str) -> list[str]:
-        """The distinct characters of ``text`` that are not in the vocabulary, in order of appearance."""
-        return list(dict.fromkeys(c for c in text if c not in self._index))
+        """The distinct tokens of ``text`` that are not in the vocabulary, in order of appearance."""
+        return list(dict.fromkeys(c for c in self.split(text) if c not in self._index))
 
     def encode(self, text: str, *, eos: bool = False, strict: bool = False) -> list[int]:
-        """Ids of the characters of ``text`` (plus ``<eos>`` if asked).
+        """Ids of the tokens of ``text`` (plus ``<eos>`` if asked).
 
-        Unknown characters become ``<unk>`` (id 3), or raise ``ValueError`` when
-        ``strict=True``. An empty string raises ``ValueError``: nothing to encode.
+        Unknown tokens become ``<unk>`` (id 3), or raise ``ValueError`` when
+        ``strict=True``. A text without tokens raises ``ValueError``: nothing to encode.
         """
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, got {type(text).__name__}")
-        if not text:
-            raise ValueError("text is empty; expected at least one character")
+        tokens = self.split(text)
+        if not tokens:
+            raise ValueError(f"text is empty; expected at least one {'word' if self.sep else 'character'}")
         if strict and (missing := self.unknown(text)):
-            raise ValueError(f"characters not in the vocabulary: {missing!r} (in {text!r})")
-        ids = [self._index.get(c, UNK) for c in text]
+            what = "words" if self.sep else "characters"
+            raise ValueError(f"{what} not in the vocabulary: {missing!r} (in {text!r})")
+        ids = [self._index.get(c, UNK) for c in tokens]
         return ids + [EOS] if eos else ids
 
     def decode(self, ids: Iterable[int] | torch.Tensor) -> str:
         """The string spelled by ``ids``, stopping at the first ``<eos>``; ``<pad>``/``<bos>`` are dropped.
 
-        ``<unk>`` is written as the Unicode replacement character U+FFFD.
+        ``<unk>`` is written as the Unicode replacement character U+FFFD
+        (characters) or as ``<unk>`` (words).
         """
         if isinstance(ids, torch.Tensor):
             ids = ids.tolist()
@@ -89,8 +116,8 @@ class Vocab:
                 break
             if i in (PAD, BOS):
                 continue
-            out.append("\ufffd" if i == UNK else self.tokens[i])
-        return "".join(out)
+            out.append(("<unk>" if self.sep else "\ufffd") if i == UNK else self.tokens[i])
+        return self.sep.join(out)
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad: int = PAD) -> tuple[torch.Tensor, torch.Tensor]:
