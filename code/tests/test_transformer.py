@@ -1,13 +1,15 @@
-"""Transformer blocks against torch's layers; the sinusoidal encoding against its closed form."""
+"""Transformer blocks and the encoder-decoder: against torch's layers, causal masking, the key-value cache."""
 
 from __future__ import annotations
-
 
 import pytest
 import torch
 from torch import nn
 
-from attnbook.transformer import EncoderBlock
+from attnbook.data import BOS, EOS, PAD
+from attnbook.seq2seq import Memory, beam_search, decoder_inputs, greedy_decode
+from attnbook.train import set_seed, train
+from attnbook.transformer import DecoderBlock, EncoderBlock, Transformer, causal_valid_lens
 
 D, H, F_ = 16, 4, 32
 
@@ -52,10 +54,6 @@ def test_encoder_block_rejects_wrong_width() -> None:
 
 
 # ----------------------------------------------------------------------------- decoder block and the whole model
-from attnbook.data import BOS, EOS, PAD  # noqa: E402
-from attnbook.seq2seq import Memory, beam_search, decoder_inputs, greedy_decode  # noqa: E402
-from attnbook.train import set_seed, train  # noqa: E402
-from attnbook.transformer import DecoderBlock, Transformer, causal_valid_lens  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")
