@@ -18,7 +18,9 @@ the keys and averages the values with them. This module holds
 
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -31,6 +33,7 @@ __all__ = [
     "BilinearScore",
     "ConcatScore",
     "MultiHeadAttention",
+    "fused_attention",
     "softmax_with_mask",
 ]
 
@@ -377,3 +380,24 @@ class MultiHeadAttention(nn.Module):
                 out = out.masked_fill(~mask.any(-1, keepdim=True), 0.0)
         return self.W_o(self.merge_heads(out))  # (B, n_q, h * d_h) -> (B, n_q, num_hiddens)
 
+
+@contextlib.contextmanager
+def fused_attention(model: nn.Module) -> Iterator[nn.Module]:
+    """Run every :class:`MultiHeadAttention` inside ``model`` on the fused kernel for the ``with`` block.
+
+    Training does not need the weights, so ``keep_weights=False`` saves time and the
+    memory of the ``(B, h, n_q, n_k)`` matrices; on leaving the block each layer gets
+    its previous setting back, so the weights can be looked at again::
+
+        with fused_attention(model):
+            train(model, ...)
+    """
+    layers = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    before = [m.keep_weights for m in layers]
+    for m in layers:
+        m.keep_weights = False
+    try:
+        yield model
+    finally:
+        for m, keep in zip(layers, before):
+            m.keep_weights = keep

@@ -119,3 +119,18 @@ def test_equals_a_loop_over_heads_and_sdpa_mask_polarity() -> None:
     torch.testing.assert_close(mha.W_o(mha.merge_heads(core)), expected, atol=1e-5, rtol=1e-5)
     flipped = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=~attend)  # the wrong polarity
     assert not torch.allclose(mha.W_o(mha.merge_heads(flipped))[1], expected[1], atol=1e-3)
+
+
+def test_fused_attention_context_switches_every_layer_and_restores() -> None:
+    from attnbook.attention import fused_attention
+    from attnbook.transformer import EncoderBlock
+
+    torch.manual_seed(0)
+    stack = nn.Sequential(EncoderBlock(D, 32, H), EncoderBlock(D, 32, H)).eval()
+    X, lens = torch.randn(2, 5, D), torch.tensor([[1, 2, 3, 4, 5], [5, 5, 2, 0, 3]])  # 2-D lengths, one empty row
+    explicit = stack[1](stack[0](X, lens), lens)
+    with fused_attention(stack):
+        assert all(not b.attention.keep_weights for b in stack)
+        fused = stack[1](stack[0](X, lens), lens)
+    assert all(b.attention.keep_weights for b in stack)
+    torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-5)
