@@ -38,15 +38,20 @@ __all__ = [
 ]
 
 
-def _check_valid_lens(valid_lens: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
-    """Validate ``valid_lens`` against ``scores``; return it as an integer tensor."""
+def _valid_mask(valid_lens: torch.Tensor, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """Validate ``valid_lens`` against scores of ``shape`` ``(B, ..., n_q, n_k)``; return the boolean mask.
+
+    The mask is True where a key exists, of shape ``(B, 1, ..., n_q or 1, n_k)``:
+    it broadcasts over the dimensions between the batch and the queries (heads).
+    """
     if not isinstance(valid_lens, torch.Tensor):
         raise TypeError(f"valid_lens must be a torch.Tensor or None, got {type(valid_lens).__name__}")
-    if scores.dim() < 3:
+    shape = tuple(shape)
+    if len(shape) < 3:
         raise ValueError(
-            f"valid_lens needs scores with a batch dimension, (batch, ..., n_queries, n_keys); got {tuple(scores.shape)}"
+            f"valid_lens needs scores with a batch dimension, (batch, ..., n_queries, n_keys); got {shape}"
         )
-    batch, n_q, n_k = scores.shape[0], scores.shape[-2], scores.shape[-1]
+    batch, n_q, n_k = shape[0], shape[-2], shape[-1]
     if valid_lens.dim() == 1:
         expected = (batch,)
     elif valid_lens.dim() == 2:
@@ -56,7 +61,7 @@ def _check_valid_lens(valid_lens: torch.Tensor, scores: torch.Tensor) -> torch.T
     if expected is None or tuple(valid_lens.shape) != expected:
         raise ValueError(
             f"valid_lens must have shape ({batch},) or ({batch}, {n_q}) for scores of shape "
-            f"{tuple(scores.shape)}, got {tuple(valid_lens.shape)}"
+            f"{shape}, got {tuple(valid_lens.shape)}"
         )
     if valid_lens.is_floating_point():
         if not torch.equal(valid_lens, valid_lens.round()):
@@ -69,7 +74,11 @@ def _check_valid_lens(valid_lens: torch.Tensor, scores: torch.Tensor) -> torch.T
             f"valid_lens must lie in [0, {n_k}] (the number of keys), "
             f"got values from {int(valid_lens.min())} to {int(valid_lens.max())}"
         )
-    return valid_lens.to(scores.device)
+    lens = valid_lens.to(device)
+    if lens.dim() == 1:
+        lens = lens[:, None]  # (B, 1): the same length for every query
+    keep = torch.arange(n_k, device=device) < lens[..., None]  # (B, n_q or 1, n_k)
+    return keep.reshape(batch, *([1] * (len(shape) - 3)), *keep.shape[1:])  # broadcast over heads
 
 
 def softmax_with_mask(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -134,13 +143,7 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None)
         raise ValueError(f"scores must have shape (..., n_queries, n_keys), got {tuple(scores.shape)}")
     if valid_lens is None:
         return scores.softmax(dim=-1)
-    lens = _check_valid_lens(valid_lens, scores)
-    n_k = scores.shape[-1]
-    if lens.dim() == 1:
-        lens = lens[:, None]  # (B, 1): the same length for every query
-    keep = torch.arange(n_k, device=scores.device) < lens[..., None]  # (B, n_q or 1, n_k)
-    keep = keep.reshape(keep.shape[0], *([1] * (scores.dim() - 3)), *keep.shape[1:])  # broadcast over heads
-    return softmax_with_mask(scores, keep)
+    return softmax_with_mask(scores, _valid_mask(valid_lens, scores.shape, scores.device))
 
 
 def _check_qkv(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor | None = None) -> None:
@@ -371,10 +374,8 @@ class MultiHeadAttention(nn.Module):
         else:
             self.attention_weights = None
             mask = None
-            if valid_lens is not None:
-                lens = _check_valid_lens(valid_lens, q.new_empty(q.shape[0], q.shape[2], k.shape[2]))
-                lens = lens[:, None] if lens.dim() == 1 else lens  # (B, 1 or n_q)
-                mask = (torch.arange(k.shape[2], device=q.device) < lens[..., None])[:, None]  # (B, 1, n_q|1, n_k)
+            if valid_lens is not None:  # (B, 1, n_q or 1, n_k), True = attend
+                mask = _valid_mask(valid_lens, (*q.shape[:3], k.shape[2]), q.device)
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, h, n_q, d_h)
             if mask is not None:  # a query with no valid key outputs zeros, as masked_softmax gives
                 out = out.masked_fill(~mask.any(-1, keepdim=True), 0.0)
