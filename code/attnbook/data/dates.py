@@ -34,7 +34,7 @@ import torch
 from babel import Locale
 from babel.dates import DateTimeFormat, format_date, parse_pattern
 
-from attnbook.data.vocab import EOS, Vocab, pad_batch
+from attnbook.data.vocab import EOS, SplitTensors, Vocab, check_texts, pad_batch
 
 __all__ = [
     "DATE_FORMATS",
@@ -120,7 +120,7 @@ def source_fields(target: str, format_index: int) -> str:
 
 
 @dataclass(frozen=True)
-class DateSplit:
+class DateSplit(SplitTensors):
     """One split: the strings, and the same as padded id tensors.
 
     Attributes:
@@ -139,18 +139,10 @@ class DateSplit:
     tgt: torch.Tensor
     tgt_len: torch.Tensor
 
-    def __len__(self) -> int:
-        return len(self.sources)
-
     @property
     def n_dates(self) -> tuple[int, ...]:
         """How many dates each source holds (always 1 for :func:`make_dates`)."""
         return tuple(len(f) if isinstance(f, tuple) else 1 for f in self.formats)
-
-    @property
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(src, src_len, tgt)``: what a training step needs."""
-        return self.src, self.src_len, self.tgt
 
 
 @dataclass(frozen=True)
@@ -180,14 +172,8 @@ class DateTask:
         non-strings and ``ValueError`` for an empty list, an empty (or blank)
         string, or a string longer than :attr:`max_source_len`.
         """
-        if isinstance(texts, str) or not isinstance(texts, Sequence):
-            raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
-        if len(texts) == 0:
-            raise ValueError("texts is empty; expected at least one string")
         ids = []
-        for text in texts:
-            if not isinstance(text, str):
-                raise TypeError(f"every text must be a str, got {type(text).__name__}")
+        for text in check_texts(texts):
             if not text.strip():
                 raise ValueError(f"cannot translate an empty or blank string, got {text!r}")
             if len(text) > self.max_source_len:

@@ -38,7 +38,7 @@ from typing import Literal
 
 import torch
 
-from attnbook.data.vocab import Vocab, pad_batch
+from attnbook.data.vocab import SplitTensors, Vocab, check_texts, pad_batch
 
 __all__ = [
     "NOUNS",
@@ -256,7 +256,7 @@ def tokenize_english(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class EnFrSplit:
+class EnFrSplit(SplitTensors):
     """One split: the sentences, their abstract clauses, and padded id tensors.
 
     Attributes:
@@ -276,14 +276,6 @@ class EnFrSplit:
     src_len: torch.Tensor
     tgt: torch.Tensor
     tgt_len: torch.Tensor
-
-    def __len__(self) -> int:
-        return len(self.sources)
-
-    @property
-    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """``(src, src_len, tgt)``: what a training step needs."""
-        return self.src, self.src_len, self.tgt
 
 
 @dataclass(frozen=True)
@@ -310,12 +302,8 @@ class EnFrTask:
         ``ValueError`` for an empty list, a sentence without words, or one
         longer than :attr:`max_source_len` tokens.
         """
-        if isinstance(texts, str) or not isinstance(texts, Sequence):
-            raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
-        if len(texts) == 0:
-            raise ValueError("texts is empty; expected at least one string")
         ids = []
-        for text in texts:
+        for text in check_texts(texts):
             tokens = tokenize_english(text)
             if not tokens:
                 raise ValueError(f"cannot translate a sentence without words, got {text!r}")

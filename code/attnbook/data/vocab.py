@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["PAD", "BOS", "EOS", "UNK", "SPECIALS", "Vocab", "pad_batch"]
+__all__ = ["PAD", "BOS", "EOS", "UNK", "SPECIALS", "Vocab", "pad_batch", "check_texts", "SplitTensors"]
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
@@ -130,3 +130,35 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad: int = PAD) -> tuple[torch
     width = int(lengths.max())
     out = torch.tensor([list(s) + [pad] * (width - len(s)) for s in sequences], dtype=torch.long)  # (N, T_max)
     return out, lengths
+
+
+def check_texts(texts: Sequence[str]) -> Sequence[str]:
+    """Raise unless ``texts`` is a non-empty list of strings (what a task's ``encode_sources`` takes)."""
+    if isinstance(texts, str) or not isinstance(texts, Sequence):
+        raise TypeError(f"texts must be a list of strings, got {type(texts).__name__}")
+    if len(texts) == 0:
+        raise ValueError("texts is empty; expected at least one string")
+    for text in texts:
+        if not isinstance(text, str):
+            raise TypeError(f"every text must be a str, got {type(text).__name__}")
+    return texts
+
+
+class SplitTensors:
+    """What the translation splits share: their size and the ``(src, src_len, tgt)`` a training step needs.
+
+    Mixed into dataclasses with ``sources``, ``src``, ``src_len`` and ``tgt`` fields.
+    """
+
+    sources: tuple[str, ...]
+    src: torch.Tensor
+    src_len: torch.Tensor
+    tgt: torch.Tensor
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    @property
+    def tensors(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``(src, src_len, tgt)``: what a training step needs."""
+        return self.src, self.src_len, self.tgt
