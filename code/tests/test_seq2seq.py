@@ -21,15 +21,7 @@ from attnbook.seq2seq import (
 from attnbook.train import set_seed, train
 
 V_SRC, V_TGT, E, H = 12, 9, 8, 16
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny recurrent steps: on a busy 2-core machine, two threads waiting for each other are many times slower."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def model(attention: bool = True, cell: str = "gru", score: nn.Module | None = None) -> Seq2Seq:

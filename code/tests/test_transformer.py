@@ -12,19 +12,23 @@ from attnbook.train import set_seed, train
 from attnbook.transformer import DecoderBlock, EncoderBlock, Transformer, causal_valid_lens
 
 D, H, F_ = 16, 4, 32
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def copy_attention(mine, ref: nn.MultiheadAttention) -> None:
+    with torch.no_grad():
+        for lin, w, b in zip((mine.W_q, mine.W_k, mine.W_v), ref.in_proj_weight.chunk(3), ref.in_proj_bias.chunk(3)):
+            lin.weight.copy_(w)
+            lin.bias.copy_(b)
+        mine.W_o.load_state_dict(ref.out_proj.state_dict())
 
 
 def copy_encoder_layer(block: EncoderBlock, ref: nn.TransformerEncoderLayer) -> None:
-    a = block.attention
-    with torch.no_grad():
-        for mine, w, b in zip((a.W_q, a.W_k, a.W_v), ref.self_attn.in_proj_weight.chunk(3), ref.self_attn.in_proj_bias.chunk(3)):
-            mine.weight.copy_(w)
-            mine.bias.copy_(b)
-        a.W_o.load_state_dict(ref.self_attn.out_proj.state_dict())
-        block.ffn.dense1.load_state_dict(ref.linear1.state_dict())
-        block.ffn.dense2.load_state_dict(ref.linear2.state_dict())
-        block.norm1.load_state_dict(ref.norm1.state_dict())
-        block.norm2.load_state_dict(ref.norm2.state_dict())
+    copy_attention(block.attention, ref.self_attn)
+    block.ffn.dense1.load_state_dict(ref.linear1.state_dict())
+    block.ffn.dense2.load_state_dict(ref.linear2.state_dict())
+    block.norm1.load_state_dict(ref.norm1.state_dict())
+    block.norm2.load_state_dict(ref.norm2.state_dict())
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -54,22 +58,6 @@ def test_encoder_block_rejects_wrong_width() -> None:
 
 
 # ----------------------------------------------------------------------------- decoder block and the whole model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-def copy_attention(mine, ref: nn.MultiheadAttention) -> None:
-    with torch.no_grad():
-        for lin, w, b in zip((mine.W_q, mine.W_k, mine.W_v), ref.in_proj_weight.chunk(3), ref.in_proj_bias.chunk(3)):
-            lin.weight.copy_(w)
-            lin.bias.copy_(b)
-        mine.W_o.load_state_dict(ref.out_proj.state_dict())
 
 
 def copy_decoder_layer(block: DecoderBlock, ref: nn.TransformerDecoderLayer) -> None:
