@@ -10,8 +10,8 @@
   :class:`Transformer` -- embeddings, sinusoidal positions, the stacks and the
   output layer. :class:`Transformer` has the interface of
   :class:`attnbook.seq2seq.Seq2Seq` (``encode``, ``decoder.step``), so
-  :func:`~attnbook.seq2seq.greedy_decode`, :func:`~attnbook.seq2seq.beam_search`
-  and :func:`~attnbook.seq2seq.predict` decode it unchanged.
+  :func:`~attnbook.decoding.greedy_decode`, :func:`~attnbook.decoding.beam_search`
+  and :func:`~attnbook.decoding.predict` decode it unchanged.
 
 Vaswani et al. (2017) put LayerNorm *after* each residual addition ("post-norm",
 ``x = LN(x + f(x))``); most models since put it *before* the sublayer
@@ -35,7 +35,7 @@ from torch import nn
 
 from attnbook.attention import MultiHeadAttention, masked_softmax
 from attnbook.positional import PositionalEncoding
-from attnbook.seq2seq import Memory
+from attnbook.decoding import Memory
 
 __all__ = [
     "PositionWiseFFN",
@@ -348,7 +348,7 @@ class TransformerDecoder(nn.Module):
     def init_state(self, memory: Memory) -> tuple[torch.Tensor, ...]:
         """The decoding state before the first token: empty self-attention caches, the encoder's keys/values.
 
-        Four tensors with the batch on axis 1 (what :func:`attnbook.seq2seq.beam_search`
+        Four tensors with the batch on axis 1 (what :func:`attnbook.decoding.beam_search`
         reorders): self-attention keys and values ``(L, B, h, 0, d_h)`` and
         cross-attention keys and values ``(L, B, h, S, d_h)``.
         """
@@ -381,9 +381,9 @@ class Transformer(nn.Module):
     """The encoder-decoder Transformer (Vaswani et al., 2017): ``forward(src, src_len, y_in)`` -> ``(B, T, V)``.
 
     Same interface as :class:`attnbook.seq2seq.Seq2Seq`: :meth:`encode` returns
-    the decoder's :class:`~attnbook.seq2seq.Memory` and initial state, and
+    the decoder's :class:`~attnbook.decoding.Memory` and initial state, and
     ``decoder.step`` continues from it, so the decoding functions of
-    :mod:`attnbook.seq2seq` work for both.
+    :mod:`attnbook.decoding` work for both.
     """
 
     def __init__(self, encoder: TransformerEncoder, decoder: TransformerDecoder) -> None:

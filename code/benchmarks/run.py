@@ -40,14 +40,14 @@ Metrics
     per-head attention weights (book ``keep_weights=True``, torch ``need_weights=True,
     average_attn_weights=False``), for self-attention on a (32, 128, 256) batch with 8 heads on one
     CPU thread: forward under ``no_grad`` in eval mode, and forward + backward. Medians of interleaved
-    repeats, measured after the builds by ``attnbook.bench.mha_speed`` (the function chapter 5 prints).
+    repeats, measured after the builds by ``attnbook.profiling.mha_speed`` (the function chapter 5 prints).
 ``mha.ratio_vs_torch_fused.fwd`` / ``mha.ratio_vs_torch_fused.fwd_bwd``
     The same with both fused (book ``keep_weights=False``, torch ``need_weights=False``).
 ``mha.<implementation>.fwd_ms`` / ``.fwd_bwd_ms`` / ``.saved_mb``
     The raw rows of that measurement (``book_weights``, ``torch_weights``, ``book_fused``, ``torch_fused``,
     ``sdpa_core``); ``saved_mb`` is what autograd keeps for the backward pass.
 anything else
-    Figures the chapters print, recorded with ``attnbook.bench.record`` while the cold
+    Figures the chapters print, recorded with ``attnbook.telemetry.record`` while the cold
     build executes them (``ATTNBOOK_METRICS=_build/metrics.jsonl``).
 """
 
@@ -71,7 +71,8 @@ import numpy as np
 from jupyter_cache import get_cache
 from playwright.sync_api import sync_playwright
 
-from attnbook.sphinxext.site import OfflinePage, launch_chromium, serve, site_pages
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # code/: the book-build helpers
+from bookext.browser import OfflinePage, launch_chromium, serve, site_pages  # noqa: E402
 
 #: Build outputs a cold build starts without; everything else under ``_build/`` is kept.
 COLD_PATHS = ("html", ".doctrees", "jupyter_execute", ".jupyter_cache")
@@ -276,10 +277,10 @@ def explorer_latency(site: pathlib.Path) -> Metrics:
 
 
 def mha_metrics(repeats: int = 15) -> Metrics:
-    """``mha.*``: the book's multi-head attention against torch's, via ``attnbook.bench.mha_speed``."""
+    """``mha.*``: the book's multi-head attention against torch's, via ``attnbook.profiling.mha_speed``."""
     import torch
 
-    from attnbook.bench import mha_speed
+    from attnbook.profiling import mha_speed
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the chapters (attnbook.get_device)
@@ -302,7 +303,7 @@ def mha_metrics(repeats: int = 15) -> Metrics:
 
 
 def recorded_metrics(metrics_file: pathlib.Path) -> Metrics:
-    """The JSON lines chapters appended via ``attnbook.bench.record``; later lines win."""
+    """The JSON lines chapters appended via ``attnbook.telemetry.record``; later lines win."""
     recorded: Metrics = {}
     for line in metrics_file.read_text(encoding="utf-8").splitlines():
         if line.strip():

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from attnbook.sphinxext.site import OfflinePage, launch_chromium, serve, site_pages
+from bookext.browser import OfflinePage, launch_chromium, serve, site_pages
 
 sync_api = pytest.importorskip("playwright.sync_api")
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from attnbook import pretrained
-from attnbook.bench import median_seconds, mha_speed, saved_for_backward_bytes
+from attnbook.profiling import median_seconds, mha_speed, saved_for_backward_bytes
 
 HAVE_WEIGHTS = importlib.util.find_spec(pretrained.PACKAGE) is not None
 needs_weights = pytest.mark.skipif(

@@ -8,16 +8,8 @@ from torch import nn
 
 from attnbook import AdditiveAttention, DotProductAttention
 from attnbook.data import BOS, EOS, PAD, UNK, make_dates
-from attnbook.seq2seq import (
-    Seq2Seq,
-    Seq2SeqDecoder,
-    Seq2SeqEncoder,
-    beam_search,
-    decoder_inputs,
-    greedy_decode,
-    predict,
-    translate,
-)
+from attnbook.decoding import beam_search, decoder_inputs, greedy_decode, predict, translate
+from attnbook.seq2seq import Seq2Seq, Seq2SeqDecoder, Seq2SeqEncoder
 from attnbook.train import set_seed, train
 
 V_SRC, V_TGT, E, H = 12, 9, 8, 16

@@ -8,8 +8,8 @@ import re
 import pytest
 import yaml
 
-from attnbook.sphinxext import SCRIPTS, STATIC_DIR
-from attnbook.sphinxext.site import site_pages
+from bookext import SCRIPTS, STATIC_DIR
+from bookext.browser import site_pages
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from attnbook.data import BOS, EOS, PAD
-from attnbook.seq2seq import Memory, beam_search, decoder_inputs, greedy_decode
+from attnbook.decoding import Memory, beam_search, decoder_inputs, greedy_decode
 from attnbook.train import set_seed, train
 from attnbook.transformer import DecoderBlock, EncoderBlock, Transformer, causal_valid_lens
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from attnbook import get_device, set_seed, show_heatmaps
-from attnbook.bench import record
+from attnbook.telemetry import record
 
 
 def test_show_heatmaps_draws_one_panel_per_matrix_with_labels() -> None:
@@ -69,7 +69,7 @@ def test_record_appends_json_lines_only_when_asked(tmp_path: pathlib.Path, monke
 def test_sphinx_glue_ships_every_script_it_points_to() -> None:
     from types import SimpleNamespace
 
-    from attnbook import sphinxext
+    import bookext as sphinxext
 
     config = SimpleNamespace()
     sphinxext._use_local_scripts(None, config)  # type: ignore[arg-type]

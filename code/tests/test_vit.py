@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from attnbook.vision import PatchEmbedding, VisionTransformer, attention_rollout, patchify
+from attnbook.vit import PatchEmbedding, VisionTransformer, attention_rollout, patchify
 
 
 def test_patchify_matches_unfold() -> None:

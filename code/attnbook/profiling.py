@@ -1,11 +1,5 @@
-"""Figures a chapter prints, recorded so that ``make bench`` reports the very same numbers.
-
-A chapter calls :func:`record` next to each number it shows. During ``make bench``
-the build runs with ``ATTNBOOK_METRICS`` pointing at a JSON-lines file, and the
-benchmark script merges those lines into ``_build/bench.json``; in every other
-run :func:`record` only returns the value.
-
-It also holds the book's one timing routine, :func:`median_seconds`, and
+"""Profiling helpers: the book's one timing routine, :func:`median_seconds`,
+:func:`saved_for_backward_bytes` (what autograd keeps for the backward pass), and
 :func:`mha_speed`, the multi-head attention comparison that chapter 5 prints and
 ``code/benchmarks/run.py`` records (book vs ``nn.MultiheadAttention`` vs
 ``F.scaled_dot_product_attention``).
@@ -13,9 +7,6 @@ It also holds the book's one timing routine, :func:`median_seconds`, and
 
 from __future__ import annotations
 
-import json
-import math
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -24,21 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["median_seconds", "mha_speed", "record", "saved_for_backward_bytes"]
-
-
-def record(name: str, value: float) -> float:
-    """Append ``{"name": value}`` to ``$ATTNBOOK_METRICS`` if set; return ``value`` unchanged."""
-    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
-        raise ValueError(f"metric name must be a non-empty string without spaces, got {name!r}")
-    number = float(value)
-    if not math.isfinite(number):
-        raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")
-    path = os.environ.get("ATTNBOOK_METRICS")
-    if path:
-        with open(path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({name: number}) + "\n")
-    return value
+__all__ = ["median_seconds", "mha_speed", "saved_for_backward_bytes"]
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 7, warmup: int = 1) -> float:

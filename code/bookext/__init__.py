@@ -18,7 +18,8 @@ myst-nb's ``nb_ipywidgets_js`` and Sphinx's ``mathjax_path`` at them:
 
 Pages without widgets load none of the widget scripts; pages without math load
 no MathJax (Sphinx's own rule). Enable with
-``sphinx: extra_extensions: [attnbook.sphinxext]`` in ``_config.yml``.
+``sphinx: local_extensions: {bookext: code/}`` in ``_config.yml`` (this folder is
+the book's build glue, not part of the installed ``attnbook`` package).
 """
 
 from __future__ import annotations

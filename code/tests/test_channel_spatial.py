@@ -2,7 +2,7 @@
 
 ``torchvision`` and ``timm`` cannot be imported next to this project's torch build, so the reference tests
 that always run use explicit implementations written here from the equations of Hu et al. (2018) and Woo
-et al. (2018) -- loops over channels and pixels, sharing no code with ``attnbook.vision``. The tests against
+et al. (2018) -- loops over channels and pixels, sharing no code with ``attnbook.channel_spatial``. The tests against
 ``torchvision.ops.SqueezeExcitation`` and timm's ``SEModule``/``CbamModule`` run wherever those import.
 """
 
@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from attnbook.vision import CBAM, AttentionCNN, ChannelAttention, SpatialAttention, SqueezeExcitation
+from attnbook.channel_spatial import CBAM, AttentionCNN, ChannelAttention, SpatialAttention, SqueezeExcitation
 
 torch.set_default_dtype(torch.float32)
 
