@@ -111,7 +111,8 @@ def _run_width(text: str, size: float, bold: bool) -> float:
 
 
 def text_width(label: str, size: float = SIZE, bold: bool = False) -> float:
-    return sum(_run_width(r.text, size * r.scale, bold or r.bold) for r in parse(label))
+    """Estimated width in px: DejaVu Sans metrics plus 3 % for other fonts' hinting and kerning."""
+    return 1.03 * sum(_run_width(r.text, size * r.scale, bold or r.bold) for r in parse(label))
 
 
 @dataclass
@@ -163,6 +164,7 @@ class Diagram:
         self.name, self.height, self.title, self.desc = name, height, title, desc
         self.body: list[str] = []
         self.labels: list[tuple[Box, str]] = []
+        self.shapes: list[Box] = []  # boxes and operator circles: a label is either inside one or clear of it
         self.colours: set[str] = set()
 
     # -- primitives
@@ -282,6 +284,7 @@ class Diagram:
         fill = fill or (tint(ROLE_COLOURS[role]) if role else NEUTRAL_FILL)
         b = self.rect(cx - w / 2, cy - h / 2, w, h, fill=fill, stroke=stroke, dash=dash, opacity=opacity,
                       width=1.6 if role else 1.3)  # fmt: skip
+        self.shapes.append(b)
         step = size * 1.25
         for i, s in enumerate(lines):
             y = cy + (i - (len(lines) - 1) / 2) * step
@@ -330,7 +333,8 @@ class Diagram:
             f'<circle cx="{_f(cx)}" cy="{_f(cy)}" r="{_f(r)}" fill="{CARD}" stroke="{stroke}" stroke-width="1.4"/>'
         )
         self.text(cx, cy - 0.5, symbol, size=SIZE + 1)
-        return Box(cx - r, cy - r, 2 * r, 2 * r)
+        self.shapes.append(Box(cx - r, cy - r, 2 * r, 2 * r))
+        return self.shapes[-1]
 
     def raw(self, svg: str) -> None:
         self.body.append(svg)
@@ -345,6 +349,11 @@ class Diagram:
             for b, lb in self.labels[i + 1 :]:
                 if a.overlaps(b):
                     raise ValueError(f"{self.name}: labels {la!r} and {lb!r} overlap: {a} / {b}")
+        for a, label in self.labels:
+            for b in self.shapes:
+                inside = b.l <= a.l + 1 and a.r <= b.r + 1 and b.t <= a.t + 1 and a.b <= b.b + 1
+                if a.overlaps(b, pad=1.0) and not inside:
+                    raise ValueError(f"{self.name}: label {label!r} runs into a box: {a} / {b}")
 
     def svg(self) -> str:
         self.check()
@@ -522,7 +531,7 @@ def ch2_nadaraya_watson() -> Diagram:
     d.text(qx + 10, py(f) - 12, "f(x)", size=SMALL, anchor="start", colour=PALETTE["output"], bold=True)
     d.text(qx, Y0 - 16, "query x", size=SMALL, colour=PALETTE["query"], bold=True)
     # the legend-like explanation on the right
-    R = 462
+    R = 458
     rows = [
         ("key", "keys: the training inputs x_{i}"),
         ("value", "values: their targets y_{i}"),
@@ -538,7 +547,7 @@ def ch2_nadaraya_watson() -> Diagram:
     d.text(R, 258, f"Gaussian kernel K(u) = exp(−u²/2), w = {w}:", size=SMALL, anchor="start")
     d.text(R, 278, "near keys get most of the weight, far ones", size=SMALL, anchor="start")
     d.text(R, 296, "almost none (the bars under the keys).", size=SMALL, anchor="start")
-    d.text(R, 330, "No trainable parameter: the data are the model.", size=SMALL, anchor="start", colour=MUTED)
+    d.text(R, 330, "No trainable parameter: the data are the model", size=SMALL, anchor="start", colour=MUTED)
     return d
 
 
@@ -817,7 +826,7 @@ def ch5_multihead() -> Diagram:
     d.arrow((cols["key"], y0), (cols["key"], s.cy), (s.r, s.cy), role="key")
     sm = d.box(262, y0 + 106, "softmax → weights", "weights", w=150, h=26)
     d.arrow((s.cx, s.b), (s.cx, sm.t))
-    d.text(150, y0 + 106, _shape(L["weights"]), size=SMALL, ident="shape-weights", cls="shape")
+    d.text(sm.l - 8, y0 + 106, _shape(L["weights"]), size=SMALL, anchor="end", ident="shape-weights", cls="shape")
     av = d.box(540, y0 + 106, "weights · **V**_{i}", "value", w=130, h=26)
     d.arrow((sm.r, sm.cy), (av.l, av.cy), role="weights")
     d.arrow((cols["value"], y0), (cols["value"], av.t), role="value")
@@ -1252,13 +1261,13 @@ def ch9_vit() -> Diagram:
     # the sequence of patches
     sx, sy = 150, 190
 
-    tok_w, gap = 34, 6
+    tok_w, gap = 44, 4
     n_show = 6
     lin = d.box(sx + 3.5 * (tok_w + gap), sy - 38, "linear embedding (PatchEmbedding)", w=270, h=26, cls="code")
     d.arrow((x0 + 4 * s + 6, y0 + 2 * s), (136, y0 + 2 * s), (136, lin.cy), (lin.l, lin.cy))
     xs = [sx + (i + 1) * (tok_w + gap) + tok_w / 2 for i in range(n_show)]
     for i, x in enumerate(xs):
-        lab = "…" if i == n_show - 2 else (f"x_{{p}}^{{{i + 1}}}" if i < n_show - 2 else "x_{p}^{N}")
+        lab = "…" if i == n_show - 2 else (f"**x**_{{p}}^{{{i + 1}}}**E**" if i < n_show - 2 else "**x**_{p}^{N}**E**")
         d.box(x, sy, lab, "key", w=tok_w, h=28, size=11.5)
         d.arrow((x, lin.b), (x, sy - 14), role="key", width=1.2)
     cls = d.box(sx + tok_w / 2, sy, "cls", "output", w=tok_w, h=28, size=11.5)

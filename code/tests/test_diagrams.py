@@ -154,6 +154,11 @@ def test_overlapping_or_clipped_labels_are_refused() -> None:
     with pytest.raises(ValueError, match="leaves the canvas"):
         d.svg()
     d = diagrams.Diagram("t", 100, "a title", "a description")
+    d.box(100, 50, "a box")
+    d.text(100, 66, "a label on its edge")
+    with pytest.raises(ValueError, match="runs into a box"):
+        d.svg()
+    d = diagrams.Diagram("t", 100, "a title", "a description")
     with pytest.raises(ValueError, match="needs"):
         d.box(50, 50, "a long label", w=20)
 
@@ -179,3 +184,18 @@ def test_every_svg_renders_in_chromium(tmp_path: pathlib.Path) -> None:
     assert len(sizes) == len(SVGS)
     for alt, width, complete in sizes:
         assert complete and width == diagrams.WIDTH, f"{alt}.svg did not load ({width})"
+
+
+def test_manifest_gives_every_diagram_a_figure_block_whose_numbers_are_in_the_svg() -> None:
+    """chapters/figures/MANIFEST.md: one pasteable ``{figure}`` block per SVG, alt text true to the drawing."""
+    manifest = (FIGURES / "MANIFEST.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```\{figure\} figures/([\w-]+)\.svg\n(.*?)```", manifest, flags=re.S)
+    assert sorted(name for name, _ in blocks) == sorted(p.stem for p in SVGS)
+    for name, body in blocks:
+        alt = re.search(r"^:alt: (.+)$", body, flags=re.M)
+        assert alt and ":width: 100%" in body, name
+        caption = body.split(":width: 100%", 1)[1].strip()
+        assert len(caption) > 80, f"{name}: caption too short"
+        svg_text = " ".join(_texts(_root(FIGURES / f"{name}.svg")))
+        for number in re.findall(r"\d+\.\d+", alt.group(1)):
+            assert number in svg_text, f"{name}: alt text says {number}, the drawing does not"
