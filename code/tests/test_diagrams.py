@@ -189,10 +189,10 @@ def test_every_svg_renders_in_chromium(tmp_path: pathlib.Path) -> None:
 def test_manifest_gives_every_diagram_a_figure_block_whose_numbers_are_in_the_svg() -> None:
     """chapters/figures/MANIFEST.md: one pasteable ``{figure}`` block per SVG, alt text true to the drawing."""
     manifest = (FIGURES / "MANIFEST.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```\{figure\} figures/([\w-]+)\.svg\n(.*?)```", manifest, flags=re.S)
+    blocks = re.findall(r"```\{figure\} figures/([\w-]+)\.svg\n(.*?)```", manifest, flags=re.DOTALL)
     assert sorted(name for name, _ in blocks) == sorted(p.stem for p in SVGS)
     for name, body in blocks:
-        alt = re.search(r"^:alt: (.+)$", body, flags=re.M)
+        alt = re.search(r"^:alt: (.+)$", body, flags=re.MULTILINE)
         assert alt and ":width: 100%" in body, name
         caption = body.split(":width: 100%", 1)[1].strip()
         assert len(caption) > 80, f"{name}: caption too short"
