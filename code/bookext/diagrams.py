@@ -1,10 +1,13 @@
 """Draw the book's architecture diagrams: ``chapters/figures/NN-*.svg``.
 
-Run ``python code/bookext/diagrams.py`` (with ``code/`` on ``PYTHONPATH``) to
-rewrite every SVG; ``code/tests/test_diagrams.py`` checks that the committed
-files are exactly what this script writes, so a change to the code that the
-diagrams show (a tensor shape, a class name, the sinusoidal table) shows up as a
-failing test until the figures are regenerated.
+Run ``python code/bookext/diagrams.py [name ...]`` (with ``code/`` on
+``PYTHONPATH``) to rewrite every SVG (or the named ones). Numbers drawn come from
+the package (``masked_softmax``, ``sinusoidal_table``, the kernels), and
+``code/tests/test_diagrams.py`` checks that every committed SVG carries the
+labels this script draws now and that the shapes printed in the multi-head and
+ViT diagrams are the modules' shapes -- so a change to the code shows up as a
+failing test until the figures are redrawn. ``chapters/figures/MANIFEST.md``
+says where each figure goes, with its alt text and caption.
 
 One visual language: colours come from :mod:`attnbook.viz.theme` (query, key,
 value, weights; weights themselves in the explorers' ``viridis``), one font
@@ -12,8 +15,8 @@ stack (the site theme's system fonts), one box and arrow style. Every SVG has
 its own light card as background, so it reads the same on the site's light and
 dark pages (an ``<img>`` cannot see the page's CSS). Text sizes are measured
 with matplotlib's font metrics (DejaVu Sans, wider than the system fonts, so
-estimates err on the safe side) and :meth:`Diagram.save` refuses a drawing
-whose labels overlap or leave the canvas.
+estimates err on the safe side) and :meth:`Diagram.svg` refuses a drawing
+whose labels overlap each other, cut into a box or leave the canvas.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from xml.sax.saxutils import escape
 
 from attnbook.viz.theme import FONT_FAMILY, INK, MASKED, PALETTE, SEQUENTIAL_CMAP
 
-__all__ = ["DIAGRAMS", "Diagram", "build_all", "figures_dir"]
+__all__ = ["DIAGRAMS", "Diagram", "figures_dir"]
 
 WIDTH = 750  # the text column of the built site, in CSS pixels
 SIZE = 13  # label font size
@@ -1309,16 +1312,6 @@ DIAGRAMS: dict[str, Callable[[], Diagram]] = {
     "08-cbam": ch8_cbam,
     "09-vit": ch9_vit,
 }
-
-
-def build_all(out: pathlib.Path | None = None) -> dict[str, str]:
-    """Every diagram's SVG text by file stem; written to ``out`` when given."""
-    texts = {name: make().svg() for name, make in DIAGRAMS.items()}
-    if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        for name, text in texts.items():
-            (out / f"{name}.svg").write_text(text, encoding="utf-8")
-    return texts
 
 
 if __name__ == "__main__":
