@@ -181,7 +181,6 @@ class Diagram:
         anchor: str = "middle",
         colour: str = INK,
         bold: bool = False,
-        italic: bool = False,
         ident: str | None = None,
         cls: str | None = None,
         rotate: bool = False,
@@ -199,8 +198,6 @@ class Diagram:
             attrs.append(f'fill="{colour}"')
         if bold:
             attrs.append('font-weight="bold"')
-        if italic:
-            attrs.append('font-style="italic"')
         if ident:
             attrs.append(f'id="{ident}"')
         if cls:
@@ -305,7 +302,6 @@ class Diagram:
         head: bool = True,
         dash: bool = False,
         width: float = 1.5,
-        tail: bool = False,
     ) -> None:
         colour = ROLE_COLOURS.get(role, role)
         d = " ".join(f"{'M' if i == 0 else 'L'}{_f(x)},{_f(y)}" for i, (x, y) in enumerate(pts))
@@ -316,8 +312,6 @@ class Diagram:
             a.append('stroke-dasharray="4 3"')
         if head:
             a.append(f'marker-end="{self._marker(colour)}"')
-        if tail:
-            a.append(f'marker-start="{self._marker(colour)}"')
         self.body.append(f"<path {' '.join(a)}/>")
 
     def arrow(self, *pts: tuple[float, float], role: str = "ink", dash: bool = False, width: float = 1.5) -> None:
@@ -380,15 +374,6 @@ class Diagram:
 
 
 # ----------------------------------------------------------------------------- shared pieces
-def legend(d: Diagram, x: float, y: float, roles: list[tuple[str, str]]) -> float:
-    """A row of colour swatches with labels starting at ``x``; returns the right end."""
-    for role, label in roles:
-        d.rect(x, y - 6, 12, 12, fill=tint(ROLE_COLOURS[role]), stroke=ROLE_COLOURS[role], rx=2, width=1.6)
-        b = d.text(x + 17, y, label, size=SMALL, anchor="start")
-        x = b.r + 16
-    return x
-
-
 def weight_bars(d: Diagram, x: float, ys: list[float], weights: list[float], length: float, h: float = 14) -> list[Box]:
     """Horizontal bars of attention weights, coloured with the explorers' colour map, value printed after."""
     top = max(weights) or 1.0
