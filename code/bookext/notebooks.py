@@ -106,7 +106,7 @@ def _bibliography(path: pathlib.Path) -> Any:
     return parse_file(str(path))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _plain(latex: str) -> str:
     from pybtex.backends.plaintext import Backend
     from pybtex.richtext import Text
@@ -129,14 +129,14 @@ def _author_text(entry: Any, full: bool = False) -> str:
 
 
 def reference_list(keys: Iterable[str], bib: Any) -> str:
-    """A numbered Markdown list of ``keys``, formatted by pybtex's ``unsrt`` style."""
+    """A numbered Markdown list of ``keys``, formatted by pybtex's ``unsrt`` style (in citation order)."""
     from pybtex.backends.markdown import Backend
     from pybtex.style.formatting.unsrt import Style
 
     backend = Backend()
     entries = [bib.entries[key] for key in keys]
     formatted = [entry.text.render(backend) for entry in Style().format_entries(entries)]
-    return "\n".join(f"{i}. {text}" for i, text in enumerate(formatted, 1))
+    return "\n".join(f"{i}. {' '.join(text.split())}" for i, text in enumerate(formatted, 1))
 
 
 # -- the document: labels, exercises, citations ----------------------------------------------------
@@ -146,8 +146,8 @@ _DIRECTIVE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|:{3,})\{(?P<name>[^
 _PLAIN_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})")
 _TARGET = re.compile(r"^\((?P<label>[^()\s]+)\)=\s*$")
 _HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
-_ROLE = re.compile(r"\{(?P<name>[A-Za-z][\w:+.-]*)\}(?P<ticks>`+)(?P<content>.+?)(?P=ticks)", re.S)
-_EXPLICIT = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.S)
+_ROLE = re.compile(r"\{(?P<name>[A-Za-z][\w:+.-]*)\}(?P<ticks>`+)(?P<content>.+?)(?P=ticks)", re.DOTALL)
+_EXPLICIT = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.DOTALL)
 _LABELLED_MATH = re.compile(r"^(?P<math>.*?)\$\$\s*\((?P<label>[^()\s]+)\)\s*$")
 _OPTION = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*)$")
 
@@ -434,7 +434,7 @@ def render_directive(
     if name == "footbibliography":
         if not chapter.cited:
             return []
-        return ["**References**", "", reference_list(chapter.cited, chapter.bib)]
+        return [reference_list(chapter.cited, chapter.bib)]
     if name in ("glue", "glue:figure", "glue:any", "glue:md", "glue:math"):
         chapter.uses_glue = True
         key = arg.strip()
@@ -488,7 +488,7 @@ def transform_lines(chapter: Chapter, lines: list[str], attachments: dict[str, d
         end = _closing(lines, i, fence)
         if directive:
             indent = directive["indent"]
-            body = [x[len(indent) :] if x.startswith(indent) else x for x in lines[i + 1 : end]]
+            body = [x.removeprefix(indent) for x in lines[i + 1 : end]]
             out += render_directive(chapter, directive["name"], directive["arg"], body, attachments)
         else:
             out += lines[i : end + 1]  # a plain code block: copied as it is
@@ -579,13 +579,16 @@ def stale(mds: Iterable[pathlib.Path], root: pathlib.Path = ROOT) -> list[pathli
 
 
 def strip_outputs_before_save(model: dict[str, Any], path: str, **kwargs: Any) -> None:
-    """A Jupyter ``ContentsManager.pre_save_hook`` (``make lab`` installs it) for ``chapters/NN_*.ipynb``.
+    """A Jupyter ``ContentsManager.pre_save_hook`` (``make lab`` installs it) for the exported chapters.
 
     Autosave would write outputs, execution counts and kernel metadata into the tracked notebooks. This
     hook drops them from what is written (the open notebook keeps its outputs), so reading and running
     a chapter leaves ``git status`` clean; edits to cells are still saved.
     """
-    if model.get("type") != "notebook" or not re.fullmatch(r"(.*/)?chapters/\d\d_[^/]+\.ipynb", path):
+    manager = kwargs.get("contents_manager")
+    file = pathlib.Path(getattr(manager, "root_dir", "."), path)
+    is_export = file.parent.name == "chapters" and re.fullmatch(r"\d\d_.+", file.stem) and file.with_suffix(".md").is_file()
+    if model.get("type") != "notebook" or not is_export:
         return
     nb = model["content"]
     for cell in nb["cells"]:
@@ -713,7 +716,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["export", "check", "execute"])
     parser.add_argument("chapters", nargs="*", type=pathlib.Path, help="default: every chapters/NN_*.md")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS", 0)) or None,
+    parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS") or 0) or None,
                         help="chapters executed at once (default: min(usable cores, chapters to run); env JOBS)")
     args = parser.parse_args(argv)
     mds = [p.resolve() for p in args.chapters] or chapters()
