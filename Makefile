@@ -44,7 +44,7 @@ book: execute
 
 # Saving in JupyterLab strips outputs from chapters/NN_*.ipynb, so reading and running leave git clean.
 lab: $(VENV)/.installed
-	PYTHONPATH=code $(BIN)/jupyter lab \
+	PYTHONPATH=code $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) \
 	  --ContentsManager.pre_save_hook=bookext.notebooks.strip_outputs_before_save chapters/
 
 serve: book
