@@ -22,8 +22,8 @@ NOTEBOOKS   := $(BIN)/python code/bookext/notebooks.py
 
 .PHONY: book execute lab test unit lint serve notebooks bench clean
 
-# Python 3.10-3.13: the package and its dependencies need 3.10 (PEP 604 types); 3.14 lacks wheels
-# of some dependencies (torch) on the day this was written. Tested: see README.md.
+# Python 3.10-3.13: the code needs 3.10 (PEP 604 types); 3.14 is refused until it is tested.
+# Which versions are tested: README.md.
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; v = sys.version_info[:2]; assert (3, 10) <= v <= (3, 13), f"need Python 3.10-3.13, found {v}"'
 	$(PYTHON) -m venv $(VENV)

@@ -75,8 +75,8 @@ import numpy as np
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # code/: the book-build helpers
-from bookext.browser import OfflinePage, launch_chromium, serve, site_pages  # noqa: E402
-from bookext.notebooks import chapters, execute  # noqa: E402
+from bookext.browser import OfflinePage, launch_chromium, serve, site_pages
+from bookext.notebooks import chapters, execute
 
 #: Build outputs a cold build starts without; everything else under ``_build/`` is kept.
 COLD_PATHS = ("html", ".doctrees", "jupyter_execute", ".jupyter_cache")
