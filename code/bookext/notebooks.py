@@ -222,6 +222,7 @@ class Chapter:
     equations: dict[str, int] = dataclasses.field(default_factory=dict)
     cited: list[str] = dataclasses.field(default_factory=list)
     uses_glue: bool = False
+    exercises_rendered: int = 0
 
     def scan(self, text: str) -> None:
         """Number the exercises and labelled equations; collect the cited keys in order."""
@@ -410,7 +411,8 @@ def render_directive(
             content = [arg, *content]
         return _block(render_inline(chapter, title), inner(), collapsed)
     if name in ("exercise", "exercise-start"):
-        number = chapter.exercises[options.get("label", f"#{len(chapter.exercises)}")]
+        chapter.exercises_rendered += 1
+        number = chapter.exercises[options.get("label", f"#{chapter.exercises_rendered}")]
         title = f"Exercise {number}" + (f" ({render_inline(chapter, arg.strip())})" if arg.strip() else "")
         return _block(title, inner(), collapsed=False) if name == "exercise" else [f"**{title}**", "", *inner()]
     if name in ("solution", "solution-start"):
@@ -455,7 +457,22 @@ def render_inline(chapter: Chapter, text: str) -> str:
     return _ROLE.sub(lambda m: render_role(chapter, m["name"], m["content"]), text)
 
 
-def _text_lines(chapter: Chapter, lines: list[str]) -> list[str]:
+_MARKDOWN_IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<path>[^)\s]+)\)")
+
+
+def _attach_images(chapter: Chapter, text: str, attachments: dict[str, dict[str, str]]) -> str:
+    """Markdown images of local files become cell attachments, like figures."""
+
+    def attach(match: re.Match[str]) -> str:
+        path = match["path"]
+        if "://" in path or path.startswith("attachment:"):
+            return match.group(0)
+        return _image(chapter, path, {"alt": match["alt"]}, attachments)
+
+    return _MARKDOWN_IMAGE.sub(attach, text)
+
+
+def _text_lines(chapter: Chapter, lines: list[str], attachments: dict[str, dict[str, str]]) -> list[str]:
     """Prose: drop targets and comments, number labelled equations, then render the roles."""
     out: list[str] = []
     for line in lines:
@@ -467,7 +484,7 @@ def _text_lines(chapter: Chapter, lines: list[str]) -> list[str]:
             out.append(rf"{match['math']} \tag{{{chapter.equations[match['label']]}}} $$")
         else:
             out.append(line)
-    return render_inline(chapter, "\n".join(out)).split("\n") if out else []
+    return _attach_images(chapter, render_inline(chapter, "\n".join(out)), attachments).split("\n") if out else []
 
 
 def transform_lines(chapter: Chapter, lines: list[str], attachments: dict[str, dict[str, str]]) -> list[str]:
@@ -482,7 +499,7 @@ def transform_lines(chapter: Chapter, lines: list[str], attachments: dict[str, d
             text.append(line)
             i += 1
             continue
-        out += _text_lines(chapter, text)
+        out += _text_lines(chapter, text, attachments)
         text = []
         fence = (directive or plain)["fence"]  # type: ignore[index]
         end = _closing(lines, i, fence)
@@ -493,7 +510,7 @@ def transform_lines(chapter: Chapter, lines: list[str], attachments: dict[str, d
         else:
             out += lines[i : end + 1]  # a plain code block: copied as it is
         i = end + 1
-    return out + _text_lines(chapter, text)
+    return out + _text_lines(chapter, text, attachments)
 
 
 def export_markdown(chapter: Chapter, source: str) -> tuple[str, dict[str, dict[str, str]]]:

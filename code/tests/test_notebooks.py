@@ -102,6 +102,8 @@ Equation {eq}`eq-ab` holds.
 The box, drawn.
 ```
 
+Inline, the same file: ![a box](figures/box.svg).
+
 :::{note}
 :class: dropdown
 Hidden until opened.
@@ -245,6 +247,7 @@ def test_figures_are_attached_images(sample: nbformat.NotebookNode) -> None:
     cell = next(c for c in sample.cells if "attachment:box.svg" in c.source)
     assert "![A box](attachment:box.svg)\n\nThe box, drawn." in cell.source
     assert base64.b64decode(cell.attachments["box.svg"]["image/svg+xml"]).decode() == SVG
+    assert "Inline, the same file: ![a box](attachment:box.svg)." in cell.source
 
 
 @pytest.mark.parametrize(
