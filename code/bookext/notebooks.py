@@ -187,16 +187,22 @@ def _strip_blank(lines: list[str]) -> list[str]:
 
 @dataclasses.dataclass
 class Labels:
-    """What ``{ref}`` targets name, across every page of the book: label -> (page stem, title)."""
+    """What ``{ref}`` targets name, across every page of the book: label -> (page stem, title), and the
+    glossary's terms as spelled there (lower case -> spelling: Sphinx makes the anchor from the spelling)."""
 
     targets: dict[str, tuple[str, str]]
+    terms: dict[str, str]
 
     @classmethod
     def scan(cls, folder: pathlib.Path) -> Labels:
         targets: dict[str, tuple[str, str]] = {}
+        terms: dict[str, str] = {}
         for md in sorted(folder.glob("*.md")):
             lines = md.read_text(encoding="utf-8").splitlines()
             for i, line in enumerate(lines):
+                if (directive := _DIRECTIVE.match(line)) and directive["name"] == "glossary":
+                    _, body = _split_options(lines[i + 1 : _closing(lines, i, directive["fence"])])
+                    terms |= {term.strip().lower(): term.strip() for term in body if term.strip() and term[0] != " "}
                 if match := _TARGET.match(line):
                     following = next((x for x in lines[i + 1 :] if x.strip()), "")
                     heading = _HEADING.match(following)
@@ -207,7 +213,7 @@ class Labels:
                     if "name" in options:
                         caption = next((x.strip() for x in content if x.strip()), options["name"])
                         targets[options["name"]] = (md.stem, caption)
-        return cls(targets)
+        return cls(targets, terms)
 
 
 @dataclasses.dataclass
@@ -263,7 +269,10 @@ def _term(chapter: Chapter, content: str) -> str:
     from sphinx.util.nodes import _make_id
 
     text, term = _explicit(content)
-    return f"[**{text}**]({chapter.page('glossary', _make_id('term-' + term))})"
+    if term.lower() not in chapter.labels.terms:
+        raise ValueError(f"{chapter.md.name}: {{term}} names {term!r}, which the glossary does not define")
+    anchor = _make_id("term-" + chapter.labels.terms[term.lower()])
+    return f"[**{text}**]({chapter.page('glossary', anchor)})"
 
 
 def _cite(chapter: Chapter, name: str, content: str) -> str:

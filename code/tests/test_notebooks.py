@@ -70,7 +70,7 @@ kernelspec:
 
 :::{admonition} Learning goals
 :class: tip
-Know {term}`additive <additive attention>` scores {cite:p}`vaswani2017attention,bahdanau2015neural`.
+Know {term}`additive <additive attention>` scores ({term}`bleu`) {cite:p}`vaswani2017attention,bahdanau2015neural`.
 :::
 
 (sec-sample)=
@@ -181,6 +181,8 @@ def book(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     (chapters / "figures" / "box.svg").write_text(SVG, encoding="utf-8")
     (chapters / "01_sample.md").write_text(SAMPLE, encoding="utf-8")
     (chapters / "02_other.md").write_text("# Other\n\n(sec-other)=\n## Another section\n\nText.\n", encoding="utf-8")
+    glossary = "# Glossary\n\n```{glossary}\nadditive attention\n  A score.\n\nBLEU\n  A metric.\n```\n"
+    (chapters / "glossary.md").write_text(glossary, encoding="utf-8")
     (root / "pkg").mkdir()
     (root / "pkg" / "mod.py").write_text(PACKAGE, encoding="utf-8")
     return root
@@ -206,6 +208,7 @@ def test_export_leaves_no_raw_myst_and_keeps_every_code_cell_without_outputs(
 def test_terms_and_citations_become_links(sample: nbformat.NotebookNode) -> None:
     text = markdown(sample)
     assert f"[**additive**]({SITE}/chapters/glossary.html#term-additive-attention)" in text
+    assert f"[**bleu**]({SITE}/chapters/glossary.html#term-BLEU)" in text  # the anchor keeps the glossary's spelling
     bib = f"{SITE}/chapters/bibliography.html"
     assert f"([Vaswani et al., 2017]({bib}); [Bahdanau et al., 2015]({bib}))" in text
     assert f"Vaswani et al. ([2017]({bib})) scale" in text
@@ -257,6 +260,7 @@ def test_figures_are_attached_images(sample: nbformat.NotebookNode) -> None:
         ("Use {unknownrole}`x` here.\n", "unknownrole"),
         ("See {ref}`no-such-label`.\n", "no-such-label"),
         ("{cite:p}`nobody2099`\n", "nobody2099"),
+        ("A {term}`no such term`.\n", "no such term"),
     ],
 )
 def test_what_cannot_be_exported_is_an_error_not_raw_text(book: pathlib.Path, text: str, complaint: str) -> None:
