@@ -128,6 +128,7 @@ def test_chapter_has_the_standard_anatomy(md: pathlib.Path) -> None:
     text = md.read_text(encoding="utf-8")
     for needle in (":::{admonition} Learning goals", "## Summary", "## Exercises", "{footbibliography}"):
         assert needle in text, f"{md.name} lacks {needle!r}"
-    exercises = re.findall(r"^`{3,}\{exercise\}", text, flags=re.MULTILINE)
-    solutions = re.findall(r"^`{3,}\{solution\}.*\n:class: dropdown", text, flags=re.MULTILINE)
+    exercises = re.findall(r"^(?:`{3,}|:{3,})\{exercise(?:-start)?\}", text, flags=re.MULTILINE)
+    # plain or gated (solution-start ... solution-end, whose code cells the build executes)
+    solutions = re.findall(r"^(?:`{3,}|:{3,})\{solution(?:-start)?\}.*\n:class: dropdown", text, flags=re.MULTILINE)
     assert exercises and len(solutions) == len(exercises), f"{md.name}: every exercise needs a collapsed solution"
