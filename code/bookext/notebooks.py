@@ -692,13 +692,21 @@ def execute(
     """Execute the chapters of ``mds`` missing from the build's cache, ``jobs`` at a time; cache the results.
 
     Returns a ``Run`` per executed chapter (none for cached ones). The kernels run with one thread each.
+    A stamp in the cache folder records a run after which every chapter was cached: while no chapter is
+    newer than it, nothing is read (a warm rebuild skips importing the parser and the cache). Whatever
+    this step leaves out, the build's own cache lookup still executes.
     """
+    config = book_config(root)
+    execute_config = config.get("execute", {})
+    cache_dir = root / execute_config.get("cache", "_build/.jupyter_cache")
+    stamp = cache_dir / "all-executed.stamp"
+    if stamp.is_file() and all(md.stat().st_mtime < stamp.stat().st_mtime for md in mds):
+        log("no chapter changed since they were all executed")
+        return []
     from jupyter_cache import get_cache
     from jupyter_cache.base import CacheBundleIn
 
-    config = book_config(root)
-    execute_config = config.get("execute", {})
-    cache = get_cache(str(root / execute_config.get("cache", "_build/.jupyter_cache")))
+    cache = get_cache(str(cache_dir))
     timeout = execute_config.get("timeout", 30)
     todo = []
     for md in mds:
@@ -706,8 +714,11 @@ def execute(
             cache.match_cache_notebook(read_chapter(md, root))
         except KeyError:
             todo.append(md)
+    every_chapter = {md.resolve() for md in mds} == {md.resolve() for md in chapters(root)}
     if not todo:
         log("every chapter is in the execution cache")
+        if every_chapter:
+            stamp.touch()
         return []
     jobs = max(1, min(jobs or usable_cores(), len(todo)))
     for name, value in ONE_THREAD.items():
@@ -732,6 +743,8 @@ def execute(
                     check_validity=False,
                     overwrite=True,
                 )
+    if every_chapter and not any(run.error for run in runs):
+        stamp.touch()
     return sorted(runs, key=lambda r: r.md.name)
 
 

@@ -406,3 +406,35 @@ def test_make_lab_serves_the_chapters_on_loopback_and_saving_leaves_them_unchang
             server.kill()
         log.close()
     assert server.returncode is not None
+
+
+# -- parallel execution into the build's cache ------------------------------------------------------------------
+
+
+def test_execute_fills_the_cache_the_build_reads_and_then_skips(tmp_path: pathlib.Path) -> None:
+    from jupyter_cache import get_cache
+
+    from bookext.notebooks import execute
+
+    shutil.copy(ROOT / "_config.yml", tmp_path / "_config.yml")
+    chapters = tmp_path / "chapters"
+    chapters.mkdir()
+    header = SAMPLE.split("# 1. A sample")[0]
+    cell = "```{code-cell} ipython3\nimport os, pathlib\nprint(pathlib.Path.cwd().name, os.environ['OMP_NUM_THREADS'])\n```\n"
+    mds = []
+    for stem in ("01_one", "02_two"):  # different code: the cache is keyed by the code cells
+        own = f"```{{code-cell}} ipython3\nchapter = {stem!r}\n```\n"
+        (chapters / f"{stem}.md").write_text(f"{header}# {stem}\n\n{own}\n{cell}", encoding="utf-8")
+        mds.append(chapters / f"{stem}.md")
+    messages: list[str] = []
+    runs = execute(mds, root=tmp_path, jobs=2, log=messages.append)
+    assert [run.md.name for run in runs] == ["01_one.md", "02_two.md"] and not any(run.error for run in runs)
+    assert all(run.seconds > 0 and run.peak_mb > 10 for run in runs), "the kernel's memory was not measured"
+    assert "executing 2 chapter(s), 2 at a time" in messages[0]
+    cache = get_cache(str(tmp_path / "_build" / ".jupyter_cache"))
+    for md, run in zip(mds, runs, strict=True):
+        record = cache.match_cache_notebook(read_chapter(md, root=tmp_path))  # what myst-nb looks up
+        assert record.data["execution_seconds"] == run.seconds
+        outputs = run.notebook.cells[-1].outputs
+        assert outputs[0]["text"] == "chapters 1\n", "chapters run in their folder, on one thread"
+    assert execute(mds, root=tmp_path, log=messages.append) == [] and messages[-1].startswith("no chapter changed")
