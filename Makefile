@@ -1,7 +1,10 @@
 # Interactive Attention -- build, test and benchmark the book.
-#   make book    create .venv, install, build _build/html executing every chapter (strict)
-#   make test    unit/property tests, the strict build, and browser tests
-# Also: make serve, make notebooks (re-pair .ipynb from .md), make bench, make clean.
+#   make book       create .venv, install, build _build/html executing every chapter (strict)
+#   make lab        JupyterLab on the chapters (open any chapters/NN_*.ipynb)
+#   make unit       the fast loop: unit, property and reference tests + lint, no book build (~1 min)
+#   make test       everything CI runs: lint, the strict build, then every test (browser tests included)
+# Also: make notebooks (regenerate chapters/*.ipynb from the .md), make lint, make serve, make bench,
+#       make clean.
 
 PYTHON ?= python3
 VENV   := .venv
@@ -13,33 +16,52 @@ BIN    := $(VENV)/bin
 TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
 JB_FLAGS    := -n -W --keep-going
-CHAPTERS    := $(wildcard chapters/[0-9][0-9]_*.md)
+# Chapters executed at once before the build (default: min(usable cores, chapters to run)).
+JOBS        ?=
+NOTEBOOKS   := $(BIN)/python code/bookext/notebooks.py
 
-.PHONY: book test serve notebooks bench clean
+.PHONY: book execute lab test unit lint serve notebooks bench clean
 
+# Python 3.10-3.13: the code needs 3.10 (PEP 604 types); 3.14 is refused until it is tested.
+# Which versions are tested: README.md.
 $(BIN)/python:
-	$(PYTHON) -c 'import sys; v = sys.version_info[:2]; assert (3, 10) <= v <= (3, 12), f"need Python 3.10-3.12, found {v}"'
+	$(PYTHON) -c 'import sys; v = sys.version_info[:2]; assert (3, 10) <= v <= (3, 13), f"need Python 3.10-3.13, found {v}"'
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: $(BIN)/python code/pyproject.toml
 	$(BIN)/python -c 'import torch' 2>/dev/null || \
 	  $(BIN)/pip install $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
-	$(BIN)/pip install -e "./code[book,test]"
+	$(BIN)/pip install -e "./code[book,lab,test]"
 	touch $@
 
-book: $(VENV)/.installed
+# Runs the chapters not yet in the execution cache, several at a time, into the cache the build reads.
+execute: $(VENV)/.installed
+	$(NOTEBOOKS) execute $(if $(JOBS),--jobs $(JOBS))
+
+book: execute
 	$(BIN)/jupyter-book build . $(JB_FLAGS)
 	@echo "The book is in _build/html: open _build/html/index.html, or run 'make serve'."
+
+# Saving in JupyterLab strips outputs from chapters/NN_*.ipynb, so reading and running leave git clean.
+lab: $(VENV)/.installed
+	PYTHONPATH=code $(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) \
+	  --ContentsManager.pre_save_hook=bookext.notebooks.strip_outputs_before_save chapters/
 
 serve: book
 	@echo "Serving on http://127.0.0.1:8000 (Ctrl-C to stop)"
 	$(BIN)/python -m http.server 8000 --bind 127.0.0.1 --directory _build/html
 
 notebooks: $(VENV)/.installed
-	$(BIN)/jupytext --to ipynb $(CHAPTERS)
+	$(NOTEBOOKS) export
 
-test: book
-	$(BIN)/python -m pytest code/tests
+lint: $(VENV)/.installed
+	$(BIN)/ruff check code
+
+unit: lint
+	$(BIN)/python -m pytest code/tests -m "not site and not cuda"
+
+test: lint book
+	ATTNBOOK_REQUIRE_SITE=1 $(BIN)/python -m pytest code/tests
 
 bench: $(VENV)/.installed
 	$(BIN)/python code/benchmarks/run.py

@@ -13,14 +13,18 @@ the Sphinx warnings, and keeps the whole log in ``_build/bench-build.log``.
 Metrics
 -------
 ``build.cold_s``
-    Wall-clock seconds of a strict build (``jupyter-book build . -n -W --keep-going``)
-    from nothing: ``_build/html``, ``_build/.doctrees``, ``_build/jupyter_execute`` and
-    the execution cache ``_build/.jupyter_cache`` are deleted first, so every chapter runs.
+    Wall-clock seconds of ``make book``'s two steps from nothing: the chapters executed in
+    parallel into the execution cache (``code/bookext/notebooks.py execute``: one chapter per
+    usable core, each kernel on one thread), then the strict build
+    (``jupyter-book build . -n -W --keep-going``), which reads the cache. ``_build/html``,
+    ``_build/.doctrees``, ``_build/jupyter_execute`` and ``_build/.jupyter_cache`` are deleted
+    first, so every chapter runs.
 ``build.warm_s``
-    The same build again right after, nothing changed: the cache is used, no chapter runs.
-``chapter.<stem>.exec_s``
-    Seconds the cold build spent executing chapter ``chapters/<stem>.md``, as recorded
-    by jupyter-cache.
+    The same two steps again right after, nothing changed: the cache is used, no chapter runs.
+``chapter.<stem>.exec_s`` / ``chapter.<stem>.peak_mb``
+    Seconds the cold build spent executing chapter ``chapters/<stem>.md`` (with other chapters
+    running beside it on the other cores), and the peak resident memory of its kernel (and
+    anything the kernel started), polled every 0.2 s, in MiB.
 ``page.<stem>.kb``
     Weight of a notebook chapter's page: its HTML plus every local file it references
     under ``_images/`` or ``_downloads/``, in KiB (1 decimal).
@@ -68,11 +72,11 @@ import time
 from urllib.parse import unquote, urlsplit
 
 import numpy as np
-from jupyter_cache import get_cache
 from playwright.sync_api import sync_playwright
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # code/: the book-build helpers
-from bookext.browser import OfflinePage, launch_chromium, serve, site_pages  # noqa: E402
+from bookext.browser import OfflinePage, launch_chromium, serve, site_pages
+from bookext.notebooks import chapters, execute
 
 #: Build outputs a cold build starts without; everything else under ``_build/`` is kept.
 COLD_PATHS = ("html", ".doctrees", "jupyter_execute", ".jupyter_cache")
@@ -144,13 +148,22 @@ def clean_for_cold_build(build: pathlib.Path) -> pathlib.Path:
     return metrics_file
 
 
-def timed_build(root: pathlib.Path, metrics_file: pathlib.Path) -> float:
-    """Run the strict book build; return its wall-clock seconds, or exit with the log tail if it fails."""
+def timed_build(root: pathlib.Path, metrics_file: pathlib.Path) -> tuple[float, Metrics]:
+    """Run ``make book``'s steps (parallel execution, strict build); return the seconds and chapter metrics.
+
+    Exits with the log tail if either step fails.
+    """
+    os.environ["ATTNBOOK_METRICS"] = str(metrics_file.resolve())  # the kernels inherit it
     jupyter_book = pathlib.Path(sys.executable).parent / "jupyter-book"
     command = [str(jupyter_book), "build", ".", "-n", "-W", "--keep-going"]
-    env = {**os.environ, "ATTNBOOK_METRICS": str(metrics_file.resolve())}
     start = time.perf_counter()
-    result = subprocess.run(command, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    runs = execute(chapters(root), root, log=log)
+    failed = [run for run in runs if run.error]
+    if failed:
+        for run in failed:
+            print(f"{run.md.name} failed:\n{run.error}", file=sys.stderr)
+        sys.exit(f"[bench] executing {', '.join(run.md.name for run in failed)} failed")
+    result = subprocess.run(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         log_file = root / "_build" / "bench-build.log"
@@ -159,20 +172,41 @@ def timed_build(root: pathlib.Path, metrics_file: pathlib.Path) -> float:
         problems = [line for line in lines if "WARNING:" in line or "ERROR:" in line]  # what -W turned fatal
         print("\n".join(lines[-LOG_TAIL_LINES:] + ["", "Sphinx warnings and errors:", *problems]), file=sys.stderr)
         sys.exit(f"[bench] the book build failed (exit {result.returncode}): {' '.join(command)}; full log: {log_file}")
-    return seconds
+    executed_in_build = result.stdout.count("Executing notebook")
+    if executed_in_build:
+        log(f"WARNING: the build executed {executed_in_build} chapter(s) itself: the cache did not match")
+    chapter_metrics: Metrics = {}
+    for run in runs:
+        chapter_metrics[f"chapter.{run.md.stem}.exec_s"] = round(run.seconds, 2)
+        chapter_metrics[f"chapter.{run.md.stem}.peak_mb"] = round(run.peak_mb)
+    return seconds, chapter_metrics
 
 
-# -- 3: chapter execution -------------------------------------------------------------------------
+# -- 3: the machine --------------------------------------------------------------------------------
+
+#: A load average above this share of the usable cores means something else was running.
+BUSY_LOAD_PER_CORE = 0.25
 
 
-def chapter_exec_seconds(cache_dir: pathlib.Path) -> Metrics:
-    """``chapter.<stem>.exec_s`` from the jupyter-cache records (the newest record of each source wins)."""
-    records = sorted(get_cache(str(cache_dir)).list_cache_records(), key=lambda r: r.created)
-    return {
-        f"chapter.{pathlib.Path(r.uri).stem}.exec_s": round(float(r.data["execution_seconds"]), 2)
-        for r in records
-        if r.data and r.data.get("execution_seconds") is not None
-    }
+def machine() -> dict[str, float]:
+    cores = os.cpu_count() or 1
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        usable = cores
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {"cores": cores, "usable_cores": usable, "load1": load[0], "load5": load[1], "load15": load[2]}
+
+
+def load_warning(at_start: dict[str, float]) -> str:
+    """A warning when the load average at the start says other work shares the machine, else ''."""
+    limit = BUSY_LOAD_PER_CORE * at_start["usable_cores"]
+    if at_start["load1"] > limit or at_start["load5"] > limit:
+        return (
+            f"WARNING: load average {at_start['load1']:.2f} / {at_start['load5']:.2f} (1 / 5 min) at the start on "
+            f"{at_start['usable_cores']:.0f} usable cores: other work is running, the timings are contaminated."
+        )
+    return ""
 
 
 # -- 4: page weight -------------------------------------------------------------------------------
@@ -325,15 +359,20 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def markdown_report(metrics: Metrics) -> str:
+def markdown_report(metrics: Metrics, at_start: dict[str, float], at_end: dict[str, float]) -> str:
     try:
         torch_version = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
         torch_version = "not installed"
     header = (
-        f"Benchmarks of {datetime.date.today().isoformat()} on {os.cpu_count()} cores "
-        f"(`nproc`), Python {platform.python_version()}, torch {torch_version}; one run, not asserted."
+        f"Benchmarks of {datetime.date.today().isoformat()} on {at_start['cores']:.0f} cores "
+        f"({at_start['usable_cores']:.0f} usable), Python {platform.python_version()}, torch {torch_version}; "
+        f"one run, not asserted.\nLoad average (1 / 5 / 15 min) at the start {at_start['load1']:.2f} / "
+        f"{at_start['load5']:.2f} / {at_start['load15']:.2f}, at the end {at_end['load1']:.2f} / "
+        f"{at_end['load5']:.2f} / {at_end['load15']:.2f}."
     )
+    if warning := load_warning(at_start):
+        header += f"\n\n**{warning}**"
     rows = "\n".join(f"| `{name}` | {_fmt(value)} |" for name, value in metrics.items())
     return f"{header}\n\n| metric | value |\n|---|---:|\n{rows}\n"
 
@@ -346,19 +385,23 @@ def main() -> None:
     build = root / "_build"
     site = build / "html"
 
+    at_start = machine()
+    log(f"machine: {at_start}")
+    if warning := load_warning(at_start):
+        log(warning)
     metrics_file = clean_for_cold_build(build)
     log("cold build ...")
-    measured: Metrics = {"build.cold_s": round(timed_build(root, metrics_file), 2)}
+    cold_s, measured = timed_build(root, metrics_file)
+    measured["build.cold_s"] = round(cold_s, 2)
     log("warm build ...")
-    measured["build.warm_s"] = round(timed_build(root, metrics_file), 2)
-    measured |= chapter_exec_seconds(build / ".jupyter_cache")
+    measured["build.warm_s"] = round(timed_build(root, metrics_file)[0], 2)
     measured |= page_weights(root, site)
     measured |= explorer_latency(site)
     log("multi-head attention timings ...")
     measured |= mha_metrics()
     metrics = merge(measured, recorded_metrics(metrics_file))
 
-    report = markdown_report(metrics)
+    report = markdown_report(metrics, at_start, machine())
     (build / "bench.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     (build / "bench.md").write_text(report, encoding="utf-8")
     print(report, end="")
