@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from attnbook._checks import check_int, check_token_ids, checking_values
 from attnbook.data.vocab import PAD
 from attnbook.decoding import Memory, State
 
@@ -52,20 +53,6 @@ def _hidden(state: State) -> torch.Tensor:
     return h[-1]
 
 
-def _check_source(src: torch.Tensor, src_len: torch.Tensor) -> None:
-    if not isinstance(src, torch.Tensor) or src.dim() != 2 or src.dtype != torch.long:
-        raise ValueError(f"src must be a (batch, length) tensor of token ids (int64), got {getattr(src, 'shape', src)!r}")
-    if not isinstance(src_len, torch.Tensor) or tuple(src_len.shape) != (src.shape[0],):
-        raise ValueError(f"src_len must have shape ({src.shape[0]},), got {tuple(getattr(src_len, 'shape', ()))}")
-    if src.shape[0] == 0 or src.shape[1] == 0:
-        raise ValueError(f"src must not be empty, got shape {tuple(src.shape)}")
-    if int(src_len.min()) < 1 or int(src_len.max()) > src.shape[1]:
-        raise ValueError(
-            f"src_len must lie in [1, {src.shape[1]}] (1 to the padded length), "
-            f"got {int(src_len.min())}..{int(src_len.max())}"
-        )
-
-
 class Seq2SeqEncoder(nn.Module):
     """Embedding + one recurrent layer over the source tokens.
 
@@ -73,19 +60,30 @@ class Seq2SeqEncoder(nn.Module):
     hidden state after each source token, zero at padded positions -- and the
     final state (``(1, B, h)``, taken at each sequence's last *real* token).
     Packing the padded batch is what makes the final state ignore the padding.
+
+    A batch of one needs no packing: its sequence is cut at its length and run
+    as it is (the same numbers; and ``nn.GRU`` on a packed sequence cannot be
+    exported with ``torch.onnx.export``, whose graph must then get an unpadded
+    source of shape ``(1, S)``).
     """
 
     def __init__(self, vocab_size: int, embed_size: int, num_hiddens: int, cell: Cell = "gru") -> None:
         super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embed_size, padding_idx=PAD)
-        self.rnn = _rnn(cell, embed_size, num_hiddens)
+        self.vocab_size = check_int("vocab_size", vocab_size)
+        self.embedding = nn.Embedding(vocab_size, check_int("embed_size", embed_size), padding_idx=PAD)
+        self.rnn = _rnn(cell, embed_size, check_int("num_hiddens", num_hiddens))
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, State]:
-        _check_source(src, src_len)
+        check_token_ids(src, src_len, vocab_size=self.vocab_size, what="src")
         x = self.embedding(src)  # (B, S, e)
+        S = src.shape[1]
+        if src.shape[0] == 1:  # one sequence: no packing, run it up to its length
+            n = int(src_len[0]) if checking_values() else S  # exporting: no padding
+            outputs, state = self.rnn(x[:, :n])  # (1, n, h)
+            return nn.functional.pad(outputs, (0, 0, 0, S - n)), state  # (1, S, h)
         packed = pack_padded_sequence(x, src_len.cpu(), batch_first=True, enforce_sorted=False)
         outputs, state = self.rnn(packed)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=src.shape[1])  # (B, S, h)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=S)  # (B, S, h)
         return outputs, state
 
 
