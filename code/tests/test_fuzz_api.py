@@ -138,7 +138,7 @@ def test_unknown_english_words_become_one_unk_each() -> None:
     task = enfr_task()
     assert tokenize_english("naïve café") == "naïve café"
     src, src_len = task.encode_sources(["The naïve cat sees 42 dogs."])
-    words = "the <unk> cat sees <unk> <unk>".split()
+    words = ["the", "<unk>", "cat", "sees", "<unk>", "<unk>"]
     assert src[0].tolist() == [task.src_vocab.tokens.index(w) for w in words]
     assert int(src_len[0]) == 6
 
@@ -187,15 +187,15 @@ def test_check_token_ids_covers_lengths_vocabulary_and_max_len() -> None:
     check_token_ids(ids, torch.tensor([3]), vocab_size=7, max_len=3)
     check_token_ids(ids, None, vocab_size=7)  # no lengths: a decoder's inputs
     for kwargs, word in [
-        (dict(ids=ids.float(), lengths=torch.tensor([3])), "int64"),
-        (dict(ids=ids[0], lengths=torch.tensor([3])), "shape"),
-        (dict(ids=ids, lengths=torch.tensor([3.0])), "integer"),
-        (dict(ids=ids, lengths=torch.tensor([3, 3])), "shape"),
-        (dict(ids=ids, lengths=torch.tensor([0])), r"\[1, 3\]"),
-        (dict(ids=ids, lengths=torch.tensor([4])), r"\[1, 3\]"),
-        (dict(ids=ids, lengths=None, vocab_size=6), "vocabulary"),
-        (dict(ids=ids, lengths=None, max_len=2), "max_len"),
-        (dict(ids=[[4, 5]], lengths=None), "tensor"),
+        ({"ids": ids.float(), "lengths": torch.tensor([3])}, "int64"),
+        ({"ids": ids[0], "lengths": torch.tensor([3])}, "shape"),
+        ({"ids": ids, "lengths": torch.tensor([3.0])}, "integer"),
+        ({"ids": ids, "lengths": torch.tensor([3, 3])}, "shape"),
+        ({"ids": ids, "lengths": torch.tensor([0])}, r"\[1, 3\]"),
+        ({"ids": ids, "lengths": torch.tensor([4])}, r"\[1, 3\]"),
+        ({"ids": ids, "lengths": None, "vocab_size": 6}, "vocabulary"),
+        ({"ids": ids, "lengths": None, "max_len": 2}, "max_len"),
+        ({"ids": [[4, 5]], "lengths": None}, "tensor"),
     ]:
         with pytest.raises((TypeError, ValueError), match=word):
             check_token_ids(**kwargs)
@@ -222,17 +222,17 @@ def test_one_sequence_unpacked_equals_the_packed_batch(lengths: list[int], seed:
 @pytest.mark.parametrize(
     ("kwargs", "error", "word"),
     [
-        (dict(batch_size=-1), ValueError, "batch_size"),
-        (dict(batch_size=0), ValueError, "batch_size"),
-        (dict(batch_size=2.0), TypeError, "batch_size"),
-        (dict(beam_size=0), ValueError, "beam_size"),
-        (dict(max_len=0), ValueError, "max_len"),
+        ({"batch_size": -1}, ValueError, "batch_size"),
+        ({"batch_size": 0}, ValueError, "batch_size"),
+        ({"batch_size": 2.0}, TypeError, "batch_size"),
+        ({"beam_size": 0}, ValueError, "beam_size"),
+        ({"max_len": 0}, ValueError, "max_len"),
     ],
 )
 def test_predict_checks_its_sizes(kwargs, error, word) -> None:
     src, src_len = torch.tensor([[4, 5, 6], [5, 6, PAD]]), torch.tensor([3, 2])
     tgt_vocab = Vocab(("<pad>", "<bos>", "<eos>", "<unk>", "a", "b", "c", "d"))
-    args = dict(max_len=3) | kwargs
+    args = {"max_len": 3} | kwargs
     with pytest.raises(error, match=word):
         predict(seq2seq(), src, src_len, tgt_vocab, **args)
 
@@ -291,23 +291,23 @@ def test_gaussian_with_a_tiny_bandwidth_picks_the_nearest_key() -> None:
 @pytest.mark.parametrize(
     ("args", "error", "word"),
     [
-        (dict(bandwidth=0.0), ValueError, "bandwidth"),
-        (dict(bandwidth=float("nan")), ValueError, "bandwidth"),
-        (dict(bandwidth="1"), TypeError, "bandwidth"),
-        (dict(queries=torch.tensor([float("nan")])), ValueError, "finite"),
-        (dict(values=torch.tensor([1.0, float("inf")])), ValueError, "finite"),
-        (dict(queries=torch.tensor([1.0], dtype=torch.float64)), TypeError, "dtype"),
-        (dict(kernel="cosine"), ValueError, "kernel"),
+        ({"bandwidth": 0.0}, ValueError, "bandwidth"),
+        ({"bandwidth": float("nan")}, ValueError, "bandwidth"),
+        ({"bandwidth": "1"}, TypeError, "bandwidth"),
+        ({"queries": torch.tensor([float("nan")])}, ValueError, "finite"),
+        ({"values": torch.tensor([1.0, float("inf")])}, ValueError, "finite"),
+        ({"queries": torch.tensor([1.0], dtype=torch.float64)}, TypeError, "dtype"),
+        ({"kernel": "cosine"}, ValueError, "kernel"),
     ],
 )
 def test_nadaraya_watson_names_bad_arguments(args, error, word) -> None:
-    inputs = dict(queries=torch.tensor([0.5]), keys=torch.tensor([0.0, 1.0]), values=torch.tensor([1.0, 2.0]))
+    inputs = {"queries": torch.tensor([0.5]), "keys": torch.tensor([0.0, 1.0]), "values": torch.tensor([1.0, 2.0])}
     with pytest.raises(error, match=word):
         nadaraya_watson(**(inputs | args))
 
 
-@pytest.mark.parametrize(("kwargs", "word"), [(dict(steps=0), "steps"), (dict(lr=-1.0), "lr"),
-                                              (dict(lr=float("nan")), "lr"), (dict(steps=2.5), "steps")])  # fmt: skip
+@pytest.mark.parametrize(("kwargs", "word"), [({"steps": 0}, "steps"), ({"lr": -1.0}, "lr"),
+                                              ({"lr": float("nan")}, "lr"), ({"steps": 2.5}, "steps")])  # fmt: skip
 def test_train_width_checks_its_settings(kwargs, word) -> None:
     x = torch.linspace(0, 1, 5)
     with pytest.raises((TypeError, ValueError), match=word):
@@ -318,20 +318,20 @@ def test_train_width_checks_its_settings(kwargs, word) -> None:
 @pytest.mark.parametrize(
     ("kwargs", "word"),
     [
-        (dict(epochs=0), "epochs"),
-        (dict(batch_size=-1), "batch_size"),
-        (dict(lr=0.0), "lr"),
-        (dict(lr=float("inf")), "lr"),
-        (dict(clip_norm=-1.0), "clip_norm"),
-        (dict(seed=-3), "seed"),
-        (dict(seed=True), "seed"),
-        (dict(label_smoothing=-0.1), "label_smoothing"),
+        ({"epochs": 0}, "epochs"),
+        ({"batch_size": -1}, "batch_size"),
+        ({"lr": 0.0}, "lr"),
+        ({"lr": float("inf")}, "lr"),
+        ({"clip_norm": -1.0}, "clip_norm"),
+        ({"seed": -3}, "seed"),
+        ({"seed": True}, "seed"),
+        ({"label_smoothing": -0.1}, "label_smoothing"),
     ],
 )
 def test_train_checks_its_settings(kwargs, word) -> None:
     model = torch.nn.Linear(2, 3)
     data = (torch.rand(4, 2), torch.randint(0, 3, (4,)))
-    settings_ = dict(epochs=1, batch_size=2, lr=0.1, live=False) | kwargs
+    settings_ = {"epochs": 1, "batch_size": 2, "lr": 0.1, "live": False} | kwargs
     with pytest.raises((TypeError, ValueError), match=word):
         train(model, data, lambda m, b: (m(b[0]), b[1]), **settings_)
 
@@ -347,12 +347,12 @@ def test_masked_cross_entropy_names_its_inputs() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "word"),
-    [(dict(method="hard"), "method"), (dict(batch=0), "batch"), (dict(eval_every=0), "eval_every"),
-     (dict(lr=-1.0), "lr"), (dict(n_items=0), "n_items"), (dict(steps=-1), "steps")],
+    [({"method": "hard"}, "method"), ({"batch": 0}, "batch"), ({"eval_every": 0}, "eval_every"),
+     ({"lr": -1.0}, "lr"), ({"n_items": 0}, "n_items"), ({"steps": -1}, "steps")],
 )  # fmt: skip
 def test_train_selector_checks_its_settings(kwargs, word) -> None:
     with pytest.raises((TypeError, ValueError), match=word):
-        train_selector(**(dict(method="soft", steps=1) | kwargs))
+        train_selector(**({"method": "soft", "steps": 1} | kwargs))
 
 
 def test_set_seed_and_threads_reject_non_ints() -> None:
@@ -449,3 +449,13 @@ def test_attention_rollout_wants_attention_weights() -> None:
         attention_rollout([weights], residual_weight=1.0)
     with pytest.raises(TypeError, match="floating"):
         attention_rollout([torch.ones(2, 5, 5, dtype=torch.long)])
+
+
+def test_value_checks_are_skipped_while_exporting(monkeypatch) -> None:
+    ids, lengths = torch.tensor([[4, 99]]), torch.tensor([5])  # id outside the vocabulary, length > S
+    with pytest.raises(ValueError):
+        check_token_ids(ids, lengths, vocab_size=10)
+    monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
+    check_token_ids(ids, lengths, vocab_size=10)  # values are not read while tracing
+    with pytest.raises(TypeError, match="int64"):
+        check_token_ids(ids.float(), lengths)  # dtypes and shapes still are

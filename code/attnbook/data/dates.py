@@ -29,7 +29,6 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 import torch
