@@ -103,7 +103,7 @@ def test_vocab_specials_round_trip_and_unknown_characters(task) -> None:
         (lambda v: Vocab(("a", "b")), ValueError, "must start with"),
         (lambda v: Vocab(("<pad>", "<bos>", "<eos>", "<unk>", "ab")), ValueError, "distinct single characters"),
         (lambda v: Vocab.from_texts(["ok", 3]), TypeError, "texts must be strings, got int"),
-        (lambda v: pad_batch([]), ValueError, "at least one sequence"),
+        (lambda v: pad_batch([]), ValueError, "non-empty"),
         (lambda v: pad_batch([[1], []]), ValueError, "must not be empty"),
     ],
 )
