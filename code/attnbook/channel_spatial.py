@@ -46,8 +46,8 @@ def _hidden_channels(channels: int, reduction: int, hidden_channels: int | None)
     return channels // reduction
 
 
-def _check_feature_map(x: torch.Tensor, channels: int | None, who: str) -> None:
-    """Raise unless ``x`` is a float tensor ``(B, C, H, W)`` with ``channels`` channels."""
+def _check_feature_map(x: torch.Tensor, channels: int | None, who: str, module: nn.Module | None = None) -> None:
+    """Raise unless ``x`` is a float tensor ``(B, C, H, W)`` with ``channels`` channels (and ``module``'s dtype)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{who} expects a torch.Tensor (B, C, H, W), got {type(x).__name__}")
     if x.dim() != 4:
@@ -58,6 +58,9 @@ def _check_feature_map(x: torch.Tensor, channels: int | None, who: str) -> None:
         )
     if not x.is_floating_point():
         raise TypeError(f"{who} expects a floating-point tensor, got dtype {x.dtype}")
+    weight = next(module.parameters(), None) if module is not None else None
+    if weight is not None and x.dtype != weight.dtype:
+        raise TypeError(f"{who} has {weight.dtype} weights but got a {x.dtype} input; convert one to the other")
 
 
 class SqueezeExcitation(nn.Module):
@@ -115,7 +118,7 @@ class SqueezeExcitation(nn.Module):
         return self.fc2(self.act(self.fc1(z)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_feature_map(x, self.channels, "SqueezeExcitation")
+        _check_feature_map(x, self.channels, "SqueezeExcitation", self)
         z = x.mean(dim=(2, 3))  # squeeze: (B, C, H, W) -> (B, C)
         s = self.gate(self.mlp(z))  # excitation: (B, C), each in (0, 1)
         self.attention_weights = s
@@ -153,7 +156,7 @@ class ChannelAttention(SqueezeExcitation):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_feature_map(x, self.channels, "ChannelAttention")
+        _check_feature_map(x, self.channels, "ChannelAttention", self)
         avg = x.mean(dim=(2, 3))  # (B, C)
         mx = x.flatten(2).max(dim=-1).values  # (B, C); max() backpropagates faster than amax()
         m = self.gate(self.mlp(avg) + self.mlp(mx))  # (B, C)
@@ -196,7 +199,7 @@ class SpatialAttention(nn.Module):
         self.attention_weights: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_feature_map(x, None, "SpatialAttention")
+        _check_feature_map(x, None, "SpatialAttention", self)
         pooled = torch.cat([x.mean(dim=1, keepdim=True), x.max(dim=1, keepdim=True).values], dim=1)  # (B, 2, H, W)
         m = self.gate(self.norm(self.conv(pooled)))  # (B, 1, H, W)
         self.attention_weights = m[:, 0]  # (B, H, W)
@@ -260,9 +263,9 @@ class AttentionCNN(nn.Module):
             channels, e.g. ``lambda c: SqueezeExcitation(c, reduction=4)``; ``None``
             for no attention.
         widths: output channels of the conv blocks.
-        in_channels, n_classes: input channels and number of classes.
+        in_channels, num_classes: input channels and number of classes.
 
-    Shapes: ``(B, in_channels, H, W) -> (B, n_classes)`` logits. ``.attention``
+    Shapes: ``(B, in_channels, H, W) -> (B, num_classes)`` logits (``H, W >= 2^len(widths)``). ``.attention``
     is the ``nn.ModuleList`` of the inserted modules (empty without attention).
     """
 
@@ -272,11 +275,15 @@ class AttentionCNN(nn.Module):
         *,
         widths: Sequence[int] = (16, 32, 32),
         in_channels: int = 1,
-        n_classes: int = 10,
+        num_classes: int = 10,
     ) -> None:
         super().__init__()
-        if not widths:
-            raise ValueError("widths must name at least one conv block, got an empty sequence")
+        if isinstance(widths, (str, int)) or not isinstance(widths, Sequence) or not widths:
+            raise ValueError(f"widths must name at least one conv block, got {widths!r}")
+        for i, width in enumerate(widths):
+            _check_int(f"widths[{i}]", width)
+        _check_int("in_channels", in_channels)
+        _check_int("num_classes", num_classes)
         ins = [in_channels, *widths[:-1]]
         self.blocks = nn.ModuleList(
             nn.Sequential(
@@ -284,14 +291,19 @@ class AttentionCNN(nn.Module):
             )
             for c_in, c_out in zip(ins, widths, strict=True)
         )
-        self.head = nn.Linear(widths[-1], n_classes)
+        self.head = nn.Linear(widths[-1], num_classes)
         # built last: a given seed initialises the convolutions and the head identically with or without attention
         self.attention = nn.ModuleList(attention(c) for c in widths) if attention is not None else nn.ModuleList()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_feature_map(x, self.blocks[0][0].in_channels, "AttentionCNN")
+        _check_feature_map(x, self.blocks[0][0].in_channels, "AttentionCNN", self)
+        if min(x.shape[-2:]) < 2 ** len(self.blocks):
+            raise ValueError(
+                f"AttentionCNN halves the image {len(self.blocks)} times: expected H, W >= {2 ** len(self.blocks)}, "
+                f"got {tuple(x.shape[-2:])}"
+            )
         for i, block in enumerate(self.blocks):
             x = block(x)  # (B, width_i, H / 2^(i+1), W / 2^(i+1))
             if len(self.attention):
                 x = self.attention[i](x)  # same shape
-        return self.head(x.mean(dim=(2, 3)))  # global average pooling: (B, width) -> (B, n_classes)
+        return self.head(x.mean(dim=(2, 3)))  # global average pooling: (B, width) -> (B, num_classes)

@@ -15,11 +15,12 @@ Shapes: ``B`` batch, ``S`` source length, ``T`` target length, ``V`` vocabulary 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import torch
 
+from attnbook._checks import check_int, check_token_ids
 from attnbook.data.vocab import BOS, EOS, PAD, Vocab
 
 if TYPE_CHECKING:
@@ -92,11 +93,6 @@ class Decoded:
     attention: torch.Tensor | None = None
 
 
-def _check_max_len(max_len: int) -> None:
-    if not isinstance(max_len, int) or isinstance(max_len, bool) or max_len < 1:
-        raise ValueError(f"max_len must be a positive int, got {max_len!r}")
-
-
 def _lengths(tokens: torch.Tensor) -> torch.Tensor:
     """Position of the first ``<eos>`` plus one, or ``T`` where there is none."""
     is_eos = tokens == EOS  # (B, T)
@@ -111,7 +107,7 @@ def greedy_decode(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, max_
     ``<pad>`` is never generated (it only fills the space after ``<eos>``). Returns the tokens, their log-probability and -- if the decoder has attention
     -- the attention weights of every step, ``(B, T, S)``.
     """
-    _check_max_len(max_len)
+    check_int("max_len", max_len)
     was_training = model.training
     model.eval()
     memory, state = model.encode(src, src_len)
@@ -148,9 +144,8 @@ def beam_search(
     every target of the date task has the same length). ``beam_size=1`` is
     greedy decoding. All examples of the batch are searched together.
     """
-    _check_max_len(max_len)
-    if not isinstance(beam_size, int) or isinstance(beam_size, bool) or beam_size < 1:
-        raise ValueError(f"beam_size must be a positive int, got {beam_size!r}")
+    check_int("max_len", max_len)
+    check_int("beam_size", beam_size)
     was_training = model.training
     model.eval()
     memory, state = model.encode(src, src_len)
@@ -194,7 +189,15 @@ def predict(
     beam_size: int = 1,
     batch_size: int = 500,
 ) -> list[str]:
-    """Decode every row of ``src`` (greedy, or beam search if ``beam_size > 1``) and spell the outputs."""
+    """Decode every row of ``src`` (greedy, or beam search if ``beam_size > 1``) and spell the outputs.
+
+    ``src (N, S)`` and ``src_len (N,)`` as a model's encoder takes them; the rows
+    are decoded ``batch_size`` at a time. Returns ``N`` strings.
+    """
+    check_token_ids(src, src_len, what="src")
+    check_int("max_len", max_len)
+    check_int("beam_size", beam_size)
+    check_int("batch_size", batch_size)
     device = next(model.parameters()).device
     out: list[str] = []
     for i in range(0, src.shape[0], batch_size):
@@ -217,16 +220,19 @@ class TranslationTask(Protocol):
 
     def encode_sources(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]: ...
 
+    def source_tokens(self, text: str) -> list[str]: ...
+
 
 @dataclass(frozen=True)
 class Translation:
     """One translated string.
 
     Attributes:
-        source: the input; ``unknown``: its characters that the model has never
-            seen (they were read as ``<unk>``).
+        source: the input; ``source_tokens``: what the model read (characters, or
+            words after the task's tokenizer); ``unknown``: the distinct source
+            tokens that the model has never seen (they were read as ``<unk>``).
         output: the decoded string; ``output_tokens``: its tokens, ``"<eos>"`` included.
-        attention: ``(len(output_tokens), len(source))`` weights, or None without attention.
+        attention: ``(len(output_tokens), len(source_tokens))`` weights, or None without attention.
     """
 
     source: str
@@ -234,18 +240,22 @@ class Translation:
     output_tokens: list[str]
     unknown: list[str]
     attention: torch.Tensor | None
+    source_tokens: list[str] = field(default_factory=list)
 
 
 def translate(model: Seq2Seq, task: TranslationTask, text: str, *, beam_size: int = 1) -> Translation:
     """Translate one raw string, e.g. ``translate(model, task, "June 1, 1999").output == "1999-06-01"``.
 
-    Characters the model has never seen are read as ``<unk>`` and listed in
-    ``Translation.unknown``. ``TypeError`` if ``text`` is not a ``str``;
-    ``ValueError`` if it is empty, blank or longer than the task accepts.
+    Source tokens (characters, or words for a word-level task) that the model has
+    never seen are read as ``<unk>`` and listed in ``Translation.unknown``.
+    ``TypeError`` if ``text`` is not a ``str``; ``ValueError`` if it is empty,
+    blank or longer than the task accepts.
     """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
+    check_int("beam_size", beam_size)
     src, src_len = task.encode_sources([text])
+    tokens = task.source_tokens(text)
     device = next(model.parameters()).device
     if beam_size == 1:
         decoded = greedy_decode(model, src.to(device), src_len.to(device), task.max_target_len)
@@ -258,6 +268,7 @@ def translate(model: Seq2Seq, task: TranslationTask, text: str, *, beam_size: in
         source=text,
         output=task.tgt_vocab.decode(ids),
         output_tokens=[task.tgt_vocab.tokens[i] for i in ids],
-        unknown=task.src_vocab.unknown(text),
+        unknown=list(dict.fromkeys(t for t in tokens if t not in task.src_vocab)),
         attention=attention,
+        source_tokens=tokens,
     )

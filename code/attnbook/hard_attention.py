@@ -23,8 +23,10 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from attnbook._checks import check_float, check_int
 from attnbook.attention import BilinearScore
 from attnbook.data.toys import SelectionTask, make_selection_task
+from attnbook.train import optimizer_step
 
 __all__ = [
     "uniform_scorer",
@@ -139,10 +141,16 @@ def train_selector(
 
     Both use Adam with the same learning rate, batches and evaluation set; the
     REINFORCE learner subtracts a running-mean baseline. Evaluation always uses
-    *hard* (argmax) selection, so both are judged on the same test.
+    *hard* (argmax) selection, so both are judged on the same test. Each update
+    is :func:`attnbook.train.optimizer_step`, the step of the book's training loop.
     """
     if method not in ("soft", "reinforce"):
         raise ValueError(f"method must be 'soft' or 'reinforce', got {method!r}")
+    check_int("steps", steps, low=0)
+    for name, value in (("batch", batch), ("eval_every", eval_every), ("n_items", n_items), ("dim", dim)):
+        check_int(name, value)
+    check_int("seed", seed, low=0)
+    check_float("lr", lr)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # torch.multinomial draws from the global generator
     test = make_selection_task(1000, n_items, dim, generator=torch.Generator().manual_seed(10_000))
@@ -167,7 +175,5 @@ def train_selector(
             surrogate, loss = reinforce_surrogate(scores, task.values, task.wanted, baseline)
             objective = surrogate.mean()
             baseline = 0.9 * baseline + 0.1 * loss.mean().detach()
-        opt.zero_grad()
-        objective.backward()
-        opt.step()
+        optimizer_step(opt, objective)
     return curve

@@ -30,7 +30,9 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+
+from attnbook._checks import check_float, check_int
+from attnbook.train import optimizer_step, progress_bar
 
 __all__ = [
     "KERNELS",
@@ -123,6 +125,8 @@ def _check_inputs(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tenso
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if not t.is_floating_point():
             raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must be finite, got inf or NaN")
     if len({queries.dtype, keys.dtype, values.dtype}) != 1:
         raise TypeError(
             f"queries, keys and values must share one dtype, got {queries.dtype}, {keys.dtype}, {values.dtype}"
@@ -189,7 +193,9 @@ def nadaraya_watson(
 
     The Gaussian weights are computed as ``softmax(-(q - k)^2 / (2 h^2))`` over
     the keys -- the same quotient, but it cannot underflow to 0/0 when ``h`` is
-    tiny. It is also chapter 1's soft lookup with score ``-(q - k)^2`` and
+    tiny; where even ``((q - k) / h)^2`` overflows, the scores are taken relative
+    to the nearest key first, so a query far from every key (or a tiny ``h``)
+    gets the weight of its nearest key(s), never NaN. It is also chapter 1's soft lookup with score ``-(q - k)^2`` and
     temperature ``2 h^2``.
     """
     name, kernel_fn = _resolve_kernel(kernel)
@@ -205,6 +211,9 @@ def nadaraya_watson(
         scores = -0.5 * (distances / bandwidth) ** 2  # log of the Gaussian kernel
         if excluded is not None:
             scores = scores.masked_fill(excluded, float("-inf"))
+        lost = torch.isinf(scores.amax(dim=1))  # (n_q,): (q - k) / h overflowed for every key
+        if bool(lost.any()):
+            scores = torch.where(lost[:, None], _relative_scores(distances, bandwidth, excluded), scores)
         weights = torch.softmax(scores, dim=1)
     else:
         raw = kernel_fn(distances, bandwidth)
@@ -219,6 +228,22 @@ def nadaraya_watson(
         weights = raw / total
     predictions = weights @ values  # (n_q, n_k) @ (n_k[, d_v]) -> (n_q[, d_v])
     return predictions, weights
+
+
+def _relative_scores(
+    distances: torch.Tensor, bandwidth: float | torch.Tensor, excluded: torch.Tensor | None
+) -> torch.Tensor:
+    """Gaussian log-weights shifted so that each row's nearest key scores 0 (softmax is shift-invariant).
+
+    ``-((q - k)^2 - (q - k_near)^2) / (2 h^2)``, factored as ``(a - m)(a + m)`` with ``a = |q - k|``
+    and ``m`` the nearest distance, so that it stays finite where ``((q - k) / h)^2`` overflows.
+    """
+    a = distances.abs()
+    if excluded is not None:
+        a = a.masked_fill(excluded, float("inf"))
+    m = a.amin(dim=1, keepdim=True)  # (n_q, 1)
+    scores = torch.where(a == m, 0.0, -0.5 * ((a - m) / bandwidth) * ((a + m) / bandwidth))
+    return scores if excluded is None else scores.masked_fill(excluded, float("-inf"))
 
 
 def _check_kernel_output(name: str, raw: object, shape: torch.Size) -> None:
@@ -310,18 +335,15 @@ def train_width(
     Returns:
         The loss before each step, ``steps`` floats (a loss curve).
     """
-    if not isinstance(steps, int) or isinstance(steps, bool) or steps < 1:
-        raise ValueError(f"steps must be a positive int, got {steps!r}")
-    if not lr > 0:
-        raise ValueError(f"lr must be > 0, got {lr}")
+    check_int("steps", steps)
+    check_float("lr", lr)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses: list[float] = []
-    bar = tqdm(range(steps), desc="leave-one-out" if leave_one_out else "plain", disable=not progress)
-    for _ in bar:
-        loss = ((model(x, x, y, leave_one_out=leave_one_out) - y) ** 2).mean()
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        bar.set_postfix(loss=f"{losses[-1]:.4f}", w=f"{model.w.item():.4f}", refresh=False)
+    with progress_bar(steps, "leave-one-out" if leave_one_out else "plain", progress) as bar:
+        for _ in range(steps):
+            loss = ((model(x, x, y, leave_one_out=leave_one_out) - y) ** 2).mean()
+            optimizer_step(optimizer, loss)  # the update of attnbook.train.train, without clipping
+            losses.append(loss.item())
+            bar.update(1)
+            bar.set_postfix(loss=f"{losses[-1]:.4f}", w=f"{model.w.item():.4f}", refresh=False)
     return losses

@@ -22,32 +22,69 @@ No division by zero in either case.
 from __future__ import annotations
 
 import math
+import numbers
 from collections import Counter
 from collections.abc import Sequence
 from typing import Literal
 
+import torch
+
+from attnbook._checks import check_int
+
 __all__ = ["exact_match", "corpus_bleu", "sentence_bleu"]
 
-Tokens = Sequence[str]
+#: One sequence: a string (its characters), a list of tokens (str or int ids) or a 1-D integer tensor of ids.
+Tokens = Sequence[str] | Sequence[int] | torch.Tensor
 
 
-def _check_pairs(predictions: Sequence[Tokens], references: Sequence[Tokens]) -> None:
-    for name, seqs in (("predictions", predictions), ("references", references)):
-        if isinstance(seqs, str) or not isinstance(seqs, Sequence):
-            raise TypeError(f"{name} must be a list of token sequences (or strings), got {type(seqs).__name__}")
-    if len(predictions) != len(references):
-        raise ValueError(f"need one reference per prediction, got {len(predictions)} predictions and {len(references)} references")
-    if len(predictions) == 0:
+def _tokens(seq: object, name: str) -> list:
+    """One sequence as a list of hashable tokens (a tensor's ids become ints, so that equal ids match)."""
+    if isinstance(seq, str):
+        return list(seq)
+    if isinstance(seq, torch.Tensor):
+        if seq.dim() != 1 or seq.is_floating_point() or seq.is_complex():
+            raise ValueError(f"each of {name} must be a 1-D integer tensor of ids, got {seq.dtype} {tuple(seq.shape)}")
+        return seq.tolist()
+    if not isinstance(seq, Sequence):
+        raise TypeError(f"each of {name} must be a string or a sequence of tokens, got {type(seq).__name__}")
+    out = []
+    for token in seq:
+        if isinstance(token, torch.Tensor) and token.dim() == 0 and not token.is_floating_point():
+            token = int(token)
+        if isinstance(token, numbers.Integral) and not isinstance(token, bool):
+            token = int(token)  # numpy ids, 0-d tensors: plain ints, so that equal ids compare equal
+        elif not isinstance(token, str):
+            raise TypeError(f"{name} tokens must be str or int ids, got {type(token).__name__} {token!r}"[:200])
+        out.append(token)
+    return out
+
+
+def _pairs(predictions: object, references: object) -> list[tuple[list, list]]:
+    """Check the two lists (a 2-D tensor is read as a list of rows) and normalise every sequence."""
+    seqs = {}
+    for name, value in (("predictions", predictions), ("references", references)):
+        if isinstance(value, torch.Tensor) and value.dim() == 2:
+            value = list(value)
+        if isinstance(value, str) or not isinstance(value, Sequence):
+            raise TypeError(f"{name} must be a list of token sequences (or strings), got {type(value).__name__}")
+        seqs[name] = [_tokens(seq, name) for seq in value]
+    if len(seqs["predictions"]) != len(seqs["references"]):
+        raise ValueError(
+            f"need one reference per prediction, got {len(seqs['predictions'])} predictions "
+            f"and {len(seqs['references'])} references"
+        )
+    if len(seqs["predictions"]) == 0:
         raise ValueError("predictions is empty; expected at least one")
+    return list(zip(seqs["predictions"], seqs["references"], strict=True))
 
 
 def exact_match(predictions: Sequence[Tokens], references: Sequence[Tokens]) -> float:
     """Fraction of predictions equal to their reference, in [0, 1]."""
-    _check_pairs(predictions, references)
-    return sum(list(p) == list(r) for p, r in zip(predictions, references, strict=True)) / len(predictions)
+    pairs = _pairs(predictions, references)
+    return sum(p == r for p, r in pairs) / len(pairs)
 
 
-def _ngrams(tokens: Tokens, n: int) -> Counter[tuple[str, ...]]:
+def _ngrams(tokens: list, n: int) -> Counter[tuple]:
     return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
@@ -62,7 +99,8 @@ def corpus_bleu(
     """Corpus-level BLEU on a 0-100 scale, one reference per prediction.
 
     Args:
-        predictions, references: token sequences. A string is read as a sequence
+        predictions, references: token sequences (lists of str or int ids, 1-D
+            integer tensors, or one 2-D tensor of rows). A string is read as a sequence
             of *characters* (the date task is character level); split sentences
             into words yourself for word-level BLEU.
         max_order: the largest n-gram order N (4 in the BLEU paper).
@@ -71,14 +109,13 @@ def corpus_bleu(
         effective_order: use only the orders ``n`` for which the predictions
             contain any n-gram (what :func:`sentence_bleu` does).
     """
-    _check_pairs(predictions, references)
-    if not isinstance(max_order, int) or max_order < 1:
-        raise ValueError(f"max_order must be a positive int, got {max_order!r}")
+    pairs = _pairs(predictions, references)
+    check_int("max_order", max_order)
     if smooth not in ("exp", "none"):
         raise ValueError(f"smooth must be 'exp' or 'none', got {smooth!r}")
     correct, total = [0] * max_order, [0] * max_order
     pred_len = ref_len = 0
-    for pred, ref in zip(predictions, references, strict=True):
+    for pred, ref in pairs:
         pred_len += len(pred)
         ref_len += len(ref)
         for n in range(1, max_order + 1):

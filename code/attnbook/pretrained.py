@@ -25,6 +25,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
+from attnbook._checks import check_lengths, check_token_ids
 from attnbook.transformer import EncoderBlock
 
 __all__ = ["BertEmbeddings", "MiniLM", "SentenceAttention", "load_minilm", "minilm_dir", "sentence_attention"]
@@ -100,9 +101,8 @@ class MiniLM(nn.Module):
         )  # fmt: skip
 
     def forward(self, ids: torch.Tensor, valid_lens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.is_floating_point():
-            got = f"{tuple(ids.shape)} {ids.dtype}" if isinstance(ids, torch.Tensor) else type(ids).__name__
-            raise ValueError(f"ids must be an integer tensor of shape (batch, tokens), got {got}")
+        e = self.embeddings
+        check_token_ids(ids, valid_lens, vocab_size=e.word.num_embeddings, max_len=e.position.num_embeddings, what="ids")
         X = self.embeddings(ids)  # (B, T, d)
         weights = []
         for block in self.blocks:
@@ -134,6 +134,10 @@ class MiniLM(nn.Module):
 
 def mean_pool(hidden: torch.Tensor, valid_lens: torch.Tensor) -> torch.Tensor:
     """``(B, T, d), (B,) -> (B, d)``: mean over the first ``valid_lens[b]`` positions, then L2 normalisation."""
+    if not isinstance(hidden, torch.Tensor) or hidden.dim() != 3 or not hidden.is_floating_point():
+        got = f"{hidden.dtype} {tuple(hidden.shape)}" if isinstance(hidden, torch.Tensor) else type(hidden).__name__
+        raise ValueError(f"hidden must be a floating (B, T, d) tensor, got {got}")
+    check_lengths(valid_lens, hidden.shape[0], hidden.shape[1], what="hidden")
     keep = (torch.arange(hidden.shape[1], device=hidden.device) < valid_lens[:, None]).to(hidden.dtype)  # (B, T)
     mean = (hidden * keep[..., None]).sum(1) / keep.sum(1, keepdim=True)  # (B, d)
     return nn.functional.normalize(mean, dim=-1)

@@ -5,12 +5,16 @@ targets)``: a seq2seq model under teacher forcing (chapters 4 and 7) as well as
 a classifier (chapter 9). It is seeded, clips the gradient norm, ignores padded
 targets in the loss (:func:`masked_cross_entropy`), shows a ``tqdm`` progress
 bar and, in a notebook, a loss/accuracy plot that is redrawn in place after
-every epoch.
+every epoch (:mod:`attnbook.viz.live`).
+
+Its update, :func:`optimizer_step` (zero the gradients, backpropagate, clip,
+step), and its progress bar, :func:`progress_bar`, are also what the small
+full-batch fits of chapters 1 and 2 use (``hard_attention.train_selector``,
+``kernels.train_width``), whose objectives are not a cross-entropy over batches.
 """
 
 from __future__ import annotations
 
-import io
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -20,7 +24,9 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["set_seed", "masked_cross_entropy", "History", "train"]
+from attnbook._checks import check_float, check_int
+
+__all__ = ["set_seed", "masked_cross_entropy", "optimizer_step", "progress_bar", "History", "train"]
 
 #: ``forward(model, batch) -> (logits (..., V), targets (...))`` for one batch.
 ForwardFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], tuple[torch.Tensor, torch.Tensor]]
@@ -28,8 +34,7 @@ ForwardFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], tuple[torch.Tensor, 
 
 def set_seed(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a fresh ``torch.Generator`` seeded the same."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_int("seed", seed, low=0)
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
@@ -87,43 +92,21 @@ class History:
     seconds: float = 0.0
 
 
-class _LivePlot:
-    """Loss and accuracy curves, redrawn in place in a notebook (one display, updated a few times).
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip_norm: float | None = None) -> None:
+    """One update of every training loop in the book: zero the gradients, backpropagate ``loss``,
+    clip the gradients' total norm to ``clip_norm`` (``None``: no clipping), take the optimizer's step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_norm is not None:
+        nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip_norm)
+    optimizer.step()
 
-    Each redraw renders a PNG (about 0.1-0.2 s on a laptop CPU), so it happens
-    at the end of every epoch and about four times in between, not every step.
-    """
 
-    def __init__(self, title: str, valid_name: str, total: int, batches_per_epoch: int) -> None:
-        self.title, self.valid_name, self.total, self.per_epoch = title, valid_name, total, batches_per_epoch
-        self.handle = None
+def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "step"):  # noqa: ANN201 - a tqdm bar
+    """The book's progress bar (``tqdm.auto``: a widget in a notebook, text elsewhere), imported on first use."""
+    from tqdm.auto import tqdm
 
-    def update(self, history: History) -> None:
-        from IPython.display import Image, display
-        from matplotlib.figure import Figure  # not pyplot: the figure must not also be shown at the cell's end
-
-        fig = Figure(figsize=(7.6, 2.6))
-        fig.subplots_adjust(left=0.09, right=0.98, bottom=0.19, top=0.88, wspace=0.28)  # cheaper than a layout engine
-        ax_loss, ax_acc = fig.subplots(1, 2)
-        x = range(1, len(history.batch_loss) + 1)
-        ax_loss.plot(x, history.batch_loss, color="#0072B2", linewidth=1)
-        ax_loss.set(xlabel="mini-batch", ylabel="loss per target", xlim=(0, self.total), yscale="log")
-        ax_acc.plot(x, history.batch_accuracy, color="#0072B2", linewidth=1, label="training tokens")
-        if history.valid:
-            ends = [self.per_epoch * (e + 1) for e in range(len(history.valid))]
-            ax_acc.plot(ends, history.valid, "s-", color="#D55E00", markersize=5, label=f"{self.valid_name} (end of epoch)")
-        ax_acc.set(xlabel="mini-batch", ylabel="accuracy", xlim=(0, self.total), ylim=(0, 1.02))
-        ax_acc.legend(loc="lower right", fontsize=8)
-        for ax in (ax_loss, ax_acc):
-            ax.grid(alpha=0.3)
-        fig.suptitle(self.title, fontsize=10)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=96)  # a PNG whatever matplotlib backend the kernel uses
-        image = Image(data=buffer.getvalue(), format="png")
-        if self.handle is None:
-            self.handle = display(image, display_id=True)
-        else:
-            self.handle.update(image)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=True)
 
 
 def _in_notebook() -> bool:
@@ -176,14 +159,13 @@ def train(
     if not data or not all(isinstance(t, torch.Tensor) for t in data):
         raise TypeError("data must be a non-empty sequence of tensors")
     n = data[0].shape[0]
-    if any(t.shape[0] != n for t in data) or n == 0:
+    if any(t.dim() == 0 or t.shape[0] != n for t in data) or n == 0:
         raise ValueError(f"data tensors must share a non-zero first dimension, got {[tuple(t.shape) for t in data]}")
-    for what, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{what} must be a positive int, got {value!r}")
-    if not lr > 0 or not clip_norm > 0:
-        raise ValueError(f"lr and clip_norm must be positive, got lr={lr!r}, clip_norm={clip_norm!r}")
-    from tqdm.auto import tqdm
+    check_int("epochs", epochs)
+    check_int("batch_size", batch_size)
+    check_float("lr", lr)
+    check_float("clip_norm", clip_norm)
+    check_float("label_smoothing", label_smoothing, inclusive=True)
 
     start = time.perf_counter()
     generator = set_seed(seed)
@@ -191,9 +173,13 @@ def train(
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = History()
     n_batches = -(-n // batch_size)
-    plot = _LivePlot(name, valid_name, epochs * n_batches, n_batches) if live and _in_notebook() else None
+    plot = None
+    if live and _in_notebook():
+        from attnbook.viz.live import LivePlot  # matplotlib: only when a plot is drawn
+
+        plot = LivePlot(name, valid_name, epochs * n_batches, n_batches)
     redraw_every = max(1, epochs * n_batches // 4)
-    with tqdm(total=epochs * n_batches, desc=name, unit="batch", disable=not live, leave=True) as bar:
+    with progress_bar(epochs * n_batches, name, live, unit="batch") as bar:
         for _ in range(epochs):
             model.train()
             total_loss, correct, count = 0.0, 0, 0
@@ -201,10 +187,7 @@ def train(
                 batch = tuple(t[idx].to(device) for t in data)
                 logits, targets = forward(model, batch)
                 loss = masked_cross_entropy(logits, targets, pad_index, label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
-                optimizer.step()
+                optimizer_step(optimizer, loss, clip_norm)
                 with torch.no_grad():
                     keep = targets != pad_index if pad_index is not None else torch.ones_like(targets, dtype=torch.bool)
                     k, hits = int(keep.sum()), int(((logits.argmax(-1) == targets) & keep).sum())

@@ -15,12 +15,13 @@ import torch
 from torch import nn
 
 from attnbook._checks import check_int as _check_int
+from attnbook._checks import checking_values
 from attnbook.transformer import EncoderBlock
 
 __all__ = ["patchify", "PatchEmbedding", "VisionTransformer", "attention_rollout"]
 
 
-def _check_images(x: object, channels: int, image_size: int, who: str) -> None:
+def _check_images(x: object, channels: int, image_size: int, who: str, dtype: torch.dtype | None = None) -> None:
     """Raise ``ValueError``/``TypeError`` unless ``x`` is a float ``(B, channels, image_size, image_size)``."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{who} expects a torch.Tensor (B, C, H, W), got {type(x).__name__}")
@@ -33,6 +34,8 @@ def _check_images(x: object, channels: int, image_size: int, who: str) -> None:
         )
     if not x.is_floating_point():
         raise TypeError(f"{who} expects a floating-point tensor, got dtype {x.dtype}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"{who} has {dtype} weights but got a {x.dtype} input; convert one to the other")
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -84,13 +87,13 @@ class PatchEmbedding(nn.Module):
         self.proj = nn.Conv2d(in_channels, num_hiddens, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_images(x, self.in_channels, self.image_size, "PatchEmbedding")
+        _check_images(x, self.in_channels, self.image_size, "PatchEmbedding", self.proj.weight.dtype)
         x = self.proj(x)  # (B, d, H/p, W/p): one d-vector per patch
         return x.flatten(2).transpose(1, 2)  # (B, d, N) -> (B, N, d)
 
     def forward_linear(self, x: torch.Tensor) -> torch.Tensor:
         """The same map written as patchify + linear: ``patchify(x) W^T + b`` with ``W`` the conv kernel."""
-        _check_images(x, self.in_channels, self.image_size, "PatchEmbedding")
+        _check_images(x, self.in_channels, self.image_size, "PatchEmbedding", self.proj.weight.dtype)
         W = self.proj.weight.reshape(self.proj.out_channels, -1)  # (d, C p p)
         return patchify(x, self.patch_size) @ W.T + self.proj.bias  # (B, N, C p p) @ (C p p, d) -> (B, N, d)
 
@@ -187,6 +190,12 @@ class VisionTransformer(nn.Module):
         return weights
 
 
+def _is_distribution(A: torch.Tensor) -> bool:
+    """Every row non-negative, finite, summing to 1 (loosely: half-precision weights round)."""
+    total = A.sum(dim=-1, dtype=torch.float32)
+    return bool(torch.isfinite(A).all() and (A >= 0).all() and ((total - 1).abs() <= 1e-2).all())
+
+
 def attention_rollout(attention_weights: Sequence[torch.Tensor], residual_weight: float = 0.5) -> torch.Tensor:
     r"""Attention rollout (Abnar & Zuidema, 2020): how much each output token draws on each *input* token.
 
@@ -205,6 +214,8 @@ def attention_rollout(attention_weights: Sequence[torch.Tensor], residual_weight
     """
     if isinstance(attention_weights, torch.Tensor) or not attention_weights:
         raise ValueError("attention_weights must be a non-empty sequence of per-layer tensors (B, h, T, T)")
+    if not isinstance(residual_weight, (int, float)) or isinstance(residual_weight, bool):
+        raise TypeError(f"residual_weight must be a number, got {type(residual_weight).__name__}")
     if not 0.0 <= residual_weight < 1.0:
         raise ValueError(f"residual_weight must lie in [0, 1), got {residual_weight!r}")
     rollout = None
@@ -212,6 +223,13 @@ def attention_rollout(attention_weights: Sequence[torch.Tensor], residual_weight
         if not isinstance(A, torch.Tensor) or A.dim() not in (3, 4) or A.shape[-1] != A.shape[-2]:
             got = tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__
             raise ValueError(f"layer {layer}: expected attention weights (B, h, T, T) or (B, T, T), got {got}")
+        if not A.is_floating_point():
+            raise TypeError(f"layer {layer}: attention weights must be floating point, got {A.dtype}")
+        if checking_values() and not _is_distribution(A):
+            raise ValueError(
+                f"layer {layer}: expected attention weights (non-negative rows summing to 1, e.g. softmax "
+                "outputs), got logits, NaN or rows that do not sum to 1 (a fully masked query has no rollout)"
+            )
         A = A.mean(dim=1) if A.dim() == 4 else A  # (B, T, T): average over heads
         if rollout is not None and A.shape != rollout.shape:
             raise ValueError(f"layer {layer}: expected weights of shape {tuple(rollout.shape)}, got {tuple(A.shape)}")

@@ -76,9 +76,9 @@ def test_bad_inputs() -> None:
         pretrained.sentence_attention("   ", model)
     with pytest.raises(TypeError, match="list of strings"):
         model.tokenize("not a list")
-    with pytest.raises(ValueError, match=r"integer tensor of shape \(batch, tokens\)"):
+    with pytest.raises(TypeError, match="int64"):
         model(torch.zeros(1, 4))
-    with pytest.raises(ValueError, match="at most 512 tokens"):
+    with pytest.raises(ValueError, match="512"):
         model(torch.zeros(1, 513, dtype=torch.long))
 
 

@@ -242,22 +242,22 @@ def test_translate_bad_input(date_model, text, error, message) -> None:
 
 def test_translate_bad_beam_size(date_model) -> None:
     m, task = date_model
-    with pytest.raises(ValueError, match="beam_size must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="beam_size"):
         translate(m, task, "March 7, 2023", beam_size=0)
 
 
 @pytest.mark.parametrize(
     ("src", "src_len", "message"),
     [
-        (torch.zeros(2, 3, dtype=torch.long) + 4, torch.tensor([3, 0]), r"src_len must lie in \[1, 3\]"),
-        (torch.zeros(2, 3, dtype=torch.long) + 4, torch.tensor([3, 4]), r"src_len must lie in \[1, 3\]"),
-        (torch.zeros(2, 3, dtype=torch.long) + 4, torch.tensor([3]), r"src_len must have shape \(2,\)"),
+        (torch.zeros(2, 3, dtype=torch.long) + 4, torch.tensor([3, 0]), r"lengths must lie in \[1, 3\]"),
+        (torch.zeros(2, 3, dtype=torch.long) + 4, torch.tensor([3, 4]), r"lengths must lie in \[1, 3\]"),
+        (torch.zeros(2, 3, dtype=torch.long) + 4, torch.tensor([3]), r"shape \(2,\)"),
         (torch.zeros(2, 3) + 4, torch.tensor([3, 3]), "token ids"),
-        (torch.zeros(2, 0, dtype=torch.long), torch.tensor([1, 1]), "must not be empty"),
+        (torch.zeros(2, 0, dtype=torch.long), torch.tensor([1, 1]), "non-empty"),
     ],
 )
 def test_encoder_rejects_bad_sources(src, src_len, message) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises((TypeError, ValueError), match=message):
         model().encoder(src, src_len)
 
 
@@ -265,5 +265,64 @@ def test_bad_cell_and_max_len() -> None:
     with pytest.raises(ValueError, match="cell must be 'gru' or 'lstm', got 'rnn'"):
         Seq2SeqEncoder(V_SRC, E, H, cell="rnn")  # type: ignore[arg-type]
     src, src_len, _ = batch()
-    with pytest.raises(ValueError, match="max_len must be a positive int, got 0"):
+    with pytest.raises(ValueError, match="max_len"):
         greedy_decode(model(), src, src_len, max_len=0)
+
+
+def test_bahdanau_encoder_and_one_decoder_step_export_to_onnx(tmp_path) -> None:
+    """torch.onnx.export (opset 20) of the encoder (batch of one, symbolic length) and of one decoder step.
+
+    Needs ``onnxscript`` and ``onnxruntime`` (not project dependencies): skipped without them.
+    """
+    pytest.importorskip("onnxscript")
+    ort = pytest.importorskip("onnxruntime")
+    from attnbook.decoding import Memory
+
+    m = model()
+
+    class Encoder(nn.Module):
+        def forward(self, src, src_len):
+            memory, state = m.encode(src, src_len)
+            return memory.outputs, state
+
+    class Step(nn.Module):
+        def forward(self, y, state, outputs, src_len):
+            return m.decoder.step(y, state, Memory(outputs, src_len))
+
+    S = torch.export.Dim("S", min=2, max=64)
+    src, src_len = torch.randint(4, V_SRC, (1, 7)), torch.tensor([7])
+    with torch.no_grad():
+        outputs, state = Encoder()(src, src_len)
+        step_args = (torch.tensor([BOS]), state, outputs, src_len)
+        expected = {"encoder": (outputs, state), "step": Step()(*step_args)}
+    torch.onnx.export(Encoder(), (src, src_len), tmp_path / "encoder.onnx", opset_version=20,
+                      dynamic_shapes=({1: S}, None), dynamo=True)  # fmt: skip
+    torch.onnx.export(Step(), step_args, tmp_path / "step.onnx", opset_version=20,
+                      dynamic_shapes=(None, None, {1: S}, None), dynamo=True)  # fmt: skip
+    for name, args in (("encoder", (src, src_len)), ("step", step_args)):
+        session = ort.InferenceSession(str(tmp_path / f"{name}.onnx"))
+        got = session.run(None, {i.name: a.numpy() for i, a in zip(session.get_inputs(), args, strict=True)})
+        for g, e in zip(got, expected[name], strict=True):
+            torch.testing.assert_close(torch.as_tensor(g), e, rtol=1e-5, atol=1e-5)
+    longer = torch.randint(4, V_SRC, (1, 12))
+    session = ort.InferenceSession(str(tmp_path / "encoder.onnx"))
+    got = session.run(None, {"src": longer.numpy(), "src_len": torch.tensor([12]).numpy()})
+    with torch.no_grad():
+        torch.testing.assert_close(torch.as_tensor(got[0]), Encoder()(longer, torch.tensor([12]))[0], rtol=1e-5, atol=1e-5)
+
+
+def test_xavier_init_is_the_default_and_torch_init_is_kept_on_request() -> None:
+    torch.manual_seed(0)
+    plain = Seq2SeqDecoder(V_TGT, E, H, AdditiveAttention(H, query_size=H, key_size=H), init="torch")
+    torch.manual_seed(0)
+    xavier = Seq2SeqDecoder(V_TGT, E, H, AdditiveAttention(H, query_size=H, key_size=H))
+    for (name, p), q in zip(plain.named_parameters(), xavier.parameters(), strict=True):
+        if name.endswith("bias") or name.startswith("embedding") or "bias_" in name:
+            assert torch.equal(p, q), name  # biases and embeddings keep PyTorch's defaults
+            continue
+        fan_out, fan_in = p.shape
+        bound = (6 / (fan_in + fan_out)) ** 0.5
+        assert float(q.abs().max()) <= bound and float(q.abs().max()) > 0.5 * bound, name
+        assert float(p.abs().max()) <= 1 / fan_in**0.5 + 1e-6 or name.startswith("rnn"), name
+    with pytest.raises(ValueError, match="init"):
+        Seq2SeqEncoder(V_SRC, E, H, init="normal")  # type: ignore[arg-type]

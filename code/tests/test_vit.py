@@ -177,4 +177,4 @@ def test_bad_arguments() -> None:
     with pytest.raises(ValueError, match="non-empty sequence"):
         attention_rollout([])
     with pytest.raises(ValueError, match=r"layer 1: expected weights of shape \(1, 4, 4\), got \(1, 5, 5\)"):
-        attention_rollout([torch.rand(1, 2, 4, 4), torch.rand(1, 2, 5, 5)])
+        attention_rollout([torch.rand(1, 2, 4, 4).softmax(-1), torch.rand(1, 2, 5, 5).softmax(-1)])

@@ -29,12 +29,15 @@ import random
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
-from babel import Locale
-from babel.dates import DateTimeFormat, format_date, parse_pattern
 
+from attnbook._checks import check_int
 from attnbook.data.vocab import EOS, SplitTensors, Vocab, check_texts, pad_batch
+
+if TYPE_CHECKING:
+    from babel import Locale
 
 __all__ = [
     "DATE_FORMATS",
@@ -84,14 +87,24 @@ DATE_FORMATS: tuple[DateFormat, ...] = (
 _LOCALES: dict[str, Locale] = {}
 
 
+def _locale(name: str) -> Locale:
+    """babel's locale ``name``, parsed once (babel is imported on first use: ``import attnbook`` stays fast)."""
+    if name not in _LOCALES:
+        from babel import Locale
+
+        _LOCALES[name] = Locale.parse(name)
+    return _LOCALES[name]
+
+
 def render_date(day: datetime.date, fmt: DateFormat) -> str:
     """Write ``day`` in format ``fmt`` with babel."""
     if not isinstance(day, datetime.date):
         raise TypeError(f"day must be a datetime.date, got {type(day).__name__}")
     if not FIRST_DAY <= day <= LAST_DAY:
         raise ValueError(f"day must lie in {FIRST_DAY}..{LAST_DAY} (two-digit years are 1950-2049), got {day}")
-    locale = _LOCALES.get(fmt.locale) or _LOCALES.setdefault(fmt.locale, Locale.parse(fmt.locale))
-    return format_date(day, fmt.pattern, locale=locale)
+    from babel.dates import format_date
+
+    return format_date(day, fmt.pattern, locale=_locale(fmt.locale))
 
 
 _FIELD_OF_LETTER = {"y": "Y", "M": "M", "d": "D", "E": "W"}
@@ -106,8 +119,9 @@ def source_fields(target: str, format_index: int) -> str:
     """
     fmt = DATE_FORMATS[format_index]
     day = datetime.date.fromisoformat(target)
-    locale = _LOCALES.get(fmt.locale) or _LOCALES.setdefault(fmt.locale, Locale.parse(fmt.locale))
-    fields = DateTimeFormat(day, locale)
+    from babel.dates import DateTimeFormat, parse_pattern
+
+    fields = DateTimeFormat(day, _locale(fmt.locale))
     out = []
     for i, piece in enumerate(re.split(r"%\((\w+)\)s", parse_pattern(fmt.pattern).format)):
         if i % 2 == 0:  # literal text between fields
@@ -183,6 +197,10 @@ class DateTask:
             ids.append(self.src_vocab.encode(text))
         return pad_batch(ids)
 
+    def source_tokens(self, text: str) -> list[str]:
+        """The tokens the model reads for ``text``: its characters."""
+        return self.src_vocab.split(text)
+
 
 def _render(days: Sequence[datetime.date], formats: Sequence[int]) -> tuple[list[str], list[str], list[int]]:
     sources = [render_date(d, DATE_FORMATS[f]) for d, f in zip(days, formats, strict=True)]
@@ -237,11 +255,7 @@ def make_dates(n_train: int = 20_000, n_valid: int = 1_000, n_test: int = 2_000,
 
 def _check_sizes(**sizes: int) -> None:
     for name, n in sizes.items():
-        if name == "seed":
-            if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-                raise ValueError(f"seed must be a non-negative int, got {n!r}")
-        elif not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
+        check_int(name, n, low=0 if name == "seed" else 1)
 
 
 def _task(raw: dict[str, tuple[list[str], list[str], list]], **limits: int) -> DateTask:

@@ -38,6 +38,7 @@ from typing import Literal
 
 import torch
 
+from attnbook._checks import check_int
 from attnbook.data.vocab import SplitTensors, Vocab, check_texts, pad_batch
 
 __all__ = [
@@ -244,11 +245,16 @@ def sample_clause(rng: random.Random) -> Clause:
 
 
 # --------------------------------------------------------------------------- the task
-_ENGLISH_TOKEN = re.compile(r"[a-z]+'?|'")
+_ENGLISH_TOKEN = re.compile(r"[^\W_]+'?|'")  # runs of letters or digits (any script), an apostrophe
 
 
 def tokenize_english(text: str) -> str:
-    """Raw English -> the task's tokens joined by spaces: "The cats didn't." -> "the cats didn' t"."""
+    """Raw English -> the task's tokens joined by spaces: "The cats didn't." -> "the cats didn' t".
+
+    Words are lower-cased runs of letters or digits; punctuation is dropped.
+    Words outside the vocabulary ("naïve", "42") are kept whole, so that the
+    vocabulary turns each into one ``<unk>``.
+    """
     if not isinstance(text, str):
         raise TypeError(f"text must be a str, got {type(text).__name__}")
     words = _ENGLISH_TOKEN.findall(text.lower())
@@ -313,6 +319,10 @@ class EnFrTask:
             ids.append(self.src_vocab.encode(tokens))
         return pad_batch(ids)
 
+    def source_tokens(self, text: str) -> list[str]:
+        """The tokens the model reads for ``text``: its words after :func:`tokenize_english`."""
+        return tokenize_english(text).split()
+
 
 def _split(clauses: list[Clause], sources: list[str], src_vocab: Vocab, tgt_vocab: Vocab) -> EnFrSplit:
     targets = [" ".join(realise(c, "fr")) for c in clauses]
@@ -338,10 +348,8 @@ def make_enfr(n_train: int = 12_000, n_valid: int = 500, n_test: int = 1_000, *,
     test source occurs in training. Vocabularies (words) come from the training split.
     """
     for name, n in (("n_train", n_train), ("n_valid", n_valid), ("n_test", n_test)):
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+        check_int(name, n)
+    check_int("seed", seed, low=0)
     total = n_train + n_valid + n_test
     if total > 100_000:
         raise ValueError(f"asked for {total} examples; at most 100000 are supported")

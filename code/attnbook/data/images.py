@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from attnbook._checks import check_float, check_int
+
 __all__ = ["ClutteredDigits", "ClutteredSplit", "make_cluttered_digits", "digit_sources"]
 
 #: Fraction of the 1797 ``load_digits`` images reserved as sources for the training split.
@@ -77,8 +79,7 @@ def digit_sources(digit_size: int = 10) -> tuple[torch.Tensor, torch.Tensor, tor
     """
     from sklearn.datasets import load_digits  # ships the data; imported here so the package imports fast
 
-    if not isinstance(digit_size, int) or isinstance(digit_size, bool) or digit_size < 2:
-        raise ValueError(f"digit_size must be an int >= 2, got {digit_size!r}")
+    check_int("digit_size", digit_size, low=2)
     digits = load_digits()
     small = torch.as_tensor(digits.images, dtype=torch.float32) / 16.0  # (1797, 8, 8), ink in [0, 1]
     images = F.interpolate(small[:, None], size=(digit_size, digit_size), mode="bilinear", align_corners=False)[:, 0]
@@ -188,16 +189,13 @@ def make_cluttered_digits(
             not smaller than a digit), or negative counts.
     """
     for what, value in (("n_train", n_train), ("n_test", n_test), ("n_clutter", n_clutter), ("seed", seed)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise ValueError(f"{what} must be a non-negative int, got {value!r}")
+        check_int(what, value, low=0)
     images, labels, is_train = digit_sources(digit_size)
     size = images.shape[-1]
-    if not isinstance(canvas, int) or canvas < size:
-        raise ValueError(f"canvas must be an int >= digit_size {size}, got {canvas!r}")
-    if not isinstance(fragment, int) or not 1 <= fragment < size:
+    check_int("canvas", canvas, low=size)
+    if not isinstance(fragment, int) or isinstance(fragment, bool) or not 1 <= fragment < size:
         raise ValueError(f"fragment must be an int in [1, {size - 1}] (smaller than a digit), got {fragment!r}")
-    if not noise >= 0:
-        raise ValueError(f"noise must be >= 0, got {noise!r}")
+    check_float("noise", noise, inclusive=True)
     train_pool = np.flatnonzero(is_train.numpy())
     test_pool = np.flatnonzero(~is_train.numpy())
     common = dict(

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from attnbook._checks import check_float, check_int
+
 __all__ = ["RegressionData", "make_regression", "regression_truth"]
 
 
@@ -54,12 +56,9 @@ def make_regression(
         seed: seed of the private generator; the same seed gives the same data.
     """
     for name, n in (("n_train", n_train), ("n_test", n_test)):
-        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-            raise ValueError(f"{name} must be a positive int, got {n!r}")
-    if not noise >= 0:
-        raise ValueError(f"noise must be >= 0, got {noise}")
-    if not high > 0:
-        raise ValueError(f"high must be > 0, got {high}")
+        check_int(name, n)
+    check_float("noise", noise, inclusive=True)
+    check_float("high", high)
     g = torch.Generator().manual_seed(seed)
     x_train, _ = torch.sort(high * torch.rand(n_train, generator=g))
     y_train = regression_truth(x_train) + noise * torch.randn(n_train, generator=g)

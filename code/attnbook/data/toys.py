@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from attnbook._checks import check_float, check_int
+
 __all__ = ["COLOURS", "Scene", "SelectionTask", "make_scene", "make_selection_task"]
 
 #: Named RGB colours used for the scene's objects and for the colour queries.
@@ -102,10 +104,8 @@ def make_selection_task(
     bilinear score ``q^T W k`` the ideal ``W`` is a multiple of the identity.
     """
     for name, v in (("batch", batch), ("n_items", n_items), ("dim", dim), ("value_dim", value_dim)):
-        if not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive int, got {v!r}")
-    if noise < 0:
-        raise ValueError(f"noise must be >= 0, got {noise}")
+        check_int(name, v)
+    check_float("noise", noise, inclusive=True)
     keys = torch.randn(batch, n_items, dim, generator=generator)
     values = torch.randn(batch, n_items, value_dim, generator=generator)
     target = torch.randint(0, n_items, (batch,), generator=generator)

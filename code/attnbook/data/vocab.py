@@ -10,6 +10,7 @@ sentence pairs of chapter 7).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -60,6 +61,8 @@ class Vocab:
         """Every character (``sep=""``) or word (``sep=" "``) that occurs in ``texts``, sorted, after the specials."""
         if sep not in ("", " "):
             raise ValueError(f"sep must be '' (characters) or ' ' (words), got {sep!r}")
+        if isinstance(texts, str):
+            raise TypeError(f"texts must be a list of strings, got one str ({texts[:20]!r}...)")
         found: set[str] = set()
         for text in texts:
             if not isinstance(text, str):
@@ -77,6 +80,8 @@ class Vocab:
 
     def split(self, text: str) -> list[str]:
         """The tokens of ``text``: its characters, or its whitespace-separated words."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, got {type(text).__name__}")
         return text.split() if self.sep else list(text)
 
     def unknown(self, text: str) -> list[str]:
@@ -107,9 +112,15 @@ class Vocab:
         (characters) or as ``<unk>`` (words).
         """
         if isinstance(ids, torch.Tensor):
+            if ids.dim() != 1 or ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+                raise ValueError(f"ids must be a 1-D integer tensor (one sequence), got {ids.dtype} {tuple(ids.shape)}")
             ids = ids.tolist()
+        elif isinstance(ids, str):
+            raise TypeError("ids must be a sequence of int token ids, got a str")
         out = []
         for i in ids:
+            if not isinstance(i, numbers.Integral) or isinstance(i, bool):
+                raise TypeError(f"ids must be int token ids, got {type(i).__name__} {i!r}")
             if not 0 <= i < len(self.tokens):
                 raise ValueError(f"id {i} is outside the vocabulary of size {len(self.tokens)}")
             if i == EOS:
@@ -122,8 +133,8 @@ class Vocab:
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad: int = PAD) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack id lists of different lengths into ``(N, T_max)`` (right-padded) and their lengths ``(N,)``."""
-    if len(sequences) == 0:
-        raise ValueError("need at least one sequence to pad")
+    if isinstance(sequences, str) or len(sequences) == 0:
+        raise ValueError(f"need a non-empty list of id sequences to pad, got {sequences!r}"[:200])
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
     if int(lengths.min()) == 0:
         raise ValueError("sequences must not be empty")
