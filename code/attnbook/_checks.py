@@ -1,8 +1,25 @@
-"""Input checks shared by the package's public entry points (one place for each rule)."""
+"""Input checks shared by the package's public entry points (one place for each rule).
+
+Constructors and public ``forward``/functions call these once per call; inner
+paths (a block calling its attention, the attention calling the softmax) do not
+check again. Every message says what was expected and what came. Checks that
+read tensor *values* (``min``/``max`` of lengths or ids) are skipped while
+tracing (``torch.export``/``torch.onnx.export``, ``torch.compile``, ``torch.jit``),
+where a data-dependent branch cannot be recorded and would force a device sync.
+"""
 
 from __future__ import annotations
 
-__all__ = ["check_int"]
+import math
+
+import torch
+
+__all__ = ["check_int", "check_mask", "check_pairs", "check_positive_float", "check_qkv", "check_tensor", "check_valid_lens", "tracing"]
+
+
+def tracing() -> bool:
+    """True while torch records a graph (export, compile, jit) rather than running eagerly."""
+    return torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.jit.is_scripting()
 
 
 def check_int(name: str, value: object, low: int = 1) -> int:
@@ -11,3 +28,108 @@ def check_int(name: str, value: object, low: int = 1) -> int:
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     return value
+
+
+def check_positive_float(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value}")
+    return value
+
+
+def _describe(x: object) -> str:
+    if isinstance(x, torch.Tensor):
+        return f"{x.dtype} tensor of shape {tuple(x.shape)}"
+    return type(x).__name__
+
+
+def check_tensor(
+    name: str, x: object, shape: str, dim: int | None = None, size: int | None = None, floating: bool = True
+) -> None:
+    """``x`` is a tensor with ``dim`` dimensions (``None``: at least 2), last size ``size``, float if ``floating``.
+
+    ``shape`` describes the expected shape in the message, e.g. ``"(batch, steps, 16)"``.
+    """
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {_describe(x)}")
+    if (x.dim() != dim if dim is not None else x.dim() < 2) or (size is not None and x.shape[-1] != size):
+        raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
+    if floating and not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+
+
+def check_qkv(
+    queries: object,
+    keys: object,
+    values: object = None,
+    sizes: tuple[int | None, ...] = (None, None, None),
+    dtype: torch.dtype | None = None,
+    same_size: bool = False,
+) -> None:
+    """Shapes ``(B, n_q, d_q)``, ``(B, n_k, d_k)``, ``(B, n_k, d_v)``: same ``B``, same ``n_k``, one float dtype.
+
+    ``sizes`` gives the expected ``(d_q, d_k, d_v)`` (``None`` = any), ``dtype``
+    the module's parameter dtype: inputs are never cast silently. ``same_size``:
+    ``d_q = d_k`` (a dot product).
+    """
+    check_tensor("queries", queries, f"(batch, n_queries, {sizes[0] or 'features'})", dim=3, size=sizes[0])
+    check_tensor("keys", keys, f"(batch, n_keys, {sizes[1] or 'features'})", dim=3, size=sizes[1])
+    if queries.shape[0] != keys.shape[0]:
+        raise ValueError(f"queries and keys must share the batch size, got {queries.shape[0]} and {keys.shape[0]}")
+    if same_size and queries.shape[-1] != keys.shape[-1]:
+        raise ValueError(f"queries and keys need the same size for a dot product, got {queries.shape[-1]} and {keys.shape[-1]}")
+    tensors = {"queries": queries, "keys": keys}
+    if values is not None:
+        check_pairs(keys, values, sizes[2])
+        tensors["values"] = values
+    if len({t.dtype for t in tensors.values()} | ({dtype} if dtype is not None else set())) > 1:
+        got = ", ".join(f"{name} {t.dtype}" for name, t in tensors.items())
+        want = f"the dtype of the module's parameters ({dtype})" if dtype is not None else "one dtype"
+        raise TypeError(f"inputs must all have {want}, got {got}; cast them with .to(dtype) (or the module)")
+
+
+def check_pairs(keys: torch.Tensor, values: object, size: int | None = None) -> None:
+    """``values`` ``(B, n_k, d_v)`` for ``keys`` ``(B, n_k, d_k)``: one value per key."""
+    check_tensor("values", values, f"(batch, n_keys, {size or 'features'})", dim=3, size=size)
+    if values.shape[:2] != keys.shape[:2]:
+        raise ValueError(
+            f"keys and values must come in pairs: got {keys.shape[1]} keys and {values.shape[1]} values "
+            f"(batch sizes {keys.shape[0]} and {values.shape[0]})"
+        )
+
+
+def check_mask(scores: object, mask: object) -> None:
+    """Float ``scores`` and a boolean ``mask`` that broadcasts to their shape."""
+    check_tensor("scores", scores, "(..., n_queries, n_keys)")
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        raise TypeError(f"mask must be a boolean tensor (True = may attend), got {_describe(mask)}")
+    try:
+        ok = torch.broadcast_shapes(mask.shape, scores.shape) == scores.shape
+    except RuntimeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to scores of shape {tuple(scores.shape)}")
+
+
+def check_valid_lens(valid_lens: object, shape: tuple[int, ...]) -> None:
+    """``valid_lens`` ``(B,)`` or ``(B, n_q)``, whole numbers in ``[0, n_k]``, for scores of ``shape`` ``(B, ..., n_q, n_k)``."""
+    if not isinstance(valid_lens, torch.Tensor):
+        raise TypeError(f"valid_lens must be a torch.Tensor or None, got {type(valid_lens).__name__}")
+    if len(shape) < 3:
+        raise ValueError(f"valid_lens needs scores with a batch dimension, (batch, ..., n_queries, n_keys); got {tuple(shape)}")
+    batch, n_q, n_k = shape[0], shape[-2], shape[-1]
+    if tuple(valid_lens.shape) not in ((batch,), (batch, n_q)):
+        raise ValueError(
+            f"valid_lens must have shape ({batch},) or ({batch}, {n_q}) for scores of shape {tuple(shape)}, "
+            f"got {tuple(valid_lens.shape)}"
+        )
+    if valid_lens.dtype == torch.bool or valid_lens.is_complex():
+        raise TypeError(f"valid_lens must be an integer tensor, got dtype {valid_lens.dtype}")
+    if tracing() or valid_lens.numel() == 0:
+        return
+    if valid_lens.is_floating_point() and not torch.equal(valid_lens, valid_lens.round()):
+        raise ValueError("valid_lens must hold whole numbers, got fractional values")
+    lo, hi = (int(v) for v in torch.aminmax(valid_lens))
+    if lo < 0 or hi > n_k:
+        raise ValueError(f"valid_lens must lie in [0, {n_k}] (the number of keys), got values from {lo} to {hi}")
