@@ -325,6 +325,38 @@ class MultiHeadAttention(nn.Module):
         self.keep_weights = keep_weights
         self.attention_weights: torch.Tensor | None = None
 
+    @classmethod
+    def from_torch(cls, ref: nn.MultiheadAttention, keep_weights: bool = True) -> MultiHeadAttention:
+        """The layer ``ref`` computes, as a book layer with its weights (called with ``(B, n, d)`` inputs).
+
+        ``nn.MultiheadAttention`` stacks ``W_q, W_k, W_v`` in ``in_proj_weight`` (or
+        keeps ``q/k/v_proj_weight`` when ``kdim``/``vdim`` differ) and calls ``W_o``
+        ``out_proj``. Draws no random numbers.
+        """
+        if not isinstance(ref, nn.MultiheadAttention) or ref.bias_k is not None or ref.add_zero_attn:
+            raise TypeError(f"expected an nn.MultiheadAttention without bias_k/add_zero_attn, got {ref!r}")
+        bias = ref.in_proj_bias is not None
+        sizes = {"query_size": ref.embed_dim, "key_size": ref.kdim, "value_size": ref.vdim}
+        with torch.device("meta"):  # no initialisation: every parameter is copied below
+            mha = cls(ref.embed_dim, ref.num_heads, ref.dropout, bias, **sizes, keep_weights=keep_weights)
+        mha = mha.to_empty(device=ref.out_proj.weight.device).to(ref.out_proj.weight.dtype)
+        mha.load_state_dict(_torch_state(ref, to_book=True))
+        return mha.train(ref.training)
+
+    def to_torch(self) -> nn.MultiheadAttention:
+        """``nn.MultiheadAttention(batch_first=True)`` with this layer's weights; draws no random numbers."""
+        d, (q, k, v) = self.W_o.out_features, (self.W_q, self.W_k, self.W_v)
+        if q.in_features != d:
+            raise ValueError(f"nn.MultiheadAttention needs query_size = num_hiddens = {d}, got {q.in_features}")
+        with torch.device("meta"):
+            ref = nn.MultiheadAttention(
+                d, self.num_heads, self.dropout, bias=self.W_o.bias is not None,
+                kdim=k.in_features, vdim=v.in_features, batch_first=True,
+            )  # fmt: skip
+        ref = ref.to_empty(device=self.W_o.weight.device).to(self.W_o.weight.dtype)
+        ref.load_state_dict(_torch_state(self, to_book=False))
+        return ref.train(self.training)
+
     def split_heads(self, X: torch.Tensor) -> torch.Tensor:
         """``(B, n, h * d_h) -> (B, h, n, d_h)``: one slice of the features per head."""
         B, n, _ = X.shape
@@ -376,6 +408,29 @@ class MultiHeadAttention(nn.Module):
         scores = scores.view(B, h, n_q, n_k)
         self.attention_weights = _softmax(scores, None)  # masked keys already -inf
         return F.dropout(self.attention_weights, p) @ v  # (B, h, n_q, n_k) @ (B, h, n_k, d_h)
+
+
+def _torch_state(layer: nn.Module, to_book: bool) -> dict[str, torch.Tensor]:
+    """The state dict of the other layer: ``nn.MultiheadAttention`` -> book (``to_book``) or book -> torch."""
+    if to_book:
+        ref = layer
+        if ref._qkv_same_embed_dim:
+            weights = ref.in_proj_weight.chunk(3)
+        else:
+            weights = (ref.q_proj_weight, ref.k_proj_weight, ref.v_proj_weight)
+        state = {f"W_{n}.weight": w for n, w in zip("qkv", weights)} | {"W_o.weight": ref.out_proj.weight}
+        if ref.in_proj_bias is not None:
+            state |= {f"W_{n}.bias": b for n, b in zip("qkv", ref.in_proj_bias.chunk(3))} | {"W_o.bias": ref.out_proj.bias}
+        return state
+    book = layer
+    weights = [book.W_q.weight, book.W_k.weight, book.W_v.weight]
+    if len({w.shape for w in weights}) == 1:  # torch stacks them: (3d, d)
+        state = {"in_proj_weight": torch.cat(weights), "out_proj.weight": book.W_o.weight}
+    else:
+        state = {f"{n}_proj_weight": w for n, w in zip("qkv", weights)} | {"out_proj.weight": book.W_o.weight}
+    if book.W_o.bias is not None:
+        state |= {"in_proj_bias": torch.cat([book.W_q.bias, book.W_k.bias, book.W_v.bias]), "out_proj.bias": book.W_o.bias}
+    return state
 
 
 @contextlib.contextmanager

@@ -254,10 +254,12 @@ def _check_ids(ids: torch.Tensor, lengths: torch.Tensor | None, vocab_size: int,
 
     Shapes always; values (one ``aminmax`` each) only when not tracing (export, compile)."""
     check_tensor(what, ids, "(batch, length) int64 token ids", dim=2, floating=False)
-    if ids.dtype != torch.long or ids.shape[0] == 0 or not 1 <= ids.shape[1] <= max_len:
+    if ids.dtype != torch.long:
+        raise TypeError(f"{what} must be an int64 tensor of token ids, got dtype {ids.dtype}")
+    if ids.shape[0] == 0 or not 1 <= ids.shape[1] <= max_len:
         raise ValueError(
-            f"{what} must be a non-empty (batch, length) int64 tensor of token ids with 1 <= length <= max_len="
-            f"{max_len} (the positional table), got {ids.dtype} of shape {tuple(ids.shape)}"
+            f"{what} must be a non-empty batch of 1 to max_len={max_len} positions (the positional table), "
+            f"got shape {tuple(ids.shape)}"
         )
     if lengths is not None:
         check_tensor(f"{what} lengths", lengths, f"({ids.shape[0]},)", dim=1, floating=False)
