@@ -14,7 +14,20 @@ import math
 
 import torch
 
-__all__ = ["check_int", "check_mask", "check_pairs", "check_positive_float", "check_qkv", "check_tensor", "check_valid_lens", "tracing"]
+__all__ = [
+    "check_choice",
+    "check_int",
+    "check_kv_cache",
+    "check_mask",
+    "check_pairs",
+    "check_positive_float",
+    "check_qkv",
+    "check_rotary",
+    "check_sequence",
+    "check_tensor",
+    "check_valid_lens",
+    "tracing",
+]  # fmt: skip
 
 
 def tracing() -> bool:
@@ -22,12 +35,20 @@ def tracing() -> bool:
     return torch.compiler.is_compiling() or torch.jit.is_tracing() or torch.jit.is_scripting()
 
 
-def check_int(name: str, value: object, low: int = 1) -> int:
+def check_int(name: str, value: object, low: int | None = 1, even: bool = False) -> int:
+    """An ``int`` (not a bool) ``>= low`` (``None``: any), even if ``even``."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
+    if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
+    if even and value % 2:
+        raise ValueError(f"{name} must be even (sin/cos or rotation pairs), got {value}")
     return value
+
+
+def check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
 
 
 def check_positive_float(name: str, value: object) -> float:
@@ -87,6 +108,36 @@ def check_qkv(
         got = ", ".join(f"{name} {t.dtype}" for name, t in tensors.items())
         want = f"the dtype of the module's parameters ({dtype})" if dtype is not None else "one dtype"
         raise TypeError(f"inputs must all have {want}, got {got}; cast them with .to(dtype) (or the module)")
+
+
+def check_sequence(X: object, d: int, max_len: int) -> None:
+    """``X`` float ``(B, T, d)`` with ``T <= max_len`` (a positional table's length)."""
+    check_tensor("X", X, f"(batch, steps <= {max_len}, {d})", dim=3, size=d)
+    if X.shape[1] > max_len:
+        raise ValueError(f"X has {X.shape[1]} steps, more than the table's max_len={max_len}")
+
+
+def check_rotary(x: object, positions: object) -> None:
+    """``x`` float ``(..., T, d)`` with ``d`` even; ``positions`` ``None`` or ``(T,)``."""
+    check_tensor("x", x, "(..., T, d) with d even")
+    check_int("the last dimension of x", x.shape[-1], low=None, even=True)
+    if positions is not None:
+        check_tensor("positions", positions, f"({x.shape[-2]},): one per row of x", dim=1, size=x.shape[-2], floating=False)
+
+
+def check_kv_cache(x: object, cache: object, memory_kv: object, d: int, h: int) -> None:
+    """A decoding step: ``x (B, m, d)``; ``cache`` and ``memory_kv`` pairs of ``(B, h, n, d/h)`` (not raw memory)."""
+    check_tensor("x", x, f"(batch, new positions, {d})", dim=3, size=d)
+    shape = f"(batch={x.shape[0]}, heads={h}, n, {d // h})"
+    for name, pair in (("cache", cache), ("memory_kv", memory_kv)):
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"{name} must be a pair (keys, values) of tensors {shape}, got {_describe(pair)}")
+        for t in pair:
+            check_tensor(name, t, shape, dim=4, size=d // h)
+            if t.shape[:3] != (x.shape[0], h, pair[0].shape[2]):
+                raise ValueError(f"{name} must hold two tensors of shape {shape}, got {[tuple(p.shape) for p in pair]}")
+        if pair[0].dtype != x.dtype or pair[1].dtype != x.dtype:
+            raise TypeError(f"{name} must have the dtype of x ({x.dtype}), got {pair[0].dtype} and {pair[1].dtype}")
 
 
 def check_pairs(keys: torch.Tensor, values: object, size: int | None = None) -> None:

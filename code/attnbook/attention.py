@@ -30,13 +30,13 @@ from torch import nn
 from attnbook._checks import check_int, check_mask, check_pairs, check_qkv, check_tensor, check_valid_lens, tracing
 
 __all__ = [
-    "masked_softmax",
-    "DotProductAttention",
     "AdditiveAttention",
     "BilinearScore",
     "ConcatScore",
+    "DotProductAttention",
     "MultiHeadAttention",
     "fused_attention",
+    "masked_softmax",
     "softmax_with_mask",
 ]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attnbook._checks import check_int, check_positive_float, check_tensor
+from attnbook._checks import check_int, check_positive_float, check_rotary, check_sequence
 
 __all__ = ["PositionalEncoding", "apply_rotary", "relative_rotation", "sinusoidal_table"]
 
@@ -33,7 +33,8 @@ def sinusoidal_table(max_len: int, num_hiddens: int, base: float = 10000.0) -> t
     ``P[t, 2i] = sin(t / base^(2i/d))`` and ``P[t, 2i+1] = cos(t / base^(2i/d))``:
     column pair ``i`` turns at angular frequency ``w_i = base^(-2i/d)``.
     """
-    check_int("max_len", max_len), check_int("num_hiddens", num_hiddens)
+    check_int("max_len", max_len)
+    check_int("num_hiddens", num_hiddens)
     t = torch.arange(max_len, dtype=torch.float64)[:, None]  # (T, 1)
     freqs = _frequencies(num_hiddens, base)  # (ceil(d/2),)
     angles = t * freqs  # (T, ceil(d/2))
@@ -58,9 +59,7 @@ class PositionalEncoding(nn.Module):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """``(B, T, d)`` float -> the same; the table is cast to ``X``'s dtype."""
         _, max_len, d = self.P.shape
-        check_tensor("X", X, f"(batch, steps <= max_len={max_len}, {d})", dim=3, size=d)
-        if X.shape[1] > max_len:
-            raise ValueError(f"X has {X.shape[1]} steps, more than the table's max_len={max_len}")
+        check_sequence(X, d, max_len)
         return self.dropout(X + self.P[:, : X.shape[1]].to(X.dtype))
 
 
@@ -74,9 +73,7 @@ def relative_rotation(delta: int, num_hiddens: int, base: float = 10000.0) -> to
     ``[[cos(delta w_i), sin(delta w_i)], [-sin(delta w_i), cos(delta w_i)]]``.
     ``num_hiddens`` must be even (every column needs its partner).
     """
-    check_int("delta", delta, low=-(2**62)), check_int("num_hiddens", num_hiddens)
-    if num_hiddens % 2:
-        raise ValueError(f"num_hiddens must be even (sin/cos pairs), got {num_hiddens}")
+    check_int("num_hiddens", num_hiddens, even=True)
     angle = delta * _frequencies(num_hiddens, base)  # (d/2,)
     c, s = torch.cos(angle), torch.sin(angle)
     blocks = torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2)  # (d/2, 2, 2)
@@ -105,13 +102,10 @@ def apply_rotary(x: torch.Tensor, positions: torch.Tensor | None = None, base: f
         ValueError: ``x`` with fewer than 2 dimensions or an odd last dimension;
             ``positions`` of the wrong shape; ``base`` not finite and > 0.
     """
-    check_tensor("x", x, "(..., T, d)")
+    check_rotary(x, positions)
     T, d = x.shape[-2:]
-    if d % 2:
-        raise ValueError(f"rotary embedding rotates feature pairs: the last dimension must be even, got {d}")
     if positions is None:
         positions = torch.arange(T)
-    check_tensor("positions", positions, f"({T},): one per row of x", dim=1, size=T, floating=False)
     angles = positions.to(torch.float64)[:, None] * _frequencies(d, base).to(positions.device)  # (T, d/2), float64 for large t
     cos, sin = angles.cos().to(x), angles.sin().to(x)
     pairs = x.unflatten(-1, (d // 2, 2))  # (..., T, d/2, 2)

@@ -216,7 +216,7 @@ def _timed_rows(
     Xg = X.clone().requires_grad_()
     table = _table(interleaved_ms(_fwd_and_bwd({name: _on(f, X, Xg) for name, f in rows.items()}), repeats))
     for name, f in rows.items():
-        table[name]["saved_mb"] = saved_for_backward_bytes(lambda: f(Xg)) / 2**20
+        table[name]["saved_mb"] = saved_for_backward_bytes(lambda f=f: f(Xg)) / 2**20
     return table
 
 

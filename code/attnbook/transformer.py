@@ -33,18 +33,18 @@ from typing import Literal
 import torch
 from torch import nn
 
-from attnbook._checks import check_int, check_positive_float, check_tensor, tracing
+from attnbook._checks import check_choice, check_int, check_kv_cache, check_positive_float, check_tensor, tracing
 from attnbook.attention import MultiHeadAttention
 from attnbook.decoding import Memory
 from attnbook.positional import PositionalEncoding
 
 __all__ = [
-    "PositionWiseFFN",
-    "EncoderBlock",
     "DecoderBlock",
-    "TransformerEncoder",
-    "TransformerDecoder",
+    "EncoderBlock",
+    "PositionWiseFFN",
     "Transformer",
+    "TransformerDecoder",
+    "TransformerEncoder",
     "causal_valid_lens",
 ]
 
@@ -59,9 +59,8 @@ class PositionWiseFFN(nn.Module):
 
     def __init__(self, num_hiddens: int, ffn_num_hiddens: int, activation: Activation = "relu", dropout: float = 0.0) -> None:
         super().__init__()
-        if activation not in ("relu", "gelu"):
-            raise ValueError(f"activation must be 'relu' or 'gelu', got {activation!r}")
-        check_int("num_hiddens", num_hiddens), check_int("ffn_num_hiddens", ffn_num_hiddens)
+        check_choice("activation", activation, ("relu", "gelu"))
+        check_int("ffn_num_hiddens", ffn_num_hiddens)
         self.dense1 = nn.Linear(num_hiddens, ffn_num_hiddens)
         self.activation = nn.ReLU() if activation == "relu" else nn.GELU()  # exact (erf) GELU
         self.dropout = nn.Dropout(dropout)
@@ -214,7 +213,7 @@ class DecoderBlock(nn.Module):
             one; the result equals :meth:`forward`'s rows ``t .. t + m - 1``. New
             position ``i`` sees the cache and new positions ``<= i`` (causal).
         """
-        _check_step(self, x, cache, memory_kv)
+        check_kv_cache(x, cache, memory_kv, self.norm1.normalized_shape[0], self.self_attention.num_heads)
         a, t, m = self.self_attention, cache[0].shape[2], x.shape[1]
         causal = None if m == 1 else torch.arange(t + 1, t + m + 1, device=x.device).expand(x.shape[0], m)  # (B, m)
         new_cache = cache
@@ -234,21 +233,6 @@ class DecoderBlock(nn.Module):
         return self._sublayer(x, self.norm3, self.ffn), new_cache
 
 
-def _check_step(block: DecoderBlock, x: object, cache: object, memory_kv: object) -> None:
-    """``x (B, m, d)``, ``cache`` and ``memory_kv`` pairs of ``(B, h, n, d_h)`` (not the raw memory)."""
-    d, h = block.norm1.normalized_shape[0], block.self_attention.num_heads
-    check_tensor("x", x, f"(batch, new positions, {d})", dim=3, size=d)
-    for name, pair in (("cache", cache), ("memory_kv", memory_kv)):
-        shape = f"(batch={x.shape[0]}, heads={h}, n, {d // h})"
-        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise TypeError(f"{name} must be a pair (keys, values) of tensors {shape}, got {type(pair).__name__}")
-        for t in pair:
-            check_tensor(name, t, shape, dim=4, size=d // h)
-            if t.shape[:2] != (x.shape[0], h) or t.shape[2] != pair[0].shape[2]:
-                raise ValueError(f"{name} must hold two tensors of shape {shape}, got {[tuple(p.shape) for p in pair]}")
-
-
-# --------------------------------------------------------------------------- the whole model
 def _check_ids(ids: torch.Tensor, lengths: torch.Tensor | None, vocab_size: int, max_len: int, what: str) -> None:
     """Token ids ``(B, T)`` (int64, ``0 <= id < vocab_size``, ``1 <= T <= max_len``) and lengths ``(B,)``.
 
@@ -257,21 +241,17 @@ def _check_ids(ids: torch.Tensor, lengths: torch.Tensor | None, vocab_size: int,
     if ids.dtype != torch.long:
         raise TypeError(f"{what} must be an int64 tensor of token ids, got dtype {ids.dtype}")
     if ids.shape[0] == 0 or not 1 <= ids.shape[1] <= max_len:
-        raise ValueError(
-            f"{what} must be a non-empty batch of 1 to max_len={max_len} positions (the positional table), "
-            f"got shape {tuple(ids.shape)}"
-        )
+        raise ValueError(f"{what} must be a non-empty batch of 1 to max_len={max_len} positions, got {tuple(ids.shape)}")
     if lengths is not None:
-        check_tensor(f"{what} lengths", lengths, f"({ids.shape[0]},)", dim=1, floating=False)
-        if lengths.shape[0] != ids.shape[0]:
-            raise ValueError(f"{what} lengths must have shape ({ids.shape[0]},), got {tuple(lengths.shape)}")
+        check_tensor(f"{what} lengths", lengths, f"({ids.shape[0]},)", dim=1, size=None, floating=False)
+    if lengths is not None and lengths.shape[0] != ids.shape[0]:
+        raise ValueError(f"{what} lengths must have shape ({ids.shape[0]},), got {tuple(lengths.shape)}")
     if tracing():
         return
     for name, values, low, high in ((f"{what} ids", ids, 0, vocab_size - 1), (f"{what} lengths", lengths, 1, ids.shape[1])):
-        if values is not None:
-            lo, hi = (int(v) for v in torch.aminmax(values))
-            if lo < low or hi > high:
-                raise ValueError(f"{name} must lie in [{low}, {high}], got {lo}..{hi}")
+        lo, hi = (low, high) if values is None else (int(v) for v in torch.aminmax(values))
+        if lo < low or hi > high:
+            raise ValueError(f"{name} must lie in [{low}, {high}], got {lo}..{hi}")
 
 
 class _Embed(nn.Module):
@@ -401,7 +381,7 @@ class Transformer(nn.Module):
         max_len: int = 64, scale_embeddings: bool = False,
     ) -> Transformer:  # fmt: skip
         """An encoder and a decoder of the same sizes."""
-        kw = dict(dropout=dropout, norm_first=norm_first, max_len=max_len, scale_embeddings=scale_embeddings)
+        kw = {"dropout": dropout, "norm_first": norm_first, "max_len": max_len, "scale_embeddings": scale_embeddings}
         return cls(
             TransformerEncoder(src_vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers, **kw),
             TransformerDecoder(tgt_vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers, **kw),

@@ -107,8 +107,9 @@ def test_bad_inputs() -> None:
 
 def test_equals_a_loop_over_heads_and_sdpa_mask_polarity() -> None:
     """Head i = single-head attention on rows i*d_h:(i+1)*d_h of the stacked projections; SDPA's bool mask is True = attend."""
-    from attnbook import DotProductAttention
     import torch.nn.functional as F
+
+    from attnbook import DotProductAttention
 
     mha, _ = pair()
     g = torch.Generator().manual_seed(4)
