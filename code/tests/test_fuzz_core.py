@@ -4,6 +4,7 @@ Every input is either answered right (checked against a reference) or refused wi
 TypeError that names the problem -- never a NaN, a silent wrong answer or a bare error from inside torch.
 """
 
+# ruff: noqa: B023  -- the lambdas given to refused() run at once, inside their loop iteration
 from __future__ import annotations
 
 import math
