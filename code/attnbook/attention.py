@@ -11,9 +11,15 @@ the keys and averages the values with them. This module holds
 * :class:`DotProductAttention` and :class:`AdditiveAttention`, which pool the
   values with those weights and keep them in ``.attention_weights``;
 * :class:`MultiHeadAttention` (chapter 5): ``h`` scaled dot-product attentions
-  over learned projections, run in parallel as one batched product;
+  over learned projections, run in parallel as one batched product
+  (:meth:`~MultiHeadAttention.attend` on already-split heads, shared with the
+  decoder's key-value cache; ``from_torch``/``to_torch`` convert from and to
+  ``nn.MultiheadAttention``);
 * :func:`softmax_with_mask` (chapter 6): the softmax under an arbitrary boolean
   mask -- a graph's adjacency, a local window on an image.
+
+Input checks live in :mod:`attnbook._checks`; public entry points call them once,
+inner paths (``_softmax``, ``attend``'s core) do not.
 """
 
 from __future__ import annotations
