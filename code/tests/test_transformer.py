@@ -238,3 +238,12 @@ def test_decoder_block_rejects_wrong_memory_width() -> None:
 def test_memory_without_final_state_selects() -> None:
     mem = Memory(torch.randn(2, 3, 4), torch.tensor([3, 1]))
     assert mem.select(torch.tensor([1, 1, 0])).final is None
+
+
+@pytest.mark.filterwarnings("ignore:The tensor attribute")
+def test_encoder_exports_because_value_checks_are_skipped_while_tracing() -> None:
+    """``torch.export`` cannot record a branch on tensor values: the checks of ids and lengths skip them there."""
+    m = small_model()
+    src, src_len = torch.randint(4, 13, (2, 6)), torch.tensor([6, 3])
+    exported = torch.export.export(m.encoder, (src, src_len))
+    torch.testing.assert_close(exported.module()(src, src_len), m.encoder(src, src_len))
