@@ -175,12 +175,17 @@ def check_valid_lens(valid_lens: object, shape: tuple[int, ...]) -> None:
             f"valid_lens must have shape ({batch},) or ({batch}, {n_q}) for scores of shape {tuple(shape)}, "
             f"got {tuple(valid_lens.shape)}"
         )
-    if valid_lens.dtype == torch.bool or valid_lens.is_complex():
+    if valid_lens.dtype == torch.bool or valid_lens.dtype.is_complex:
         raise TypeError(f"valid_lens must be an integer tensor, got dtype {valid_lens.dtype}")
     if tracing() or valid_lens.numel() == 0:
         return
-    if valid_lens.is_floating_point() and not torch.equal(valid_lens, valid_lens.round()):
+    if valid_lens.numel() <= 64:  # a few numbers: cheaper in Python than two reductions
+        values = valid_lens.flatten().tolist()
+        lo, hi, whole = min(values), max(values), all(float(v).is_integer() for v in values)
+    else:
+        lo, hi = (v.item() for v in torch.aminmax(valid_lens))
+        whole = not valid_lens.is_floating_point() or torch.equal(valid_lens, valid_lens.round())
+    if not whole:
         raise ValueError("valid_lens must hold whole numbers, got fractional values")
-    lo, hi = (int(v) for v in torch.aminmax(valid_lens))
     if lo < 0 or hi > n_k:
-        raise ValueError(f"valid_lens must lie in [0, {n_k}] (the number of keys), got values from {lo} to {hi}")
+        raise ValueError(f"valid_lens must lie in [0, {n_k}] (the number of keys), got values from {lo:g} to {hi:g}")
