@@ -56,13 +56,16 @@ def saved_for_backward_bytes(fn: Callable[[], torch.Tensor]) -> int:
 
 def interleaved_ms(rows: dict[str, Callable[[], object]], repeats: int = 21, warmup: int = 1) -> dict[str, float]:
     """Median milliseconds of each ``rows[name]()``, the rows interleaved: every repeat calls every row once,
-    so a change in machine load hits all rows alike."""
+    so a change in machine load hits all rows alike, starting from the next row each time, so that no row
+    always follows the same one (the allocator's state after a large row can favour the row after it)."""
     for fn in rows.values():
         for _ in range(warmup):
             fn()
+    names = list(rows)
     times: dict[str, list[float]] = {name: [] for name in rows}
-    for _ in range(repeats):
-        for name, fn in rows.items():
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = rows[name]
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
