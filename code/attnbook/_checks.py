@@ -76,7 +76,7 @@ def check_tensor(
         raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {_describe(x)}")
     if (x.dim() != dim if dim is not None else x.dim() < 2) or (size is not None and x.shape[-1] != size):
         raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
-    if floating and not x.is_floating_point():
+    if floating and not x.dtype.is_floating_point:
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
 
 
@@ -179,12 +179,15 @@ def check_valid_lens(valid_lens: object, shape: tuple[int, ...]) -> None:
         raise TypeError(f"valid_lens must be an integer tensor, got dtype {valid_lens.dtype}")
     if tracing() or valid_lens.numel() == 0:
         return
+    floating = valid_lens.dtype.is_floating_point
     if valid_lens.numel() <= 64:  # a few numbers: cheaper in Python than two reductions
-        values = valid_lens.flatten().tolist()
-        lo, hi, whole = min(values), max(values), all(float(v).is_integer() for v in values)
+        values = valid_lens.tolist()
+        values = [v for row in values for v in row] if valid_lens.dim() == 2 else values
+        lo, hi = min(values), max(values)
+        whole = not floating or all(float(v).is_integer() for v in values)
     else:
         lo, hi = (v.item() for v in torch.aminmax(valid_lens))
-        whole = not valid_lens.is_floating_point() or torch.equal(valid_lens, valid_lens.round())
+        whole = not floating or torch.equal(valid_lens, valid_lens.round())
     if not whole:
         raise ValueError("valid_lens must hold whole numbers, got fractional values")
     if lo < 0 or hi > n_k:
