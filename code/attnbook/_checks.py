@@ -114,7 +114,10 @@ def check_sequence(X: object, d: int, max_len: int) -> None:
     """``X`` float ``(B, T, d)`` with ``T <= max_len`` (a positional table's length)."""
     check_tensor("X", X, f"(batch, steps <= {max_len}, {d})", dim=3, size=d)
     if X.shape[1] > max_len:
-        raise ValueError(f"X has {X.shape[1]} steps, more than the table's max_len={max_len}")
+        raise ValueError(
+            f"sequence of {X.shape[1]} steps is longer than the table (max_len={max_len}); "
+            "build the encoding with a larger max_len"
+        )
 
 
 def check_rotary(x: object, positions: object) -> None:
