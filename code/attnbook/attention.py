@@ -388,19 +388,21 @@ class MultiHeadAttention(nn.Module):
         return self.W_o(self.merge_heads(self.attend(q, k, v, valid_lens)))  # (B, n_q, h * d_h) -> (B, n_q, d)
 
     def attend(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid_lens: torch.Tensor | None = None
-    ) -> torch.Tensor:
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid_lens: torch.Tensor | None = None,
+        keep_weights: bool | None = None,
+    ) -> torch.Tensor:  # fmt: skip
         """Scaled dot-product attention of every head at once, on projected, split heads.
 
         ``q (B, h, n_q, d_h)``, ``k`` and ``v`` ``(B, h, n_k, d_h)`` -> ``(B, h, n_q, d_h)``;
         :meth:`forward` and a key-value cache (``DecoderBlock.step``) both end here.
+        ``keep_weights`` overrides the layer's setting for this call (``None``: keep it).
         """
         p = self.dropout if self.training else 0.0
         keep = None  # (B, 1, n_q or 1, n_k), True = attend
         if valid_lens is not None:
             check_valid_lens(valid_lens, (*q.shape[:3], k.shape[2]))
             keep = _valid_mask(valid_lens, (*q.shape[:3], k.shape[2])).to(q.device)
-        if not self.keep_weights:
+        if not (self.keep_weights if keep_weights is None else keep_weights):
             self.attention_weights = None
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=p)  # (B, h, n_q, d_h)
             return out if keep is None else out.masked_fill(~keep.any(-1, keepdim=True), 0.0)  # no key: zeros

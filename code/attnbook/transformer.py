@@ -211,7 +211,8 @@ class DecoderBlock(nn.Module):
             ``(B, m, d)`` and the cache grown to ``t + m`` positions. Each step
             projects only the new positions, instead of recomputing every earlier
             one; the result equals :meth:`forward`'s rows ``t .. t + m - 1``. New
-            position ``i`` sees the cache and new positions ``<= i`` (causal).
+            position ``i`` sees the cache and new positions ``<= i`` (causal). Both
+            attentions keep their weights, whatever ``keep_weights`` says.
         """
         check_kv_cache(x, cache, memory_kv, self.norm1.normalized_shape[0], self.self_attention.num_heads)
         a, t, m = self.self_attention, cache[0].shape[2], x.shape[1]
@@ -222,11 +223,11 @@ class DecoderBlock(nn.Module):
             nonlocal new_cache
             q, k, v = (a.split_heads(W(H)) for W in (a.W_q, a.W_k, a.W_v))  # (B, h, m, d_h) each
             new_cache = (torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2))  # (B, h, t + m, d_h)
-            return a.W_o(a.merge_heads(a.attend(q, *new_cache, causal)))
+            return a.W_o(a.merge_heads(a.attend(q, *new_cache, causal, keep_weights=True)))
 
-        def cross_attend(H: torch.Tensor) -> torch.Tensor:
+        def cross_attend(H: torch.Tensor) -> torch.Tensor:  # keeps the weights: decoding reports the alignment
             c = self.cross_attention
-            return c.W_o(c.merge_heads(c.attend(c.split_heads(c.W_q(H)), *memory_kv, src_len)))
+            return c.W_o(c.merge_heads(c.attend(c.split_heads(c.W_q(H)), *memory_kv, src_len, keep_weights=True)))
 
         x = self._sublayer(x, self.norm1, self_attend)
         x = self._sublayer(x, self.norm2, cross_attend)

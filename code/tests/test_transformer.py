@@ -247,3 +247,15 @@ def test_encoder_exports_because_value_checks_are_skipped_while_tracing() -> Non
     src, src_len = torch.randint(4, 13, (2, 6)), torch.tensor([6, 3])
     exported = torch.export.export(m.encoder, (src, src_len))
     torch.testing.assert_close(exported.module()(src, src_len), m.encoder(src, src_len))
+
+
+def test_cached_decoding_keeps_its_weights_under_fused_attention() -> None:
+    from attnbook.attention import fused_attention
+
+    m = small_model()
+    src, src_len = torch.randint(4, 13, (2, 5)), torch.tensor([5, 3])
+    expected = greedy_decode(m, src, src_len, max_len=6)
+    with fused_attention(m):
+        decoded = greedy_decode(m, src, src_len, max_len=6)
+    assert decoded.tokens.tolist() == expected.tokens.tolist()
+    torch.testing.assert_close(decoded.attention, expected.attention)
