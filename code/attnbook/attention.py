@@ -406,9 +406,15 @@ class MultiHeadAttention(nn.Module):
             self.attention_weights = None
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=p)  # (B, h, n_q, d_h)
             return out if keep is None else out.masked_fill(~keep.any(-1, keepdim=True), 0.0)  # no key: zeros
-        q = q / math.sqrt(self.head_size)  # scale the (B, h, n_q, d_h) queries, not the larger scores
-        scores = q @ k.transpose(-2, -1)  # (B, h, n_q, d_h) @ (B, h, d_h, n_k) -> (B, h, n_q, n_k)
-        self.attention_weights = _softmax(scores, keep)  # the mask broadcasts over the heads
+        (B, h, n_q, d_h), n_k = q.shape, k.shape[2]
+        bias = q.new_zeros(())  # added to Q K^T by the product itself (no pass of its own): -inf on padded keys
+        if keep is not None:
+            m = keep.shape[2]  # n_q or 1
+            bias = q.new_zeros(keep.shape).masked_fill_(~keep, float("-inf")).expand(B, h, m, n_k).reshape(B * h, m, n_k)
+        q2 = (q / math.sqrt(d_h)).reshape(B * h, n_q, d_h)  # scale the queries, not the larger scores
+        kT = k.transpose(-2, -1).reshape(B * h, d_h, n_k)  # the B * h heads as one batch
+        scores = torch.baddbmm(bias, q2, kT, beta=float(keep is not None)).view(B, h, n_q, n_k)  # bias + Q K^T
+        self.attention_weights = _softmax(scores, None)  # masked keys are -inf already
         return F.dropout(self.attention_weights, p) @ v  # (B, h, n_q, n_k) @ (B, h, n_k, d_h)
 
 
