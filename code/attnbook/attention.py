@@ -11,9 +11,15 @@ the keys and averages the values with them. This module holds
 * :class:`DotProductAttention` and :class:`AdditiveAttention`, which pool the
   values with those weights and keep them in ``.attention_weights``;
 * :class:`MultiHeadAttention` (chapter 5): ``h`` scaled dot-product attentions
-  over learned projections, run in parallel as one batched product;
+  over learned projections, run in parallel as one batched product
+  (:meth:`~MultiHeadAttention.attend` on already-split heads, shared with the
+  decoder's key-value cache; ``from_torch``/``to_torch`` convert from and to
+  ``nn.MultiheadAttention``);
 * :func:`softmax_with_mask` (chapter 6): the softmax under an arbitrary boolean
   mask -- a graph's adjacency, a local window on an image.
+
+Input checks live in :mod:`attnbook._checks`; public entry points call them once,
+inner paths (``_softmax``, ``attend``'s core) do not.
 """
 
 from __future__ import annotations
@@ -21,64 +27,76 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnbook._checks import check_int, check_mask, check_pairs, check_qkv, check_tensor, check_valid_lens, tracing
+
 __all__ = [
-    "masked_softmax",
-    "DotProductAttention",
     "AdditiveAttention",
     "BilinearScore",
     "ConcatScore",
+    "DotProductAttention",
     "MultiHeadAttention",
     "fused_attention",
+    "masked_softmax",
     "softmax_with_mask",
 ]
 
 
-def _valid_mask(valid_lens: torch.Tensor, shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-    """Validate ``valid_lens`` against scores of ``shape`` ``(B, ..., n_q, n_k)``; return the boolean mask.
+def _valid_mask(valid_lens: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
+    """The keys that exist for scores of ``shape`` ``(B, ..., n_q, n_k)``: True = attend.
 
-    The mask is True where a key exists, of shape ``(B, 1, ..., n_q or 1, n_k)``:
-    it broadcasts over the dimensions between the batch and the queries (heads).
+    Shape ``(B, 1, ..., n_q or 1, n_k)``, so it broadcasts over the dimensions
+    between the batch and the queries (heads). ``valid_lens`` is checked by the caller.
     """
-    if not isinstance(valid_lens, torch.Tensor):
-        raise TypeError(f"valid_lens must be a torch.Tensor or None, got {type(valid_lens).__name__}")
-    shape = tuple(shape)
-    if len(shape) < 3:
-        raise ValueError(
-            f"valid_lens needs scores with a batch dimension, (batch, ..., n_queries, n_keys); got {shape}"
-        )
-    batch, n_q, n_k = shape[0], shape[-2], shape[-1]
-    if valid_lens.dim() == 1:
-        expected = (batch,)
-    elif valid_lens.dim() == 2:
-        expected = (batch, n_q)
-    else:
-        expected = None
-    if expected is None or tuple(valid_lens.shape) != expected:
-        raise ValueError(
-            f"valid_lens must have shape ({batch},) or ({batch}, {n_q}) for scores of shape "
-            f"{shape}, got {tuple(valid_lens.shape)}"
-        )
-    if valid_lens.is_floating_point():
-        if not torch.equal(valid_lens, valid_lens.round()):
-            raise ValueError("valid_lens must hold whole numbers, got fractional values")
-        valid_lens = valid_lens.long()
-    elif valid_lens.dtype == torch.bool or valid_lens.is_complex():
-        raise TypeError(f"valid_lens must be an integer tensor, got dtype {valid_lens.dtype}")
-    if valid_lens.numel() and (valid_lens.min() < 0 or valid_lens.max() > n_k):
-        raise ValueError(
-            f"valid_lens must lie in [0, {n_k}] (the number of keys), "
-            f"got values from {int(valid_lens.min())} to {int(valid_lens.max())}"
-        )
-    lens = valid_lens.to(device)
-    if lens.dim() == 1:
-        lens = lens[:, None]  # (B, 1): the same length for every query
-    keep = torch.arange(n_k, device=device) < lens[..., None]  # (B, n_q or 1, n_k)
-    return keep.reshape(batch, *([1] * (len(shape) - 3)), *keep.shape[1:])  # broadcast over heads
+    lens = valid_lens[:, None] if valid_lens.dim() == 1 else valid_lens  # (B, n_q or 1)
+    keep = torch.arange(shape[-1], device=valid_lens.device) < lens[..., None]  # (B, n_q or 1, n_k)
+    return keep.reshape(shape[0], *([1] * (len(shape) - 3)), *keep.shape[1:])  # broadcast over heads
+
+
+def _softmax_filled(scores: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    """``softmax(where(keep, scores, -inf))``, with zeros on rows that have no finite score.
+
+    ``keep=None``: the masked scores are already ``-inf``. Only rows without a
+    finite score need the extra rule (their softmax is NaN), so only they are fixed.
+    """
+    filled = scores if keep is None else torch.where(keep, scores, float("-inf"))  # (..., n_q, n_k)
+    weights = filled.softmax(dim=-1)  # masked keys: exactly 0
+    nan_rows = weights[..., 0].isnan()  # (..., n_q): a NaN row is NaN in every column
+    if tracing():  # a recorded graph (export, compile) cannot branch on values
+        return weights.masked_fill(nan_rows[..., None], 0.0)
+    if nan_rows.any():  # rare: no valid key, or every valid score -inf (a NaN score stays NaN)
+        rows = nan_rows.nonzero(as_tuple=True)
+        empty = (filled[rows] == float("-inf")).all(-1)
+        weights[tuple(r[empty] for r in rows)] = 0.0
+    return weights
+
+
+class _MaskedSoftmax(torch.autograd.Function):
+    """:func:`_softmax_filled` with the softmax's own backward: masked keys and empty rows have
+    weight 0, so their gradient is 0 without another pass over the scores."""
+
+    @staticmethod
+    def forward(ctx, scores: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:  # type: ignore[override]
+        weights = _softmax_filled(scores, keep)
+        ctx.save_for_backward(weights)
+        return weights
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        (weights,) = ctx.saved_tensors
+        return torch._softmax_backward_data(grad, weights, -1, weights.dtype), None  # alpha * (g - sum(g * alpha))
+
+
+def _softmax(scores: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+    """The masked softmax without input checks (inner paths)."""
+    if scores.requires_grad and torch.is_grad_enabled() and not tracing():
+        return _MaskedSoftmax.apply(scores, keep)
+    return _softmax_filled(scores, keep)
 
 
 def softmax_with_mask(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -96,25 +114,15 @@ def softmax_with_mask(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
     Returns:
         Weights of the shape of ``scores``: exactly 0 where the mask is False; a
-        query that may attend to no key at all gets a row of zeros (not NaN).
+        query that may attend to no key at all (or whose allowed scores are all
+        ``-inf``) gets a row of zeros, not NaN.
 
     Raises:
         TypeError: a non-boolean mask or non-float scores.
         ValueError: a mask that does not broadcast to ``scores``.
     """
-    if not isinstance(scores, torch.Tensor) or not scores.is_floating_point():
-        raise TypeError(f"scores must be a floating-point tensor, got {getattr(scores, 'dtype', type(scores).__name__)}")
-    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a boolean tensor (True = may attend), got {getattr(mask, 'dtype', type(mask).__name__)}")
-    try:
-        keep = mask.to(scores.device).expand_as(scores)
-    except RuntimeError:
-        raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to scores of shape {tuple(scores.shape)}"
-        ) from None
-    empty = ~keep.any(dim=-1, keepdim=True)  # queries that may attend to nothing
-    filled = scores.masked_fill(~keep, float("-inf")).masked_fill(empty, 0.0)  # finite wherever softmax looks
-    return filled.softmax(dim=-1).masked_fill(~keep, 0.0)
+    check_mask(scores, mask)
+    return _softmax(scores, mask.to(scores.device))
 
 
 def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None) -> torch.Tensor:
@@ -134,32 +142,20 @@ def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None)
         such as ``-1e6`` gives).
 
     Raises:
+        TypeError: non-float ``scores``, ``valid_lens`` not an integer tensor.
         ValueError: ``scores`` of rank < 2, or ``valid_lens`` of the wrong
             shape or outside ``[0, n_keys]``.
     """
-    if not isinstance(scores, torch.Tensor) or not scores.is_floating_point():
-        raise TypeError(f"scores must be a floating-point tensor, got {getattr(scores, 'dtype', type(scores).__name__)}")
-    if scores.dim() < 2:
-        raise ValueError(f"scores must have shape (..., n_queries, n_keys), got {tuple(scores.shape)}")
+    check_tensor("scores", scores, "(..., n_queries, n_keys)")
     if valid_lens is None:
         return scores.softmax(dim=-1)
-    return softmax_with_mask(scores, _valid_mask(valid_lens, scores.shape, scores.device))
+    check_valid_lens(valid_lens, scores.shape)
+    return _softmax(scores, _valid_mask(valid_lens, scores.shape).to(scores.device))
 
 
-def _check_qkv(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor | None = None) -> None:
-    """Shapes ``(B, n_q, d_q)``, ``(B, n_k, d_k)``, ``(B, n_k, d_v)`` with matching B and n_k."""
-    tensors = {"queries": queries, "keys": keys} | ({"values": values} if values is not None else {})
-    for name, t in tensors.items():
-        if not isinstance(t, torch.Tensor) or t.dim() != 3:
-            got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
-            raise ValueError(f"{name} must have shape (batch, n, features), got {got}")
-    batches = {name: t.shape[0] for name, t in tensors.items()}
-    if len(set(batches.values())) != 1:
-        raise ValueError(f"queries, keys and values must share the batch size, got {batches}")
-    if values is not None and values.shape[1] != keys.shape[1]:
-        raise ValueError(
-            f"keys and values must come in pairs: got {keys.shape[1]} keys and {values.shape[1]} values"
-        )
+def _in(linear: nn.Module) -> int | None:
+    """The input width of an ``nn.Linear``; ``None`` for an ``nn.LazyLinear`` that has not seen data."""
+    return linear.in_features or None
 
 
 class DotProductAttention(nn.Module):
@@ -185,10 +181,8 @@ class DotProductAttention(nn.Module):
         values: torch.Tensor,
         valid_lens: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        _check_qkv(queries, keys, values)
+        check_qkv(queries, keys, values, same_size=True)
         d = queries.shape[-1]
-        if keys.shape[-1] != d:
-            raise ValueError(f"queries and keys need the same size for a dot product, got {d} and {keys.shape[-1]}")
         scale = 1.0 / math.sqrt(d) if self.scale is None else self.scale
         scores = torch.bmm(queries, keys.transpose(1, 2)) * scale  # (B, n_q, d) @ (B, d, n_k) -> (B, n_q, n_k)
         self.attention_weights = masked_softmax(scores, valid_lens)
@@ -210,8 +204,7 @@ class AdditiveAttention(nn.Module):
         self, num_hiddens: int, dropout: float = 0.0, query_size: int | None = None, key_size: int | None = None
     ) -> None:
         super().__init__()
-        if not isinstance(num_hiddens, int) or num_hiddens < 1:
-            raise ValueError(f"num_hiddens must be a positive int, got {num_hiddens!r}")
+        check_int("num_hiddens", num_hiddens)
         self.W_q = nn.Linear(query_size, num_hiddens, bias=False) if query_size else nn.LazyLinear(num_hiddens, bias=False)
         self.W_k = nn.Linear(key_size, num_hiddens, bias=False) if key_size else nn.LazyLinear(num_hiddens, bias=False)
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
@@ -220,7 +213,7 @@ class AdditiveAttention(nn.Module):
 
     def score(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """``(B, n_q, d_q), (B, n_k, d_k) -> (B, n_q, n_k)``."""
-        _check_qkv(queries, keys)
+        check_qkv(queries, keys, sizes=(_in(self.W_q), _in(self.W_k)), dtype=self.w_v.weight.dtype)
         q, k = self.W_q(queries), self.W_k(keys)  # (B, n_q, h), (B, n_k, h)
         features = torch.tanh(q.unsqueeze(2) + k.unsqueeze(1))  # (B, n_q, 1, h) + (B, 1, n_k, h) -> (B, n_q, n_k, h)
         return self.w_v(features).squeeze(-1)  # (B, n_q, n_k, 1) -> (B, n_q, n_k)
@@ -232,8 +225,9 @@ class AdditiveAttention(nn.Module):
         values: torch.Tensor,
         valid_lens: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        _check_qkv(queries, keys, values)
-        self.attention_weights = masked_softmax(self.score(queries, keys), valid_lens)
+        scores = self.score(queries, keys)  # checks queries and keys
+        check_pairs(keys, values)
+        self.attention_weights = masked_softmax(scores, valid_lens)
         return torch.bmm(self.dropout(self.attention_weights), values)  # (B, n_q, n_k) @ (B, n_k, d_v)
 
 
@@ -250,12 +244,7 @@ class BilinearScore(nn.Module):
         nn.init.kaiming_uniform_(self.W, a=math.sqrt(5))
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        _check_qkv(queries, keys)
-        if queries.shape[-1] != self.W.shape[0] or keys.shape[-1] != self.W.shape[1]:
-            raise ValueError(
-                f"expected query size {self.W.shape[0]} and key size {self.W.shape[1]}, "
-                f"got {queries.shape[-1]} and {keys.shape[-1]}"
-            )
+        check_qkv(queries, keys, sizes=tuple(self.W.shape), dtype=self.W.dtype)
         return queries @ self.W @ keys.transpose(1, 2)  # (B, n_q, d_q) @ (d_q, d_k) @ (B, d_k, n_k)
 
 
@@ -275,12 +264,7 @@ class ConcatScore(nn.Module):
         self.linear = nn.Linear(query_size + key_size, 1)
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        _check_qkv(queries, keys)
-        if queries.shape[-1] != self.query_size or keys.shape[-1] != self.key_size:
-            raise ValueError(
-                f"expected query size {self.query_size} and key size {self.key_size}, "
-                f"got {queries.shape[-1]} and {keys.shape[-1]}"
-            )
+        check_qkv(queries, keys, sizes=(self.query_size, self.key_size), dtype=self.linear.weight.dtype)
         n_q, n_k = queries.shape[1], keys.shape[1]
         pairs = torch.cat(
             [queries.unsqueeze(2).expand(-1, -1, n_k, -1), keys.unsqueeze(1).expand(-1, n_q, -1, -1)], dim=-1
@@ -302,6 +286,10 @@ class MultiHeadAttention(nn.Module):
     :func:`masked_softmax` (``(B,)`` or ``(B, n_q)``), shared by all heads.
     ``.attention_weights`` is ``(B, h, n_q, n_k)`` after each call.
 
+    ``query_size``, ``key_size`` and ``value_size`` default to ``num_hiddens``
+    (as ``nn.MultiheadAttention``'s ``kdim``/``vdim`` do); ``"lazy"`` makes that
+    projection an ``nn.LazyLinear`` that takes its input width from the first call.
+
     With ``keep_weights=False`` the module calls the fused
     ``F.scaled_dot_product_attention`` instead and stores no weights: the same
     result (to rounding) without materialising the ``(B, h, n_q, n_k)`` matrix
@@ -315,15 +303,14 @@ class MultiHeadAttention(nn.Module):
         dropout: float = 0.0,
         bias: bool = False,
         *,
-        query_size: int | None = None,
-        key_size: int | None = None,
-        value_size: int | None = None,
+        query_size: int | Literal["lazy"] | None = None,
+        key_size: int | Literal["lazy"] | None = None,
+        value_size: int | Literal["lazy"] | None = None,
         keep_weights: bool = True,
     ) -> None:
         super().__init__()
-        for name, value in {"num_hiddens": num_hiddens, "num_heads": num_heads}.items():
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        check_int("num_hiddens", num_hiddens)
+        check_int("num_heads", num_heads)
         if num_hiddens % num_heads:
             raise ValueError(
                 f"num_hiddens must be divisible by num_heads to split it into equal heads, "
@@ -332,14 +319,49 @@ class MultiHeadAttention(nn.Module):
         self.num_heads = num_heads
         self.head_size = num_hiddens // num_heads
 
-        def linear(size: int | None) -> nn.Module:
-            return nn.Linear(size, num_hiddens, bias=bias) if size else nn.LazyLinear(num_hiddens, bias=bias)
+        def linear(name: str, size: int | str | None) -> nn.Module:
+            if size == "lazy":
+                return nn.LazyLinear(num_hiddens, bias=bias)
+            return nn.Linear(num_hiddens if size is None else check_int(name, size), num_hiddens, bias=bias)
 
-        self.W_q, self.W_k, self.W_v = linear(query_size), linear(key_size), linear(value_size)
+        self.W_q, self.W_k = linear("query_size", query_size), linear("key_size", key_size)
+        self.W_v = linear("value_size", value_size)
         self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
         self.dropout = dropout
         self.keep_weights = keep_weights
         self.attention_weights: torch.Tensor | None = None
+
+    @classmethod
+    def from_torch(cls, ref: nn.MultiheadAttention, keep_weights: bool = True) -> MultiHeadAttention:
+        """The layer ``ref`` computes, as a book layer with its weights (called with ``(B, n, d)`` inputs).
+
+        ``nn.MultiheadAttention`` stacks ``W_q, W_k, W_v`` in ``in_proj_weight`` (or
+        keeps ``q/k/v_proj_weight`` when ``kdim``/``vdim`` differ) and calls ``W_o``
+        ``out_proj``. Draws no random numbers.
+        """
+        if not isinstance(ref, nn.MultiheadAttention) or ref.bias_k is not None or ref.add_zero_attn:
+            raise TypeError(f"expected an nn.MultiheadAttention without bias_k/add_zero_attn, got {ref!r}")
+        bias = ref.in_proj_bias is not None
+        sizes = {"query_size": ref.embed_dim, "key_size": ref.kdim, "value_size": ref.vdim}
+        with torch.device("meta"):  # no initialisation: every parameter is copied below
+            mha = cls(ref.embed_dim, ref.num_heads, ref.dropout, bias, **sizes, keep_weights=keep_weights)
+        mha = mha.to_empty(device=ref.out_proj.weight.device).to(ref.out_proj.weight.dtype)
+        mha.load_state_dict(_torch_state(ref, to_book=True))
+        return mha.train(ref.training)
+
+    def to_torch(self) -> nn.MultiheadAttention:
+        """``nn.MultiheadAttention(batch_first=True)`` with this layer's weights; draws no random numbers."""
+        d, (q, k, v) = self.W_o.out_features, (self.W_q, self.W_k, self.W_v)
+        if q.in_features != d:
+            raise ValueError(f"nn.MultiheadAttention needs query_size = num_hiddens = {d}, got {q.in_features}")
+        with torch.device("meta"):
+            ref = nn.MultiheadAttention(
+                d, self.num_heads, self.dropout, bias=self.W_o.bias is not None,
+                kdim=k.in_features, vdim=v.in_features, batch_first=True,
+            )  # fmt: skip
+        ref = ref.to_empty(device=self.W_o.weight.device).to(self.W_o.weight.dtype)
+        ref.load_state_dict(_torch_state(self, to_book=False))
+        return ref.train(self.training)
 
     def split_heads(self, X: torch.Tensor) -> torch.Tensor:
         """``(B, n, h * d_h) -> (B, h, n, d_h)``: one slice of the features per head."""
@@ -358,28 +380,65 @@ class MultiHeadAttention(nn.Module):
         values: torch.Tensor,
         valid_lens: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        _check_qkv(queries, keys, values)
-        for name, X, W in (("queries", queries, self.W_q), ("keys", keys, self.W_k), ("values", values, self.W_v)):
-            if not isinstance(W, nn.LazyLinear) and X.shape[-1] != W.in_features:
-                raise ValueError(f"{name} must have {W.in_features} features, got {X.shape[-1]}")
+        sizes = (_in(self.W_q), _in(self.W_k), _in(self.W_v))
+        check_qkv(queries, keys, values, sizes, dtype=self.W_o.weight.dtype)
         q = self.split_heads(self.W_q(queries))  # (B, h, n_q, d_h)
         k = self.split_heads(self.W_k(keys))  # (B, h, n_k, d_h)
         v = self.split_heads(self.W_v(values))  # (B, h, n_k, d_h)
+        return self.W_o(self.merge_heads(self.attend(q, k, v, valid_lens)))  # (B, n_q, h * d_h) -> (B, n_q, d)
+
+    def attend(
+        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid_lens: torch.Tensor | None = None,
+        keep_weights: bool | None = None,
+    ) -> torch.Tensor:  # fmt: skip
+        """Scaled dot-product attention of every head at once, on projected, split heads.
+
+        ``q (B, h, n_q, d_h)``, ``k`` and ``v`` ``(B, h, n_k, d_h)`` -> ``(B, h, n_q, d_h)``;
+        :meth:`forward` and a key-value cache (``DecoderBlock.step``) both end here.
+        ``keep_weights`` overrides the layer's setting for this call (``None``: keep it).
+        """
         p = self.dropout if self.training else 0.0
-        if self.keep_weights:
-            q = q / math.sqrt(self.head_size)  # scale the (B, h, n_q, d_h) queries, not the larger scores
-            scores = q @ k.transpose(-2, -1)  # (B, h, n_q, d_h) @ (B, h, d_h, n_k) -> (B, h, n_q, n_k)
-            self.attention_weights = masked_softmax(scores, valid_lens)  # lengths broadcast over heads
-            out = F.dropout(self.attention_weights, p) @ v  # (B, h, n_q, d_h)
-        else:
+        keep = None  # (B, 1, n_q or 1, n_k), True = attend
+        if valid_lens is not None:
+            check_valid_lens(valid_lens, (*q.shape[:3], k.shape[2]))
+            keep = _valid_mask(valid_lens, (*q.shape[:3], k.shape[2])).to(q.device)
+        if not (self.keep_weights if keep_weights is None else keep_weights):
             self.attention_weights = None
-            mask = None
-            if valid_lens is not None:  # (B, 1, n_q or 1, n_k), True = attend
-                mask = _valid_mask(valid_lens, (*q.shape[:3], k.shape[2]), q.device)
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=p)  # (B, h, n_q, d_h)
-            if mask is not None:  # a query with no valid key outputs zeros, as masked_softmax gives
-                out = out.masked_fill(~mask.any(-1, keepdim=True), 0.0)
-        return self.W_o(self.merge_heads(out))  # (B, n_q, h * d_h) -> (B, n_q, num_hiddens)
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=p)  # (B, h, n_q, d_h)
+            return out if keep is None else out.masked_fill(~keep.any(-1, keepdim=True), 0.0)  # no key: zeros
+        (B, h, n_q, d_h), n_k = q.shape, k.shape[2]
+        bias = q.new_zeros(())  # added to Q K^T by the product itself (no pass of its own): -inf on padded keys
+        if keep is not None:
+            m = keep.shape[2]  # n_q or 1
+            bias = q.new_zeros(keep.shape).masked_fill_(~keep, float("-inf")).expand(B, h, m, n_k).reshape(B * h, m, n_k)
+        q2 = (q / math.sqrt(d_h)).reshape(B * h, n_q, d_h)  # scale the queries, not the larger scores
+        kT = k.transpose(-2, -1).reshape(B * h, d_h, n_k)  # the B * h heads as one batch
+        scores = torch.baddbmm(bias, q2, kT, beta=float(keep is not None)).view(B, h, n_q, n_k)  # bias + Q K^T
+        self.attention_weights = _softmax(scores, None)  # masked keys are -inf already
+        return F.dropout(self.attention_weights, p) @ v  # (B, h, n_q, n_k) @ (B, h, n_k, d_h)
+
+
+def _torch_state(layer: nn.Module, to_book: bool) -> dict[str, torch.Tensor]:
+    """The state dict of the other layer: ``nn.MultiheadAttention`` -> book (``to_book``) or book -> torch."""
+    if to_book:
+        ref = layer
+        if ref._qkv_same_embed_dim:
+            weights = ref.in_proj_weight.chunk(3)
+        else:
+            weights = (ref.q_proj_weight, ref.k_proj_weight, ref.v_proj_weight)
+        state = {f"W_{n}.weight": w for n, w in zip("qkv", weights)} | {"W_o.weight": ref.out_proj.weight}
+        if ref.in_proj_bias is not None:
+            state |= {f"W_{n}.bias": b for n, b in zip("qkv", ref.in_proj_bias.chunk(3))} | {"W_o.bias": ref.out_proj.bias}
+        return state
+    book = layer
+    weights = [book.W_q.weight, book.W_k.weight, book.W_v.weight]
+    if len({w.shape for w in weights}) == 1:  # torch stacks them: (3d, d)
+        state = {"in_proj_weight": torch.cat(weights), "out_proj.weight": book.W_o.weight}
+    else:
+        state = {f"{n}_proj_weight": w for n, w in zip("qkv", weights)} | {"out_proj.weight": book.W_o.weight}
+    if book.W_o.bias is not None:
+        state |= {"in_proj_bias": torch.cat([book.W_q.bias, book.W_k.bias, book.W_v.bias]), "out_proj.bias": book.W_o.bias}
+    return state
 
 
 @contextlib.contextmanager

@@ -16,18 +16,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnbook._checks import check_int, check_positive_float, check_rotary, check_sequence
 
-def _check_positive_int(**values: int) -> None:
-    for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
+__all__ = ["PositionalEncoding", "apply_rotary", "relative_rotation", "sinusoidal_table"]
 
 
 def _frequencies(num_hiddens: int, base: float) -> torch.Tensor:
-    """``w_i = base^(-2i/d)`` for ``i = 0 .. ceil(d/2) - 1``, in float64."""
+    """``w_i = base^(-2i/d)`` for ``i = 0 .. ceil(d/2) - 1``, in float64 (``base`` checked: finite, > 0)."""
+    check_positive_float("base", base)
     return base ** (-torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens)
-
-__all__ = ["PositionalEncoding", "apply_rotary", "relative_rotation", "sinusoidal_table"]
 
 
 def sinusoidal_table(max_len: int, num_hiddens: int, base: float = 10000.0) -> torch.Tensor:
@@ -36,7 +33,8 @@ def sinusoidal_table(max_len: int, num_hiddens: int, base: float = 10000.0) -> t
     ``P[t, 2i] = sin(t / base^(2i/d))`` and ``P[t, 2i+1] = cos(t / base^(2i/d))``:
     column pair ``i`` turns at angular frequency ``w_i = base^(-2i/d)``.
     """
-    _check_positive_int(max_len=max_len, num_hiddens=num_hiddens)
+    check_int("max_len", max_len)
+    check_int("num_hiddens", num_hiddens)
     t = torch.arange(max_len, dtype=torch.float64)[:, None]  # (T, 1)
     freqs = _frequencies(num_hiddens, base)  # (ceil(d/2),)
     angles = t * freqs  # (T, ceil(d/2))
@@ -59,15 +57,9 @@ class PositionalEncoding(nn.Module):
         self.register_buffer("P", sinusoidal_table(max_len, num_hiddens)[None], persistent=False)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """``(B, T, d)`` float -> the same; the table is cast to ``X``'s dtype."""
         _, max_len, d = self.P.shape
-        if not isinstance(X, torch.Tensor) or X.dim() != 3 or X.shape[-1] != d:
-            got = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
-            raise ValueError(f"expected X of shape (batch, steps, {d}), got {got}")
-        if X.shape[1] > max_len:
-            raise ValueError(
-                f"sequence of {X.shape[1]} steps is longer than the table (max_len={max_len}); "
-                "build the encoding with a larger max_len"
-            )
+        check_sequence(X, d, max_len)
         return self.dropout(X + self.P[:, : X.shape[1]].to(X.dtype))
 
 
@@ -81,11 +73,7 @@ def relative_rotation(delta: int, num_hiddens: int, base: float = 10000.0) -> to
     ``[[cos(delta w_i), sin(delta w_i)], [-sin(delta w_i), cos(delta w_i)]]``.
     ``num_hiddens`` must be even (every column needs its partner).
     """
-    if not isinstance(delta, int) or isinstance(delta, bool):
-        raise TypeError(f"delta must be an int (a number of positions), got {type(delta).__name__}")
-    _check_positive_int(num_hiddens=num_hiddens)
-    if num_hiddens % 2:
-        raise ValueError(f"num_hiddens must be even (sin/cos pairs), got {num_hiddens}")
+    check_int("num_hiddens", num_hiddens, even=True)
     angle = delta * _frequencies(num_hiddens, base)  # (d/2,)
     c, s = torch.cos(angle), torch.sin(angle)
     blocks = torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2)  # (d/2, 2, 2)
@@ -110,21 +98,15 @@ def apply_rotary(x: torch.Tensor, positions: torch.Tensor | None = None, base: f
         A tensor of the shape and dtype of ``x``.
 
     Raises:
+        TypeError: ``x`` not a floating-point tensor.
         ValueError: ``x`` with fewer than 2 dimensions or an odd last dimension;
-            ``positions`` of the wrong shape.
+            ``positions`` of the wrong shape; ``base`` not finite and > 0.
     """
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2:
-        got = f"{x.dtype} tensor of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
-        raise ValueError(f"x must be a floating-point tensor of shape (..., T, d), got {got}")
+    check_rotary(x, positions)
     T, d = x.shape[-2:]
-    if d % 2:
-        raise ValueError(f"rotary embedding rotates feature pairs: the last dimension must be even, got {d}")
     if positions is None:
         positions = torch.arange(T)
-    if not isinstance(positions, torch.Tensor) or tuple(positions.shape) != (T,):
-        got = tuple(positions.shape) if isinstance(positions, torch.Tensor) else type(positions).__name__
-        raise ValueError(f"positions must have shape ({T},), one per row of x, got {got}")
-    angles = positions.to(torch.float64)[:, None] * _frequencies(d, base)  # (T, d/2), float64 for large t
+    angles = positions.to(torch.float64)[:, None] * _frequencies(d, base).to(positions.device)  # (T, d/2), float64 for large t
     cos, sin = angles.cos().to(x), angles.sin().to(x)
     pairs = x.unflatten(-1, (d // 2, 2))  # (..., T, d/2, 2)
     even, odd = pairs[..., 0], pairs[..., 1]  # (..., T, d/2) each

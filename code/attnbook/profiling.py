@@ -1,8 +1,10 @@
-"""Profiling helpers: the book's one timing routine, :func:`median_seconds`,
-:func:`saved_for_backward_bytes` (what autograd keeps for the backward pass), and
-:func:`mha_speed`, the multi-head attention comparison that chapter 5 prints and
-``code/benchmarks/run.py`` records (book vs ``nn.MultiheadAttention`` vs
-``F.scaled_dot_product_attention``).
+"""Profiling helpers: the book's timing routines, :func:`median_seconds` and
+:func:`interleaved_ms`, :func:`saved_for_backward_bytes` (what autograd keeps for the
+backward pass), and the attention comparisons ``code/benchmarks/run.py`` records:
+:func:`softmax_speed` (masked softmax vs the ``masked_fill`` idiom), :func:`mha_speed`
+(chapter 5 prints it: book vs ``nn.MultiheadAttention`` vs
+``F.scaled_dot_product_attention``) and :func:`encoder_speed` (encoder block vs
+``nn.TransformerEncoderLayer``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["median_seconds", "mha_speed", "saved_for_backward_bytes"]
+__all__ = ["encoder_speed", "interleaved_ms", "median_seconds", "mha_speed", "saved_for_backward_bytes", "softmax_speed"]
 
 
 def median_seconds(fn: Callable[[], object], repeats: int = 7, warmup: int = 1) -> float:
@@ -52,18 +54,84 @@ def saved_for_backward_bytes(fn: Callable[[], torch.Tensor]) -> int:
     return sum(storages.values())
 
 
-def _copy_into_torch(book: nn.Module, ref: nn.MultiheadAttention) -> None:
-    """Give ``ref`` the weights of the book's ``MultiHeadAttention`` (torch stacks W_q, W_k, W_v)."""
-    with torch.no_grad():
-        ref.in_proj_weight.copy_(torch.cat([book.W_q.weight, book.W_k.weight, book.W_v.weight]))
-        ref.in_proj_bias.copy_(torch.cat([book.W_q.bias, book.W_k.bias, book.W_v.bias]))
-        ref.out_proj.weight.copy_(book.W_o.weight)
-        ref.out_proj.bias.copy_(book.W_o.bias)
+def interleaved_ms(rows: dict[str, Callable[[], object]], repeats: int = 21, warmup: int = 1) -> dict[str, float]:
+    """Median milliseconds of each ``rows[name]()``, the rows interleaved: every repeat calls every row once,
+    so a change in machine load hits all rows alike, starting from the next row each time, so that no row
+    always follows the same one (the allocator's state after a large row can favour the row after it)."""
+    for fn in rows.values():
+        for _ in range(warmup):
+            fn()
+    names = list(rows)
+    times: dict[str, list[float]] = {name: [] for name in rows}
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            fn = rows[name]
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
+def _fwd_and_bwd(rows: dict[str, Callable[[bool], torch.Tensor]]) -> dict[str, Callable[[], object]]:
+    """For each ``f(grad)``: a forward under ``no_grad`` and a forward + backward of the sum."""
+
+    def fwd(f: Callable[[bool], torch.Tensor]) -> Callable[[], object]:
+        def run() -> None:
+            with torch.no_grad():
+                f(False)
+        return run
+
+    def fwd_bwd(f: Callable[[bool], torch.Tensor]) -> Callable[[], object]:
+        return lambda: f(True).sum().backward()
+
+    return {f"{name}|{kind}": make(f) for name, f in rows.items() for kind, make in (("fwd", fwd), ("fwd_bwd", fwd_bwd))}
+
+
+def _table(ms: dict[str, float]) -> dict[str, dict[str, float]]:
+    table: dict[str, dict[str, float]] = {}
+    for key, value in ms.items():
+        name, kind = key.split("|")
+        table.setdefault(name, {})[f"{kind}_ms"] = value
+    return table
+
+
+def softmax_speed(
+    shape: tuple[int, ...] = (32, 8, 128, 128), repeats: int = 21, seed: int = 0
+) -> dict[str, dict[str, float]]:
+    """Time masked softmaxes on scores of ``shape`` ``(B, h, n_q, n_k)`` with random lengths in ``[0, n_k]``.
+
+    Rows: ``"book"`` (:func:`attnbook.masked_softmax`), ``"book, no checks"`` (the same
+    computation without its input checks), ``"torch idiom"`` (``scores.masked_fill(~mask,
+    -inf).softmax(-1)`` with the mask built from the lengths; NaN on rows of length 0).
+    Each row holds ``fwd_ms`` (under ``no_grad``) and ``fwd_bwd_ms`` (forward + backward of
+    the sum): medians of ``repeats`` interleaved calls. Report them, never assert them.
+    """
+    from attnbook.attention import _softmax, _valid_mask, masked_softmax
+
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randn(shape, generator=g)
+    lens = torch.randint(0, shape[-1] + 1, (shape[0],), generator=g)
+    leaf = scores.clone().requires_grad_()
+
+    def row(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[bool], torch.Tensor]:
+        return lambda grad: fn(leaf if grad else scores)
+
+    def idiom(S: torch.Tensor) -> torch.Tensor:
+        mask = torch.arange(shape[-1]) < lens[:, None]  # (B, n_k), True = attend
+        return S.masked_fill(~mask.reshape(shape[0], *[1] * (len(shape) - 2), shape[-1]), float("-inf")).softmax(-1)
+
+    rows = {
+        "book": row(lambda S: masked_softmax(S, lens)),
+        "book, no checks": row(lambda S: _softmax(S, _valid_mask(lens, S.shape))),
+        "torch idiom": row(idiom),
+    }
+    return _table(interleaved_ms(_fwd_and_bwd(rows), repeats))
 
 
 def mha_speed(
-    batch: int = 32, length: int = 128, width: int = 256, heads: int = 8, repeats: int = 7, seed: int = 0
-) -> dict[str, dict[str, float]]:
+    batch: int = 32, length: int = 128, width: int = 256, heads: int = 8, repeats: int = 7, seed: int = 0,
+    key_padding: bool = False,
+) -> dict[str, dict[str, float]]:  # fmt: skip
     """Time self-attention on ``X (batch, length, width)`` in three implementations, same weights.
 
     Rows (keys of the result):
@@ -76,6 +144,8 @@ def mha_speed(
     * ``"SDPA core"`` -- ``F.scaled_dot_product_attention`` alone on projected ``(B, h, T, d/h)``
       tensors: no projections, a lower bound for the fused rows.
 
+    With ``key_padding`` every example gets a random valid length in ``[1, length]``
+    (book: ``valid_lens``; torch: ``key_padding_mask``; SDPA: a boolean mask).
     Each row holds ``fwd_ms`` (forward under ``torch.no_grad``, eval mode),
     ``fwd_bwd_ms`` (forward with autograd + backward of the sum) -- medians of
     ``repeats`` calls, the rows interleaved -- and ``saved_mb``, the MB autograd keeps for the backward
@@ -88,54 +158,70 @@ def mha_speed(
     g = torch.Generator().manual_seed(seed)
     X = torch.randn(batch, length, width, generator=g)
     torch.manual_seed(seed)
-    book = MultiHeadAttention(width, heads, bias=True, query_size=width, key_size=width, value_size=width).eval()
-    ref = nn.MultiheadAttention(width, heads, batch_first=True).eval()
-    _copy_into_torch(book, ref)
+    book = MultiHeadAttention(width, heads, bias=True).eval()
+    ref = book.to_torch().eval()
     q, k, v = (torch.randn(batch, heads, length, width // heads, generator=g) for _ in range(3))  # (B, h, T, d/h)
+    lens = torch.randint(1, length + 1, (batch,), generator=g) if key_padding else None
+    blocked = None if lens is None else torch.arange(length) >= lens[:, None]  # (B, T): torch's True = padding
 
     def run_book(keep: bool) -> Callable[[torch.Tensor], torch.Tensor]:
         def f(A: torch.Tensor) -> torch.Tensor:
             book.keep_weights = keep
-            return book(A, A, A)
+            return book(A, A, A, lens)
         return f
 
     def run_torch(keep: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-        return lambda A: ref(A, A, A, need_weights=keep, average_attn_weights=False)[0]
+        return lambda A: ref(A, A, A, key_padding_mask=blocked, need_weights=keep, average_attn_weights=False)[0]
 
     def run_core(A: torch.Tensor) -> torch.Tensor:
+        mask = None if blocked is None else ~blocked[:, None, None, :]  # (B, 1, 1, T): True = attend
         if A.requires_grad:  # differentiate through q, k, v as the other rows do through X
-            return F.scaled_dot_product_attention(*(t.requires_grad_() for t in (q, k, v)))
-        return F.scaled_dot_product_attention(q, k, v)
+            return F.scaled_dot_product_attention(*(t.requires_grad_() for t in (q, k, v)), attn_mask=mask)
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
     rows = {
         "book, weights": run_book(True), "torch, weights": run_torch(True),
         "book, fused": run_book(False), "torch, fused": run_torch(False), "SDPA core": run_core,
     }  # fmt: skip
+    return _timed_rows(rows, X, repeats)
+
+
+def encoder_speed(
+    batch: int = 32, length: int = 128, width: int = 256, heads: int = 8, ffn: int = 1024, repeats: int = 7,
+    seed: int = 0,
+) -> dict[str, dict[str, float]]:  # fmt: skip
+    """Time a post-norm encoder block on ``X (batch, length, width)`` with key padding, same weights:
+    ``"book"`` (:class:`attnbook.transformer.EncoderBlock`, keeping its weights) and ``"torch"``
+    (``nn.TransformerEncoderLayer``, which under ``no_grad`` in eval mode takes its nested-tensor
+    fast path). Rows as in :func:`mha_speed`."""
+    from attnbook.transformer import EncoderBlock
+
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(batch, length, width, generator=g)
+    lens = torch.randint(1, length + 1, (batch,), generator=g)
+    blocked = torch.arange(length) >= lens[:, None]  # (B, T): True = padding
+    torch.manual_seed(seed)
+    book = EncoderBlock(width, ffn, heads).eval()
+    ref = nn.TransformerEncoderLayer(width, heads, ffn, dropout=0.0, batch_first=True).eval()
+    with torch.no_grad():
+        ref.self_attn.load_state_dict(book.attention.to_torch().state_dict())
+        for mine, theirs in ((book.ffn.dense1, ref.linear1), (book.ffn.dense2, ref.linear2),
+                             (book.norm1, ref.norm1), (book.norm2, ref.norm2)):  # fmt: skip
+            theirs.load_state_dict(mine.state_dict())
+    rows = {"book": lambda A: book(A, lens), "torch": lambda A: ref(A, src_key_padding_mask=blocked)}
+    return _timed_rows(rows, X, repeats)
+
+
+def _timed_rows(
+    rows: dict[str, Callable[[torch.Tensor], torch.Tensor]], X: torch.Tensor, repeats: int
+) -> dict[str, dict[str, float]]:
+    """``fwd_ms`` / ``fwd_bwd_ms`` (interleaved medians) and ``saved_mb`` of each ``rows[name](X)``."""
     Xg = X.clone().requires_grad_()
+    table = _table(interleaved_ms(_fwd_and_bwd({name: _on(f, X, Xg) for name, f in rows.items()}), repeats))
+    for name, f in rows.items():
+        table[name]["saved_mb"] = saved_for_backward_bytes(lambda f=f: f(Xg)) / 2**20
+    return table
 
-    def fwd(f: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        with torch.no_grad():
-            f(X)
 
-    def fwd_bwd(f: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        f(Xg).sum().backward()
-
-    # Interleaved: every repeat times every row once, so a change in machine load hits all rows alike.
-    times: dict[tuple[str, str], list[float]] = {(name, kind): [] for name in rows for kind in ("fwd", "fwd_bwd")}
-    try:
-        for _ in range(repeats):
-            for name, f in rows.items():
-                for kind, step in (("fwd", fwd), ("fwd_bwd", fwd_bwd)):
-                    times[name, kind].append(median_seconds(lambda: step(f), repeats=1, warmup=0 if times[name, kind] else 1))
-        result = {
-            name: {
-                "fwd_ms": 1e3 * statistics.median(times[name, "fwd"]),
-                "fwd_bwd_ms": 1e3 * statistics.median(times[name, "fwd_bwd"]),
-                "saved_mb": saved_for_backward_bytes(lambda: f(Xg)) / 2**20,
-            }
-            for name, f in rows.items()
-        }
-    finally:
-        for t in (q, k, v):
-            t.requires_grad_(False)
-    return result
+def _on(f: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, Xg: torch.Tensor) -> Callable[[bool], torch.Tensor]:
+    return lambda grad: f(Xg if grad else X)

@@ -33,17 +33,25 @@ from typing import Literal
 import torch
 from torch import nn
 
-from attnbook.attention import MultiHeadAttention, masked_softmax
-from attnbook.positional import PositionalEncoding
+from attnbook._checks import (
+    check_choice,
+    check_int,
+    check_kv_cache,
+    check_positive_float,
+    check_tensor,
+    check_token_ids,
+)
+from attnbook.attention import MultiHeadAttention
 from attnbook.decoding import Memory
+from attnbook.positional import PositionalEncoding
 
 __all__ = [
-    "PositionWiseFFN",
-    "EncoderBlock",
     "DecoderBlock",
-    "TransformerEncoder",
-    "TransformerDecoder",
+    "EncoderBlock",
+    "PositionWiseFFN",
     "Transformer",
+    "TransformerDecoder",
+    "TransformerEncoder",
     "causal_valid_lens",
 ]
 
@@ -58,8 +66,8 @@ class PositionWiseFFN(nn.Module):
 
     def __init__(self, num_hiddens: int, ffn_num_hiddens: int, activation: Activation = "relu", dropout: float = 0.0) -> None:
         super().__init__()
-        if activation not in ("relu", "gelu"):
-            raise ValueError(f"activation must be 'relu' or 'gelu', got {activation!r}")
+        check_choice("activation", activation, ("relu", "gelu"))
+        check_int("ffn_num_hiddens", ffn_num_hiddens)
         self.dense1 = nn.Linear(num_hiddens, ffn_num_hiddens)
         self.activation = nn.ReLU() if activation == "relu" else nn.GELU()  # exact (erf) GELU
         self.dropout = nn.Dropout(dropout)
@@ -98,11 +106,9 @@ class EncoderBlock(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
+        check_positive_float("eps", eps)
         self.norm_first = norm_first
-        self.attention = MultiHeadAttention(
-            num_hiddens, num_heads, dropout, bias,
-            query_size=num_hiddens, key_size=num_hiddens, value_size=num_hiddens,
-        )  # fmt: skip
+        self.attention = MultiHeadAttention(num_hiddens, num_heads, dropout, bias)
         self.norm1 = nn.LayerNorm(num_hiddens, eps=eps)
         self.ffn = PositionWiseFFN(num_hiddens, ffn_num_hiddens, activation, dropout)
         self.norm2 = nn.LayerNorm(num_hiddens, eps=eps)
@@ -110,9 +116,7 @@ class EncoderBlock(nn.Module):
 
     def forward(self, X: torch.Tensor, valid_lens: torch.Tensor | None = None) -> torch.Tensor:
         d = self.norm1.normalized_shape[0]
-        if not isinstance(X, torch.Tensor) or X.dim() != 3 or X.shape[-1] != d:
-            got = tuple(X.shape) if isinstance(X, torch.Tensor) else type(X).__name__
-            raise ValueError(f"expected X of shape (batch, steps, {d}), got {got}")
+        check_tensor("X", X, f"(batch, steps, {d})", dim=3, size=d)
         if self.norm_first:
             H = self.norm1(X)
             X = X + self.dropout(self.attention(H, H, H, valid_lens))
@@ -129,19 +133,6 @@ def causal_valid_lens(batch: int, steps: int, device: torch.device | None = None
     this is the causal mask: every weight on a *later* position is exactly 0.
     """
     return torch.arange(1, steps + 1, device=device).expand(batch, steps)  # (B, T)
-
-
-def _attend_cached(
-    attention: MultiHeadAttention, queries: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
-    valid_lens: torch.Tensor | None = None,
-) -> torch.Tensor:  # fmt: skip
-    """``attention`` for ``queries`` ``(B, n_q, d)`` against keys and values already projected and split into
-    heads, ``(B, h, n_k, d_h)`` -- the cached ones. Same weights and output as ``attention(queries, K, V)``
-    on the unprojected ``K, V`` (eval mode: no dropout)."""
-    q = attention.split_heads(attention.W_q(queries))  # (B, h, n_q, d_h)
-    scores = q @ k.transpose(-2, -1) / math.sqrt(attention.head_size)  # (B, h, n_q, n_k)
-    attention.attention_weights = masked_softmax(scores, valid_lens)
-    return attention.W_o(attention.merge_heads(attention.attention_weights @ v))  # (B, n_q, d)
 
 
 class DecoderBlock(nn.Module):
@@ -178,10 +169,11 @@ class DecoderBlock(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
+        check_positive_float("eps", eps)
         self.norm_first = norm_first
         d = num_hiddens
-        self.self_attention = MultiHeadAttention(d, num_heads, dropout, bias, query_size=d, key_size=d, value_size=d)
-        self.cross_attention = MultiHeadAttention(d, num_heads, dropout, bias, query_size=d, key_size=d, value_size=d)
+        self.self_attention = MultiHeadAttention(d, num_heads, dropout, bias)
+        self.cross_attention = MultiHeadAttention(d, num_heads, dropout, bias)
         self.ffn = PositionWiseFFN(d, ffn_num_hiddens, activation, dropout)
         self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d, eps=eps) for _ in range(3))
         self.dropout = nn.Dropout(dropout)
@@ -195,9 +187,8 @@ class DecoderBlock(nn.Module):
     def forward(self, X: torch.Tensor, memory: torch.Tensor, src_len: torch.Tensor | None = None) -> torch.Tensor:
         """All target positions at once (training, teacher forcing): ``(B, T, d), (B, S, d) -> (B, T, d)``."""
         d = self.norm1.normalized_shape[0]
-        for name, t in (("X", X), ("memory", memory)):
-            if not isinstance(t, torch.Tensor) or t.dim() != 3 or t.shape[-1] != d:
-                raise ValueError(f"expected {name} of shape (batch, steps, {d}), got {tuple(getattr(t, 'shape', ()))}")
+        check_tensor("X", X, f"(batch, steps, {d})", dim=3, size=d)
+        check_tensor("memory", memory, f"(batch, steps, {d})", dim=3, size=d)
         causal = causal_valid_lens(X.shape[0], X.shape[1], X.device)  # (B, T)
         X = self._sublayer(X, self.norm1, lambda H: self.self_attention(H, H, H, causal))
         X = self._sublayer(X, self.norm2, lambda H: self.cross_attention(H, memory, memory, src_len))
@@ -215,60 +206,39 @@ class DecoderBlock(nn.Module):
         memory_kv: tuple[torch.Tensor, torch.Tensor],
         src_len: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
-        """Decode one new position with a key-value cache (inference; eval mode).
+        """Decode new positions with a key-value cache (inference; eval mode).
 
         Args:
-            x: ``(B, 1, d)`` the new position's input.
-            cache: self-attention keys and values of the earlier positions,
+            x: ``(B, m, d)`` the new positions' inputs (``m = 1`` when decoding token by token).
+            cache: self-attention keys and values of the ``t`` earlier positions,
                 ``2 x (B, h, t, d_h)`` (``t = 0`` at the first step).
-            memory_kv: :meth:`memory_kv` of the encoder outputs.
+            memory_kv: :meth:`memory_kv` of the encoder outputs, ``2 x (B, h, S, d_h)``.
 
         Returns:
-            ``(B, 1, d)`` and the cache grown to ``t + 1`` positions. Each step
-            projects only the new position (``O(d^2)``), instead of
-            recomputing every earlier one; the result equals :meth:`forward`'s
-            row ``t``. The new query may see all cached keys -- they are all
-            earlier positions -- so no causal mask is needed.
+            ``(B, m, d)`` and the cache grown to ``t + m`` positions. Each step
+            projects only the new positions, instead of recomputing every earlier
+            one; the result equals :meth:`forward`'s rows ``t .. t + m - 1``. New
+            position ``i`` sees the cache and new positions ``<= i`` (causal). Both
+            attentions keep their weights, whatever ``keep_weights`` says.
         """
+        check_kv_cache(x, cache, memory_kv, self.norm1.normalized_shape[0], self.self_attention.num_heads)
+        a, t, m = self.self_attention, cache[0].shape[2], x.shape[1]
+        causal = None if m == 1 else torch.arange(t + 1, t + m + 1, device=x.device).expand(x.shape[0], m)  # (B, m)
         new_cache = cache
 
         def self_attend(H: torch.Tensor) -> torch.Tensor:
             nonlocal new_cache
-            a = self.self_attention
-            k = torch.cat([cache[0], a.split_heads(a.W_k(H))], dim=2)  # (B, h, t + 1, d_h)
-            v = torch.cat([cache[1], a.split_heads(a.W_v(H))], dim=2)  # (B, h, t + 1, d_h)
-            new_cache = (k, v)
-            return _attend_cached(a, H, k, v)
+            q, k, v = (a.split_heads(W(H)) for W in (a.W_q, a.W_k, a.W_v))  # (B, h, m, d_h) each
+            new_cache = (torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2))  # (B, h, t + m, d_h)
+            return a.W_o(a.merge_heads(a.attend(q, *new_cache, causal, keep_weights=True)))
+
+        def cross_attend(H: torch.Tensor) -> torch.Tensor:  # keeps the weights: decoding reports the alignment
+            c = self.cross_attention
+            return c.W_o(c.merge_heads(c.attend(c.split_heads(c.W_q(H)), *memory_kv, src_len, keep_weights=True)))
 
         x = self._sublayer(x, self.norm1, self_attend)
-        x = self._sublayer(x, self.norm2, lambda H: _attend_cached(self.cross_attention, H, *memory_kv, src_len))
+        x = self._sublayer(x, self.norm2, cross_attend)
         return self._sublayer(x, self.norm3, self.ffn), new_cache
-
-
-# --------------------------------------------------------------------------- the whole model
-def _check_ids(ids: torch.Tensor, lengths: torch.Tensor, vocab_size: int, max_len: int, what: str) -> None:
-    """Token ids ``(B, T)`` (int64, ``0 <= id < vocab_size``, ``1 <= T <= max_len``) and lengths ``(B,)``."""
-    if not isinstance(ids, torch.Tensor) or ids.dim() != 2 or ids.dtype != torch.long:
-        got = f"{tuple(ids.shape)} {ids.dtype}" if isinstance(ids, torch.Tensor) else type(ids).__name__
-        raise ValueError(f"{what} must be a (batch, length) int64 tensor of token ids, got {got}")
-    if ids.shape[0] == 0 or ids.shape[1] == 0:
-        raise ValueError(f"{what} is an empty batch, shape {tuple(ids.shape)}; expected at least one token")
-    if ids.shape[1] > max_len:
-        raise ValueError(
-            f"{what} has {ids.shape[1]} positions but the positional table has max_len={max_len}; "
-            "shorten the input or build the model with a larger max_len"
-        )
-    lo, hi = int(ids.min()), int(ids.max())
-    if lo < 0 or hi >= vocab_size:
-        raise ValueError(f"{what} ids must lie in [0, {vocab_size - 1}] (the vocabulary), got {lo}..{hi}")
-    if lengths is not None:
-        if not isinstance(lengths, torch.Tensor) or tuple(lengths.shape) != (ids.shape[0],):
-            got = tuple(getattr(lengths, "shape", ()))
-            raise ValueError(f"{what} lengths must have shape ({ids.shape[0]},), got {got}")
-        if int(lengths.min()) < 1 or int(lengths.max()) > ids.shape[1]:
-            raise ValueError(
-                f"{what} lengths must lie in [1, {ids.shape[1]}], got {int(lengths.min())}..{int(lengths.max())}"
-            )
 
 
 class _Embed(nn.Module):
@@ -310,7 +280,7 @@ class TransformerEncoder(nn.Module):
         self.final_norm = nn.LayerNorm(num_hiddens) if norm_first else nn.Identity()
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
-        _check_ids(src, src_len, self.vocab_size, self.max_len, "src")
+        check_token_ids(src, src_len, vocab_size=self.vocab_size, max_len=self.max_len, what="src")
         X = self.embed(src)  # (B, S, d)
         for block in self.blocks:
             X = block(X, src_len)
@@ -339,7 +309,7 @@ class TransformerDecoder(nn.Module):
         self.dense = nn.Linear(num_hiddens, vocab_size)
 
     def forward(self, y_in: torch.Tensor, memory: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
-        _check_ids(y_in, None, self.vocab_size, self.max_len, "target")
+        check_token_ids(y_in, None, vocab_size=self.vocab_size, max_len=self.max_len, what="target")
         X = self.embed(y_in)  # (B, T, d)
         for block in self.blocks:
             X = block(X, memory, src_len)
@@ -398,7 +368,7 @@ class Transformer(nn.Module):
         max_len: int = 64, scale_embeddings: bool = False,
     ) -> Transformer:  # fmt: skip
         """An encoder and a decoder of the same sizes."""
-        kw = dict(dropout=dropout, norm_first=norm_first, max_len=max_len, scale_embeddings=scale_embeddings)
+        kw = {"dropout": dropout, "norm_first": norm_first, "max_len": max_len, "scale_embeddings": scale_embeddings}
         return cls(
             TransformerEncoder(src_vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers, **kw),
             TransformerDecoder(tgt_vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers, **kw),

@@ -39,17 +39,30 @@ Metrics
     50 moves per page with explorers, pooled over pages.
 ``explorer.draw_p50_ms`` / ``explorer.draw_p95_ms``
     The same moves, timed only until the synchronous redraw returns: the explorer's own cost.
+``softmax.ratio_vs_torch.fwd`` / ``softmax.ratio_vs_torch.fwd_bwd``
+    ``attnbook.masked_softmax`` time divided by the idiom ``scores.masked_fill(~mask, -inf).softmax(-1)``
+    (mask built from the same lengths) on (32, 8, 128, 128) scores with random lengths in [0, 128], one CPU
+    thread: forward under ``no_grad``, and forward + backward. Medians of 21 interleaved repeats
+    (``attnbook.profiling.softmax_speed``); ``softmax.<row>.fwd_ms`` / ``.fwd_bwd_ms`` are the raw rows.
+``softmax.checks_ratio.fwd`` / ``softmax.checks_ratio_small.fwd``
+    ``masked_softmax`` with its input checks divided by the same computation without them, on those scores
+    and on small (4, 2, 8, 8) ones, where the checks' fixed cost shows most.
 ``mha.ratio_vs_torch.fwd`` / ``mha.ratio_vs_torch.fwd_bwd``
     The book's ``MultiHeadAttention`` time divided by ``nn.MultiheadAttention``'s, both returning
     per-head attention weights (book ``keep_weights=True``, torch ``need_weights=True,
-    average_attn_weights=False``), for self-attention on a (32, 128, 256) batch with 8 heads on one
-    CPU thread: forward under ``no_grad`` in eval mode, and forward + backward. Medians of interleaved
-    repeats, measured after the builds by ``attnbook.profiling.mha_speed`` (the function chapter 5 prints).
+    average_attn_weights=False``), for self-attention on a (32, 128, 256) batch with 8 heads and key padding
+    (random lengths in [1, 128]) on one CPU thread: forward under ``no_grad`` in eval mode, and forward +
+    backward. Medians of 21 interleaved repeats, measured after the builds by
+    ``attnbook.profiling.mha_speed(key_padding=True)`` (the function chapter 5 prints, without padding).
 ``mha.ratio_vs_torch_fused.fwd`` / ``mha.ratio_vs_torch_fused.fwd_bwd``
     The same with both fused (book ``keep_weights=False``, torch ``need_weights=False``).
 ``mha.<implementation>.fwd_ms`` / ``.fwd_bwd_ms`` / ``.saved_mb``
     The raw rows of that measurement (``book_weights``, ``torch_weights``, ``book_fused``, ``torch_fused``,
     ``sdpa_core``); ``saved_mb`` is what autograd keeps for the backward pass.
+``encoder.ratio_vs_torch.fwd`` / ``encoder.ratio_vs_torch.fwd_bwd``
+    A post-norm ``attnbook.transformer.EncoderBlock`` (keeping its weights) divided by
+    ``nn.TransformerEncoderLayer`` (which computes no weights), same sizes and padding, FFN width 1024
+    (``attnbook.profiling.encoder_speed``); ``encoder.<row>.*`` are the raw rows.
 anything else
     Figures the chapters print, recorded with ``attnbook.telemetry.record`` while the cold
     build executes them (``ATTNBOOK_METRICS=_build/metrics.jsonl``).
@@ -307,29 +320,45 @@ def explorer_latency(site: pathlib.Path) -> Metrics:
     }
 
 
-# -- 6: multi-head attention kernels ------------------------------------------------------------
+# -- 6: attention kernels -----------------------------------------------------------------------
 
 
-def mha_metrics(repeats: int = 15) -> Metrics:
-    """``mha.*``: the book's multi-head attention against torch's, via ``attnbook.profiling.mha_speed``."""
+def _rows(prefix: str, rows: dict[str, dict[str, float]]) -> Metrics:
+    """``<prefix>.<row>.<field>`` for every row: "book, weights" -> "book_weights"."""
+    metrics: Metrics = {}
+    for name, row in rows.items():
+        key = name.replace(", ", "_").replace(" ", "_").lower()
+        metrics |= {f"{prefix}.{key}.{field}": round(value, 3) for field, value in row.items()}
+    return metrics
+
+
+def _ratio(rows: dict[str, dict[str, float]], mine: str, theirs: str, step: str) -> float:
+    return round(rows[mine][f"{step}_ms"] / rows[theirs][f"{step}_ms"], 3)
+
+
+def attention_metrics(repeats: int = 21) -> Metrics:
+    """``softmax.*``, ``mha.*`` and ``encoder.*``: the book's attention against torch's, via ``attnbook.profiling``."""
     import torch
 
-    from attnbook.profiling import mha_speed
+    from attnbook.profiling import encoder_speed, mha_speed, softmax_speed
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in the chapters (attnbook.get_device)
     try:
-        rows = mha_speed(batch=32, length=128, width=256, heads=8, repeats=repeats)
+        soft = softmax_speed((32, 8, 128, 128), repeats=repeats)
+        small = softmax_speed((4, 2, 8, 8), repeats=10 * repeats)
+        mha = mha_speed(batch=32, length=128, width=256, heads=8, repeats=repeats, key_padding=True)
+        enc = encoder_speed(batch=32, length=128, width=256, heads=8, repeats=repeats)
     finally:
         torch.set_num_threads(threads)
-    metrics: Metrics = {}
-    for name, row in rows.items():
-        key = name.replace(", ", "_").replace(" ", "_").lower()  # "book, weights" -> "book_weights"
-        metrics |= {f"mha.{key}.{field}": round(value, 3) for field, value in row.items()}
-    for kind, suffix in (("weights", ""), ("fused", "_fused")):
-        for step in ("fwd", "fwd_bwd"):
-            ratio = rows[f"book, {kind}"][f"{step}_ms"] / rows[f"torch, {kind}"][f"{step}_ms"]
-            metrics[f"mha.ratio_vs_torch{suffix}.{step}"] = round(ratio, 3)
+    metrics = _rows("softmax", soft) | _rows("mha", mha) | _rows("encoder", enc)
+    for step in ("fwd", "fwd_bwd"):
+        metrics[f"softmax.ratio_vs_torch.{step}"] = _ratio(soft, "book", "torch idiom", step)
+        metrics[f"mha.ratio_vs_torch.{step}"] = _ratio(mha, "book, weights", "torch, weights", step)
+        metrics[f"mha.ratio_vs_torch_fused.{step}"] = _ratio(mha, "book, fused", "torch, fused", step)
+        metrics[f"encoder.ratio_vs_torch.{step}"] = _ratio(enc, "book", "torch", step)
+    metrics["softmax.checks_ratio.fwd"] = _ratio(soft, "book", "book, no checks", "fwd")
+    metrics["softmax.checks_ratio_small.fwd"] = _ratio(small, "book", "book, no checks", "fwd")
     return metrics
 
 
@@ -397,8 +426,8 @@ def main() -> None:
     measured["build.warm_s"] = round(timed_build(root, metrics_file)[0], 2)
     measured |= page_weights(root, site)
     measured |= explorer_latency(site)
-    log("multi-head attention timings ...")
-    measured |= mha_metrics()
+    log("attention kernel timings ...")
+    measured |= attention_metrics()
     metrics = merge(measured, recorded_metrics(metrics_file))
 
     report = markdown_report(metrics, at_start, machine())

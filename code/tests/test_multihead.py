@@ -12,23 +12,31 @@ D, H = 16, 4
 
 
 def pair(bias: bool = True, kdim: int = D, vdim: int = D) -> tuple[MultiHeadAttention, nn.MultiheadAttention]:
-    """The book's module and torch's, with the same weights (torch stacks W_q, W_k, W_v in in_proj_weight)."""
+    """The book's module and torch's, with the same weights (``MultiHeadAttention.from_torch``)."""
     torch.manual_seed(0)
     ref = nn.MultiheadAttention(D, H, bias=bias, batch_first=True, kdim=kdim, vdim=vdim).eval()
-    mha = MultiHeadAttention(D, H, bias=bias, query_size=D, key_size=kdim, value_size=vdim).eval()
-    with torch.no_grad():
-        if ref._qkv_same_embed_dim:
-            w_q, w_k, w_v = ref.in_proj_weight.chunk(3)
-        else:
-            w_q, w_k, w_v = ref.q_proj_weight, ref.k_proj_weight, ref.v_proj_weight
-        for mine, w in zip((mha.W_q, mha.W_k, mha.W_v), (w_q, w_k, w_v)):
-            mine.weight.copy_(w)
-        mha.W_o.weight.copy_(ref.out_proj.weight)
-        if bias:
-            for mine, b in zip((mha.W_q, mha.W_k, mha.W_v), ref.in_proj_bias.chunk(3)):
-                mine.bias.copy_(b)
-            mha.W_o.bias.copy_(ref.out_proj.bias)
-    return mha, ref
+    return MultiHeadAttention.from_torch(ref), ref
+
+
+def test_from_torch_and_to_torch_round_trip_without_drawing_random_numbers() -> None:
+    for kdim in (D, 6):
+        mha, ref = pair(kdim=kdim, vdim=kdim)
+        state = torch.random.get_rng_state()
+        back = mha.to_torch()
+        assert torch.equal(torch.random.get_rng_state(), state)
+        for name, tensor in ref.state_dict().items():
+            assert torch.equal(back.state_dict()[name], tensor), name
+    with pytest.raises(TypeError, match="MultiheadAttention"):
+        MultiHeadAttention.from_torch(nn.Linear(3, 3))
+
+
+def test_sizes_default_to_num_hiddens_and_lazy_is_explicit() -> None:
+    mha = MultiHeadAttention(8, 2)
+    assert [W.in_features for W in (mha.W_q, mha.W_k, mha.W_v)] == [8, 8, 8]
+    lazy = MultiHeadAttention(8, 2, key_size="lazy", value_size=3)
+    assert isinstance(lazy.W_k, nn.LazyLinear) and lazy.W_v.in_features == 3
+    lazy(torch.randn(1, 2, 8), torch.randn(1, 4, 5), torch.randn(1, 4, 3))
+    assert lazy.W_k.in_features == 5
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -80,7 +88,7 @@ def test_gradcheck_tiny() -> None:
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"num_hiddens": 10, "num_heads": 3}, "divisible"), ({"num_hiddens": 8, "num_heads": 0}, "positive int")],
+    [({"num_hiddens": 10, "num_heads": 3}, "divisible"), ({"num_hiddens": 8, "num_heads": 0}, "num_heads")],
 )
 def test_bad_construction(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -89,7 +97,7 @@ def test_bad_construction(kwargs: dict, match: str) -> None:
 
 def test_bad_inputs() -> None:
     mha, _ = pair()
-    with pytest.raises(ValueError, match="16 features, got 17"):
+    with pytest.raises(ValueError, match="queries"):
         mha(torch.randn(2, 3, D + 1), torch.randn(2, 3, D), torch.randn(2, 3, D))
     with pytest.raises(ValueError, match="pairs"):
         mha(torch.randn(2, 3, D), torch.randn(2, 4, D), torch.randn(2, 5, D))
@@ -99,8 +107,9 @@ def test_bad_inputs() -> None:
 
 def test_equals_a_loop_over_heads_and_sdpa_mask_polarity() -> None:
     """Head i = single-head attention on rows i*d_h:(i+1)*d_h of the stacked projections; SDPA's bool mask is True = attend."""
-    from attnbook import DotProductAttention
     import torch.nn.functional as F
+
+    from attnbook import DotProductAttention
 
     mha, _ = pair()
     g = torch.Generator().manual_seed(4)

@@ -85,26 +85,26 @@ def test_rope_at_position_zero_is_the_identity() -> None:
 
 
 @pytest.mark.parametrize(
-    "x,positions,match",
+    "x,positions,error,word",
     [
-        (torch.zeros(2, 5, 7), None, "even"),
-        (torch.zeros(5), None, r"\(\.\.\., T, d\)"),
-        (torch.zeros(2, 5, 8, dtype=torch.long), None, "floating-point"),
-        (torch.zeros(2, 5, 8), torch.arange(4), r"shape \(5,\)"),
+        (torch.zeros(2, 5, 7), None, ValueError, "even"),
+        (torch.zeros(5), None, ValueError, "shape"),
+        (torch.zeros(2, 5, 8, dtype=torch.long), None, TypeError, "floating"),
+        (torch.zeros(2, 5, 8), torch.arange(4), ValueError, "positions"),
     ],
 )
-def test_rope_rejects_bad_input(x: torch.Tensor, positions: torch.Tensor | None, match: str) -> None:
-    with pytest.raises(ValueError, match=match):
+def test_rope_rejects_bad_input(x: torch.Tensor, positions: torch.Tensor | None, error: type, word: str) -> None:
+    with pytest.raises(error, match=word):
         apply_rotary(x, positions)
 
 
 def test_positional_encoding_rejects_positions_beyond_the_table() -> None:
-    with pytest.raises(ValueError, match=r"129 steps is longer than the table \(max_len=128\)"):
+    with pytest.raises(ValueError, match="max_len=128"):
         PositionalEncoding(8, max_len=128)(torch.zeros(1, 129, 8))
 
 
 def test_positional_encoding_rejects_mismatched_width() -> None:
-    with pytest.raises(ValueError, match=r"\(batch, steps, 8\), got \(1, 5, 6\)"):
+    with pytest.raises(ValueError, match="8"):
         PositionalEncoding(8)(torch.zeros(1, 5, 6))
 
 
@@ -158,7 +158,8 @@ def test_softmax_with_mask_broadcasts_over_heads() -> None:
     "mask,error,match",
     [
         (torch.ones(4, 4), TypeError, "boolean"),
-        (torch.ones(3, 4, dtype=torch.bool), ValueError, r"does not broadcast to scores of shape \(2, 4, 4\)"),
+        (torch.ones(3, 4, dtype=torch.bool), ValueError, "broadcast"),
+        (torch.ones(3, 2, 4, 4, dtype=torch.bool), ValueError, "broadcast"),  # would grow the scores
     ],
 )
 def test_softmax_with_mask_rejects_bad_masks(mask: torch.Tensor, error: type, match: str) -> None:

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from attnbook import MultiHeadAttention
 from attnbook.data import BOS, EOS, PAD
 from attnbook.decoding import Memory, beam_search, decoder_inputs, greedy_decode
 from attnbook.train import set_seed, train
@@ -15,16 +16,8 @@ D, H, F_ = 16, 4, 32
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def copy_attention(mine, ref: nn.MultiheadAttention) -> None:
-    with torch.no_grad():
-        for lin, w, b in zip((mine.W_q, mine.W_k, mine.W_v), ref.in_proj_weight.chunk(3), ref.in_proj_bias.chunk(3)):
-            lin.weight.copy_(w)
-            lin.bias.copy_(b)
-        mine.W_o.load_state_dict(ref.out_proj.state_dict())
-
-
 def copy_encoder_layer(block: EncoderBlock, ref: nn.TransformerEncoderLayer) -> None:
-    copy_attention(block.attention, ref.self_attn)
+    block.attention = MultiHeadAttention.from_torch(ref.self_attn)
     block.ffn.dense1.load_state_dict(ref.linear1.state_dict())
     block.ffn.dense2.load_state_dict(ref.linear2.state_dict())
     block.norm1.load_state_dict(ref.norm1.state_dict())
@@ -53,7 +46,7 @@ def test_encoder_block_equals_torch(norm_first: bool, activation: str, eps: floa
 
 
 def test_encoder_block_rejects_wrong_width() -> None:
-    with pytest.raises(ValueError, match=r"\(batch, steps, 16\)"):
+    with pytest.raises(ValueError, match="16"):
         EncoderBlock(D, F_, H)(torch.randn(2, 3, 8))
 
 
@@ -61,8 +54,8 @@ def test_encoder_block_rejects_wrong_width() -> None:
 
 
 def copy_decoder_layer(block: DecoderBlock, ref: nn.TransformerDecoderLayer) -> None:
-    copy_attention(block.self_attention, ref.self_attn)
-    copy_attention(block.cross_attention, ref.multihead_attn)
+    block.self_attention = MultiHeadAttention.from_torch(ref.self_attn)
+    block.cross_attention = MultiHeadAttention.from_torch(ref.multihead_attn)
     block.ffn.dense1.load_state_dict(ref.linear1.state_dict())
     block.ffn.dense2.load_state_dict(ref.linear2.state_dict())
     for mine, theirs in ((block.norm1, ref.norm1), (block.norm2, ref.norm2), (block.norm3, ref.norm3)):
@@ -209,39 +202,60 @@ def test_tiny_transformer_memorises_and_beam_search_agrees() -> None:
 
 
 @pytest.mark.parametrize(
-    ("call", "message"),
+    ("call", "error", "word"),
     [
         (lambda m: m(torch.randint(4, 13, (1, 13)), torch.tensor([13]), torch.ones(1, 2, dtype=torch.long)),
-         r"13 positions but the positional table has max_len=12"),
+         ValueError, "max_len=12"),
         (lambda m: m(torch.full((1, 3), 13), torch.tensor([3]), torch.ones(1, 2, dtype=torch.long)),
-         r"src ids must lie in \[0, 12\].*got 13\.\.13"),
+         ValueError, r"src ids must lie in \[0, 12\]"),
         (lambda m: m(torch.ones(1, 3, dtype=torch.long), torch.tensor([3]), torch.full((1, 2), 11)),
-         r"target ids must lie in \[0, 10\]"),
+         ValueError, "target ids"),
         (lambda m: m(torch.ones(0, 3, dtype=torch.long), torch.ones(0, dtype=torch.long),
-                     torch.ones(0, 2, dtype=torch.long)), "empty batch"),
-        (lambda m: m(torch.ones(2, 3), torch.tensor([3, 3]), torch.ones(2, 2, dtype=torch.long)), "int64 tensor"),
+                     torch.ones(0, 2, dtype=torch.long)), ValueError, "non-empty"),
+        (lambda m: m(torch.ones(2, 3), torch.tensor([3, 3]), torch.ones(2, 2, dtype=torch.long)), TypeError, "int64"),
         (lambda m: m(torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 0]), torch.ones(2, 2, dtype=torch.long)),
-         r"lengths must lie in \[1, 3\]"),
+         ValueError, "lengths"),
         (lambda m: m(torch.ones(2, 3, dtype=torch.long), torch.tensor([3]), torch.ones(2, 2, dtype=torch.long)),
-         r"lengths must have shape \(2,\)"),
+         ValueError, "lengths"),
         (lambda m: m(torch.ones(2, 3, dtype=torch.long), torch.tensor([3, 3]), torch.ones(3, 2, dtype=torch.long)),
-         "share the batch size"),
+         ValueError, "batch"),
         (lambda m: greedy_decode(m, torch.ones(1, 3, dtype=torch.long), torch.tensor([3]), max_len=13),
-         "cannot decode position 12"),
+         ValueError, "cannot decode position 12"),
     ],
 )  # fmt: skip
-def test_transformer_bad_input(call, message: str) -> None:
+def test_transformer_bad_input(call, error: type, word: str) -> None:
     m = small_model()
     m.decoder.dense.bias.data[EOS] = -1e4  # never stop early, so decoding runs into the positional table's end
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(error, match=word):
         call(m)
 
 
 def test_decoder_block_rejects_wrong_memory_width() -> None:
-    with pytest.raises(ValueError, match=r"memory of shape \(batch, steps, 16\)"):
+    with pytest.raises(ValueError, match="memory"):
         DecoderBlock(D, F_, H)(torch.randn(2, 3, D), torch.randn(2, 4, 8))
 
 
 def test_memory_without_final_state_selects() -> None:
     mem = Memory(torch.randn(2, 3, 4), torch.tensor([3, 1]))
     assert mem.select(torch.tensor([1, 1, 0])).final is None
+
+
+@pytest.mark.filterwarnings("ignore:The tensor attribute")
+def test_encoder_exports_because_value_checks_are_skipped_while_tracing() -> None:
+    """``torch.export`` cannot record a branch on tensor values: the checks of ids and lengths skip them there."""
+    m = small_model()
+    src, src_len = torch.randint(4, 13, (2, 6)), torch.tensor([6, 3])
+    exported = torch.export.export(m.encoder, (src, src_len))
+    torch.testing.assert_close(exported.module()(src, src_len), m.encoder(src, src_len))
+
+
+def test_cached_decoding_keeps_its_weights_under_fused_attention() -> None:
+    from attnbook.attention import fused_attention
+
+    m = small_model()
+    src, src_len = torch.randint(4, 13, (2, 5)), torch.tensor([5, 3])
+    expected = greedy_decode(m, src, src_len, max_len=6)
+    with fused_attention(m):
+        decoded = greedy_decode(m, src, src_len, max_len=6)
+    assert decoded.tokens.tolist() == expected.tokens.tolist()
+    torch.testing.assert_close(decoded.attention, expected.attention)
