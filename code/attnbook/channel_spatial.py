@@ -26,7 +26,7 @@ from torch import nn
 
 from attnbook._checks import check_int as _check_int
 
-__all__ = ["SqueezeExcitation", "ChannelAttention", "SpatialAttention", "CBAM", "AttentionCNN"]
+__all__ = ["AttentionCNN", "CBAM", "ChannelAttention", "ResidualCNN", "SpatialAttention", "SqueezeExcitation"]
 
 #: Builds a layer from no arguments (an activation or gate), e.g. ``nn.ReLU`` or ``nn.Sigmoid``.
 LayerFactory = Callable[[], nn.Module]
@@ -70,20 +70,22 @@ class SqueezeExcitation(nn.Module):
 
     .. math::
         z_c = \frac{1}{HW} \sum_{i,j} x_{c,i,j}, \qquad
-        \mathbf{s} = \sigma\big(\mathbf{W}_2 \delta(\mathbf{W}_1 \mathbf{z} + \mathbf{b}_1) + \mathbf{b}_2\big), \qquad
+        \mathbf{s} = \sigma\big(\mathbf{W}_2 \delta(\mathbf{W}_1 \mathbf{z})\big), \qquad
         \tilde{x}_{c,i,j} = s_c\, x_{c,i,j},
 
     with :math:`\mathbf{W}_1 \in \mathbb{R}^{C/r \times C}`, :math:`\mathbf{W}_2 \in \mathbb{R}^{C \times C/r}`,
     :math:`\delta` = ReLU and :math:`\sigma` = sigmoid. The same computation as
     ``torchvision.ops.SqueezeExcitation(C, C // r)`` and timm's ``SEModule(C, rd_channels=C // r)``
-    (which store :math:`\mathbf{W}_1, \mathbf{W}_2` as 1 x 1 convolutions).
+    (which store :math:`\mathbf{W}_1, \mathbf{W}_2` as 1 x 1 convolutions). The paper writes the
+    excitation without biases; with ``bias=True`` (the default, as in torchvision's and timm's
+    modules) both linear maps get one.
 
     Args:
         channels: :math:`C`, the number of input channels.
         reduction: :math:`r`; the bottleneck has ``channels // reduction`` units.
         hidden_channels: the bottleneck width, overriding ``reduction``.
         act_layer: :math:`\delta`; gate_layer: :math:`\sigma`.
-        bias: whether the two linear maps have biases (they do in the paper).
+        bias: whether the two linear maps have biases (the paper's equation has none; torchvision and timm add them).
 
     Shapes: ``(B, C, H, W) -> (B, C, H, W)``; ``.attention_weights`` is ``(B, C)``,
     the :math:`s_c` of the last forward pass.
@@ -306,4 +308,76 @@ class AttentionCNN(nn.Module):
             x = block(x)  # (B, width_i, H / 2^(i+1), W / 2^(i+1))
             if len(self.attention):
                 x = self.attention[i](x)  # same shape
+        return self.head(x.mean(dim=(2, 3)))  # global average pooling: (B, width) -> (B, num_classes)
+
+
+class ResidualCNN(nn.Module):
+    """A small residual CNN with an optional attention module inside every residual branch, before the addition.
+
+    This is where Hu et al. (2018, SE-ResNet) and Woo et al. (2018, CBAM in a
+    ResNet) place their modules: the block computes
+    ``ReLU(shortcut(x) + attention(branch(x)))``, so the identity (or projection)
+    shortcut carries the signal past every gate. :class:`AttentionCNN`, in
+    contrast, puts the module on the main path with no shortcut.
+
+    Stem: 3 x 3 convolution -> BatchNorm -> ReLU -> 2 x 2 max pooling. Residual block
+    ``i`` (width ``widths[i]``, stride 1 for the first block, 2 after it):
+    ``branch`` = 3 x 3 convolution (stride) -> BatchNorm -> ReLU -> 3 x 3 convolution
+    -> BatchNorm; ``shortcut`` = identity, or a strided 1 x 1 convolution and
+    BatchNorm when the shape changes. Then global average pooling and a linear
+    layer. On a 24 x 24 input the blocks see 12 x 12, 6 x 6 and 3 x 3 positions, as
+    :class:`AttentionCNN`'s modules do. The attention modules are built last, so for
+    a given ``torch.manual_seed`` every variant starts from the same convolutions.
+
+    Args:
+        attention: builds the module placed in block ``i``'s branch from its number
+            of channels, e.g. ``lambda c: CBAM(c, reduction=4)``; ``None`` for none.
+        widths: output channels of the stem and the residual blocks (the stem
+            has ``widths[0]``).
+        in_channels, num_classes: input channels and number of classes.
+
+    Shapes: ``(B, in_channels, H, W) -> (B, num_classes)`` logits. ``.attention``
+    is the ``nn.ModuleList`` of the inserted modules (empty without attention).
+    """
+
+    def __init__(
+        self,
+        attention: Callable[[int], nn.Module] | None = None,
+        *,
+        widths: Sequence[int] = (16, 32, 32),
+        in_channels: int = 1,
+        num_classes: int = 10,
+    ) -> None:
+        super().__init__()
+        if not widths:
+            raise ValueError("widths must name at least one residual block, got an empty sequence")
+        for name, value in (("in_channels", in_channels), ("num_classes", num_classes), *(("widths", w) for w in widths)):
+            _check_int(name, value)
+
+        def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1) -> list[nn.Module]:
+            return [nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(c_out)]
+
+        self.stem = nn.Sequential(*conv_bn(in_channels, widths[0], 3), nn.ReLU(), nn.MaxPool2d(2))
+        ins = [widths[0], *widths[:-1]]
+        strides = [1] + [2] * (len(widths) - 1)
+        self.branches = nn.ModuleList(
+            nn.Sequential(*conv_bn(c_in, c_out, 3, s), nn.ReLU(), *conv_bn(c_out, c_out, 3))
+            for c_in, c_out, s in zip(ins, widths, strides, strict=True)
+        )
+        self.shortcuts = nn.ModuleList(
+            nn.Identity() if (c_in, s) == (c_out, 1) else nn.Sequential(*conv_bn(c_in, c_out, 1, s))
+            for c_in, c_out, s in zip(ins, widths, strides, strict=True)
+        )
+        self.head = nn.Linear(widths[-1], num_classes)
+        # built last: a given seed initialises the convolutions and the head identically with or without attention
+        self.attention = nn.ModuleList(attention(c) for c in widths) if attention is not None else nn.ModuleList()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _check_feature_map(x, self.stem[0].in_channels, "ResidualCNN", self)
+        x = self.stem(x)  # (B, widths[0], H / 2, W / 2)
+        for i, (branch, shortcut) in enumerate(zip(self.branches, self.shortcuts)):
+            f = branch(x)
+            if len(self.attention):
+                f = self.attention[i](f)  # the gate re-weights the residual branch only
+            x = torch.relu(shortcut(x) + f)
         return self.head(x.mean(dim=(2, 3)))  # global average pooling: (B, width) -> (B, num_classes)
