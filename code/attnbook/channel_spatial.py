@@ -26,7 +26,7 @@ from torch import nn
 
 from attnbook._checks import check_int as _check_int
 
-__all__ = ["AttentionCNN", "CBAM", "ChannelAttention", "ResidualCNN", "SpatialAttention", "SqueezeExcitation"]
+__all__ = ["CBAM", "AttentionCNN", "ChannelAttention", "ResidualCNN", "SpatialAttention", "SqueezeExcitation"]
 
 #: Builds a layer from no arguments (an activation or gate), e.g. ``nn.ReLU`` or ``nn.Sigmoid``.
 LayerFactory = Callable[[], nn.Module]

@@ -27,12 +27,12 @@ if TYPE_CHECKING:
     from attnbook.seq2seq import Seq2Seq
 
 __all__ = [
-    "Memory",
     "Decoded",
+    "Memory",
     "Translation",
+    "beam_search",
     "decoder_inputs",
     "greedy_decode",
-    "beam_search",
     "predict",
     "translate",
 ]

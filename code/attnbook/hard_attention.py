@@ -29,14 +29,14 @@ from attnbook.data.toys import SelectionTask, make_selection_task
 from attnbook.train import optimizer_step
 
 __all__ = [
-    "uniform_scorer",
-    "item_scores",
-    "soft_attention",
-    "hard_attention",
-    "reinforce_surrogate",
-    "gradient_samples",
     "TrainingCurve",
+    "gradient_samples",
+    "hard_attention",
+    "item_scores",
+    "reinforce_surrogate",
+    "soft_attention",
     "train_selector",
+    "uniform_scorer",
 ]
 
 

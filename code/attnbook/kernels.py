@@ -36,12 +36,12 @@ from attnbook.train import optimizer_step, progress_bar
 
 __all__ = [
     "KERNELS",
-    "gaussian",
+    "ParametricNadarayaWatson",
     "boxcar",
     "constant",
     "epanechnikov",
+    "gaussian",
     "nadaraya_watson",
-    "ParametricNadarayaWatson",
     "train_width",
 ]
 

@@ -31,7 +31,7 @@ import torch
 
 from attnbook._checks import check_int
 
-__all__ = ["exact_match", "corpus_bleu", "sentence_bleu"]
+__all__ = ["corpus_bleu", "exact_match", "sentence_bleu"]
 
 #: One sequence: a string (its characters), a list of tokens (str or int ids) or a 1-D integer tensor of ids.
 Tokens = Sequence[str] | Sequence[int] | torch.Tensor

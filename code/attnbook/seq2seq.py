@@ -33,7 +33,7 @@ from attnbook._checks import check_int, check_token_ids, checking_values
 from attnbook.data.vocab import PAD
 from attnbook.decoding import Memory, State
 
-__all__ = ["Seq2SeqEncoder", "Seq2SeqDecoder", "Seq2Seq", "xavier_init"]
+__all__ = ["Seq2Seq", "Seq2SeqDecoder", "Seq2SeqEncoder", "xavier_init"]
 
 Cell = Literal["gru", "lstm"]
 #: ``"xavier"``: :func:`xavier_init` (the default); ``"torch"``: PyTorch's default initialisation.

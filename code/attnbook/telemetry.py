@@ -3,7 +3,8 @@
 A chapter calls :func:`record` next to each number it shows. During ``make bench``
 the build runs with ``ATTNBOOK_METRICS`` pointing at a JSON-lines file, and the
 benchmark script merges those lines into ``_build/bench.json``; in every other
-run :func:`record` only returns the value.
+run :func:`record` only returns the value. :func:`glue` hands a value to the prose
+(myst-nb) where myst-nb is installed, and is harmless where it is not (Colab).
 """
 
 from __future__ import annotations
@@ -11,8 +12,9 @@ from __future__ import annotations
 import json
 import math
 import os
+from typing import Any
 
-__all__ = ["record"]
+__all__ = ["glue", "record"]
 
 
 def record(name: str, value: float) -> float:
@@ -26,4 +28,23 @@ def record(name: str, value: float) -> float:
     if path:
         with open(path, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({name: number}) + "\n")
+    return value
+
+
+def glue(name: str, value: Any, display: bool = False) -> Any:
+    """Hand ``value`` to the page's prose as ``{glue:text}`name``` (myst-nb), and return it.
+
+    The book's build has myst-nb; a reader's kernel (Colab, Binder, plain Jupyter)
+    may not, and there the sentences that quote the value are plain text, so the
+    value is only shown (with ``display=True``) or nothing happens.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+
+            show(value)
+        return value
+    myst_glue(name, value, display=display)
     return value

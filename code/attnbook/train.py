@@ -26,7 +26,7 @@ from torch import nn
 
 from attnbook._checks import check_float, check_int
 
-__all__ = ["set_seed", "masked_cross_entropy", "optimizer_step", "progress_bar", "History", "train"]
+__all__ = ["History", "masked_cross_entropy", "optimizer_step", "progress_bar", "set_seed", "train"]
 
 #: ``forward(model, batch) -> (logits (..., V), targets (...))`` for one batch.
 ForwardFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], tuple[torch.Tensor, torch.Tensor]]
@@ -102,7 +102,7 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip_no
     optimizer.step()
 
 
-def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "step"):  # noqa: ANN201 - a tqdm bar
+def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "step"):
     """The book's progress bar (``tqdm.auto``: a widget in a notebook, text elsewhere), imported on first use."""
     from tqdm.auto import tqdm
 

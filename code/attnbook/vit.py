@@ -18,7 +18,7 @@ from attnbook._checks import check_int as _check_int
 from attnbook._checks import checking_values
 from attnbook.transformer import EncoderBlock
 
-__all__ = ["patchify", "PatchEmbedding", "VisionTransformer", "attention_rollout"]
+__all__ = ["PatchEmbedding", "VisionTransformer", "attention_rollout", "patchify"]
 
 
 def _check_images(x: object, channels: int, image_size: int, who: str, dtype: torch.dtype | None = None) -> None:

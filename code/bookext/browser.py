@@ -19,6 +19,8 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
 
+from typing_extensions import Self
+
 __all__ = ["CHROMIUM_FLAGS", "OfflinePage", "launch_chromium", "serve", "site_pages"]
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
@@ -38,7 +40,7 @@ def site_pages(site: pathlib.Path) -> list[str]:
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 
@@ -97,7 +99,7 @@ class OfflinePage:
     def close(self) -> None:
         self.context.close()
 
-    def __enter__(self) -> OfflinePage:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -37,7 +37,7 @@ def relu(v: list[float]) -> list[float]:
 def se_reference(
     x: torch.Tensor, W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor, b2: torch.Tensor
 ) -> torch.Tensor:
-    """Hu et al. (2018), eqs. (2)-(4): z_c = mean of channel c; s = sigmoid(W2 relu(W1 z + b1) + b2); x_c * s_c."""
+    """Hu et al. (2018), eqs. (2)-(4), plus the biases torchvision and timm add: s = sigmoid(W2 relu(W1 z + b1) + b2)."""
     B, C, H, W = x.shape
     out = torch.empty_like(x)
     for b in range(B):
@@ -230,7 +230,7 @@ def test_wrong_channels_and_types_are_clear_errors() -> None:
 
 
 # ------------------------------------------------------------------ maintained implementations, where they import
-def _reference_module(name: str):  # noqa: ANN202 - returns a module object
+def _reference_module(name: str):
     try:
         if name == "torchvision":
             import torchvision.ops
@@ -240,7 +240,7 @@ def _reference_module(name: str):  # noqa: ANN202 - returns a module object
         import timm.layers.squeeze_excite
 
         return timm.layers
-    except Exception as exc:  # ImportError, or torchvision's operator registration failing against this torch
+    except Exception as exc:  # noqa: BLE001 -- ImportError, or torchvision's operator registration failing against this torch
         pytest.skip(f"{name} is not importable here ({type(exc).__name__}: {exc})")
 
 

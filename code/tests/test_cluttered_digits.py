@@ -9,7 +9,7 @@ from attnbook.data import digit_sources, make_cluttered_digits
 
 
 @pytest.fixture(scope="module")
-def clean():  # noqa: ANN201
+def clean():
     return make_cluttered_digits(300, 200, noise=0.0, seed=3)
 
 
@@ -20,8 +20,8 @@ def test_is_seeded_and_the_test_split_does_not_depend_on_n_train() -> None:
     assert torch.equal(make_cluttered_digits(10, 40, seed=1).test.images, a.test.images)
 
 
-def test_shapes_ranges_and_labels(clean) -> None:  # noqa: ANN001
-    images, labels, _ = digit_sources(clean.digit_size)
+def test_shapes_ranges_and_labels(clean) -> None:
+    _images, labels, _ = digit_sources(clean.digit_size)
     for split, n in ((clean.train, 300), (clean.test, 200)):
         assert split.images.shape == (n, 1, 24, 24) and split.images.dtype == torch.float32
         assert 0 <= split.images.min() and split.images.max() <= 1
@@ -29,7 +29,7 @@ def test_shapes_ranges_and_labels(clean) -> None:  # noqa: ANN001
         assert set(split.labels.tolist()) == set(range(10))
 
 
-def test_the_whole_digit_sits_in_its_box_and_clutter_stays_one_pixel_away(clean) -> None:  # noqa: ANN001
+def test_the_whole_digit_sits_in_its_box_and_clutter_stays_one_pixel_away(clean) -> None:
     images, _, _ = digit_sources(clean.digit_size)
     split = clean.train
     masks = split.digit_masks()
@@ -45,7 +45,7 @@ def test_the_whole_digit_sits_in_its_box_and_clutter_stays_one_pixel_away(clean)
     assert outside.sum() > 0.05 * outside.numel()  # ... but there is clutter elsewhere
 
 
-def test_train_and_test_draw_on_disjoint_source_images(clean) -> None:  # noqa: ANN001
+def test_train_and_test_draw_on_disjoint_source_images(clean) -> None:
     _, _, is_train = digit_sources(clean.digit_size)
     assert is_train[clean.train.sources].all() and not is_train[clean.test.sources].any()
     assert 0.65 < is_train.float().mean() < 0.75

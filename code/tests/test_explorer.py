@@ -176,8 +176,8 @@ def test_recompute_on_slider_move(live: tuple[HeatmapExplorer, Recorder]) -> Non
 
 
 # ------------------------------------------------------------ properties
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 
 @settings(max_examples=40, deadline=None)
@@ -203,7 +203,7 @@ def test_every_slider_position_shows_its_own_frame(sizes: list[int], rows: int, 
 
 
 # ------------------------------------------------------- row slider, plot
-from attnbook import LinePlot  # noqa: E402
+from attnbook import LinePlot
 
 
 def make_with_plot(**kw: object) -> HeatmapExplorer:

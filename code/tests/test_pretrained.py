@@ -34,7 +34,7 @@ def models():
 
 def test_equals_transformers_on_a_padded_batch(models) -> None:
     book, hf = models
-    tokens, ids, lens = book.tokenize(SENTENCES)
+    _tokens, ids, lens = book.tokenize(SENTENCES)
     assert len(set(lens.tolist())) == 3  # three lengths: two sentences are padded
     with torch.no_grad():
         hidden, weights = book(ids, lens)

@@ -60,7 +60,7 @@ def test_execution_statistics_page_lists_every_chapter_as_succeeded() -> None:
             rf'<span class="doc">chapters/{stem}</span>.*?</td>\s*<td><p>[^<]+</p></td>\s*<td><p>(\w+)</p></td>'
             rf"\s*<td><p>([\d.]+)</p></td>\s*<td><p>([^<]+)</p></td>",
             text,
-            flags=re.S,
+            flags=re.DOTALL,
         )
         assert row, f"{stem} missing from the execution table"
         method, seconds, status = row.groups()

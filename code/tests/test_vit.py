@@ -145,7 +145,7 @@ def test_rollout_formula_on_two_layers() -> None:
 def test_rollout_of_trained_model_shapes() -> None:
     vit = VisionTransformer(8, 4, 3, num_hiddens=8, num_heads=2, num_layers=2, mlp_hiddens=8).eval()
     with pytest.raises(RuntimeError, match="forward pass"):
-        vit.attention_weights
+        _ = vit.attention_weights
     vit(torch.randn(3, 1, 8, 8))
     assert attention_rollout(vit.attention_weights).shape == (3, 5, 5)
 

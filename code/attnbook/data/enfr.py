@@ -42,21 +42,21 @@ from attnbook._checks import check_int
 from attnbook.data.vocab import SplitTensors, Vocab, check_texts, pad_batch
 
 __all__ = [
-    "NOUNS",
-    "VERBS",
     "ADJECTIVES",
+    "NOUNS",
     "PREPOSITIONS",
     "PRONOUNS",
-    "NounPhrase",
+    "VERBS",
     "Clause",
     "EnFrSplit",
     "EnFrTask",
-    "sample_clause",
+    "NounPhrase",
+    "english_twins",
+    "make_enfr",
     "realise",
     "realise_whole",
-    "english_twins",
+    "sample_clause",
     "tokenize_english",
-    "make_enfr",
 ]
 
 Language = Literal["en", "fr"]
@@ -121,7 +121,7 @@ class Clause:
 
 
 # --------------------------------------------------------------------------- realisation
-def _load(lang: Language):  # noqa: ANN202 - returns the pyrealb module, loaded for ``lang``
+def _load(lang: Language):
     import pyrealb
 
     if lang not in ("en", "fr"):
@@ -135,7 +135,7 @@ def _lemma(table: Sequence[tuple[str, str]], i: int, lang: Language) -> str:
     return table[i][0 if lang == "en" else 1]
 
 
-def _np(pr, np: NounPhrase, lang: Language):  # noqa: ANN001, ANN202 - pyrealb constituents
+def _np(pr, np: NounPhrase, lang: Language):
     words = [pr.D(_ARTICLES[lang][np.definite])]
     if np.adjective is not None:
         words.append(pr.A(_lemma(ADJECTIVES, np.adjective, lang)))
@@ -143,12 +143,12 @@ def _np(pr, np: NounPhrase, lang: Language):  # noqa: ANN001, ANN202 - pyrealb c
     return pr.NP(*words).n("p" if np.plural else "s")
 
 
-def _pronoun(pr, name: str, lang: Language):  # noqa: ANN001, ANN202
+def _pronoun(pr, name: str, lang: Language):
     person, plural, feminine = PRONOUNS[name]
     return pr.Pro(_PRONOUN_LEMMA[lang]).pe(person).n("p" if plural else "s").g("f" if feminine else "m")
 
 
-def _sentence(pr, c: Clause, lang: Language, with_subject_np: bool = True):  # noqa: ANN001, ANN202
+def _sentence(pr, c: Clause, lang: Language, with_subject_np: bool = True):
     subject = _pronoun(pr, c.subject, lang) if isinstance(c.subject, str) else _np(pr, c.subject, lang)
     parts = [pr.V(_lemma(VERBS, c.verb, lang)), _np(pr, c.object, lang)]
     if c.pp is not None:
@@ -172,7 +172,7 @@ def realise_whole(c: Clause, lang: Language) -> tuple[str, ...]:
 _CACHE: dict[tuple, tuple[str, ...]] = {}
 
 
-def _cached(key: tuple, lang: Language, build) -> tuple[str, ...]:  # noqa: ANN001
+def _cached(key: tuple, lang: Language, build) -> tuple[str, ...]:
     key = (lang, *key)
     if key not in _CACHE:
         _CACHE[key] = _words(build(_load(lang)).realize(), lang)

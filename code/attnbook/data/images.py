@@ -23,7 +23,7 @@ import torch.nn.functional as F
 
 from attnbook._checks import check_float, check_int
 
-__all__ = ["ClutteredDigits", "ClutteredSplit", "make_cluttered_digits", "digit_sources"]
+__all__ = ["ClutteredDigits", "ClutteredSplit", "digit_sources", "make_cluttered_digits"]
 
 #: Fraction of the 1797 ``load_digits`` images reserved as sources for the training split.
 TRAIN_SOURCE_FRACTION = 0.7
@@ -50,7 +50,7 @@ class ClutteredSplit:
 
     def digit_masks(self) -> torch.Tensor:
         """``(N, H, W)`` boolean: True inside each digit's box."""
-        n, _, h, w = self.images.shape
+        _n, _, h, w = self.images.shape
         rows, cols = torch.arange(h), torch.arange(w)
         top, left, height, width = self.boxes.unbind(-1)  # (N,) each
         in_rows = (rows >= top[:, None]) & (rows < (top + height)[:, None])  # (N, H)
@@ -198,9 +198,9 @@ def make_cluttered_digits(
     check_float("noise", noise, inclusive=True)
     train_pool = np.flatnonzero(is_train.numpy())
     test_pool = np.flatnonzero(~is_train.numpy())
-    common = dict(
-        images=images.numpy(), labels=labels.numpy(), canvas=canvas, n_clutter=n_clutter, fragment=fragment, noise=noise
-    )
+    common = {
+        "images": images.numpy(), "labels": labels.numpy(), "canvas": canvas, "n_clutter": n_clutter, "fragment": fragment, "noise": noise
+    }
     return ClutteredDigits(
         # one generator per split: the test set does not change when n_train does
         train=_render(n_train, train_pool, rng=np.random.default_rng([seed, 0]), **common),

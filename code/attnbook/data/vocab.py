@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-__all__ = ["PAD", "BOS", "EOS", "UNK", "SPECIALS", "Vocab", "pad_batch", "check_texts", "SplitTensors"]
+__all__ = ["BOS", "EOS", "PAD", "SPECIALS", "UNK", "SplitTensors", "Vocab", "check_texts", "pad_batch"]
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 SPECIALS = ("<pad>", "<bos>", "<eos>", "<unk>")
