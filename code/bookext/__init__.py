@@ -55,7 +55,7 @@ MATHJAX = "mathjax/tex-chtml.js"
 EXPLORER = "explorer.js"
 EXPLORER_ID = "attnbook.viz.explorer.HeatmapExplorer"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-_VIEW = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.S)
+_VIEW = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.DOTALL)
 
 
 def _anywidget_frontend() -> pathlib.Path:
