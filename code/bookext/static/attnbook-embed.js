@@ -120,19 +120,38 @@
     });
   }
 
+  var state = null;
+  function readState() {
+    if (state === null) {
+      var holder = document.querySelector('script[type="' + STATE + '"]');
+      if (!holder) return {}; // not parsed yet: look again later
+      state = JSON.parse(holder.textContent).state;
+    }
+    return state;
+  }
+
   function renderAll() {
-    var holder = document.querySelector('script[type="' + STATE + '"]');
-    if (!holder) return Promise.resolve();
-    var state = JSON.parse(holder.textContent).state;
     var views = document.querySelectorAll('script[type="' + VIEW + '"]');
-    return Promise.all(Array.prototype.map.call(views, function (script) { return renderView(script, state); }));
+    return Promise.all(Array.prototype.map.call(views, function (script) { return renderView(script, readState()); }));
+  }
+
+  // Start fetching the front-ends while the rest of the page loads (the state comes before this
+  // script in the page's head), then draw once the views' <script>s are all there.
+  function start() {
+    var models = readState();
+    Object.keys(models).forEach(function (id) {
+      var entry = models[id];
+      if (entry.model_module === "anywidget" && typeof (entry.state || {})._esm === "string") {
+        loadModule(entry.state._esm).catch(function () {}); // reported when its view renders
+      }
+    });
+    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", renderAll);
+    else renderAll();
   }
 
   if (typeof module === "object" && module.exports) {
     module.exports = { decodeBase64: decodeBase64, isUrl: isUrl, modelState: modelState, Model: Model }; // node tests
-  } else if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", renderAll);
   } else {
-    renderAll();
+    start();
   }
 })();
