@@ -115,9 +115,13 @@ def _light_widget_pages(app: Sphinx, pagename: str, templatename: str, context: 
             model["state"]["_esm"] = explorer  # a URL: attnbook-embed.js imports it
     state_script.attributes["body"] = json.dumps(state).replace("</", "<\\/")
     manager = {f"{STATIC_DIR}/{name}" for name in SCRIPTS}
-    at = next(i for i, s in enumerate(scripts) if str(getattr(s, "filename", s)) in manager)
-    scripts[:] = [s for s in scripts if str(getattr(s, "filename", s)) not in manager]
-    scripts.insert(at, type(state_script)(f"{STATIC_DIR}/{LIGHT_SCRIPT}"))  # a sphinx _JavaScript, priority 500
+
+    def name(script: Any) -> str:  # myst-nb's scripts come back as "_static/attnbook/..."
+        return str(getattr(script, "filename", script) or "").removeprefix("_static/")
+
+    at = next(i for i, s in enumerate(scripts) if name(s) in manager)
+    scripts[:] = [s for s in scripts if name(s) not in manager]
+    scripts.insert(at, type(state_script)(f"_static/{STATIC_DIR}/{LIGHT_SCRIPT}"))  # a sphinx _JavaScript
 
 
 def _drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
