@@ -73,6 +73,7 @@ import json
 import os
 import pathlib
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -323,16 +324,24 @@ def explorer_latency(site: pathlib.Path) -> Metrics:
     }
 
 
-# Records when every explorer the page displays (one per widget view) has drawn once.
+# Records when the page's N explorers (N filled in per page) have all drawn once.
 READY_JS = """
 window.__explorersReadyMs = null;
 new MutationObserver(() => {
   if (window.__explorersReadyMs !== null) return;
-  const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
   const drawn = [...document.querySelectorAll('.attn-explorer')].filter(e => Number(e.dataset.drawn) > 0).length;
-  if (views > 0 && drawn >= views) window.__explorersReadyMs = performance.now();
+  if (drawn >= N) window.__explorersReadyMs = performance.now();
 }).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-drawn']});
 """
+
+
+def explorer_views(html_text: str) -> int:
+    """How many explorers a built page displays (widget views whose model is a HeatmapExplorer)."""
+    state = re.search(r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', html_text, re.DOTALL)
+    models = json.loads(state.group(1))["state"] if state else {}
+    views = re.findall(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', html_text, re.DOTALL)
+    return sum(models.get(json.loads(v)["model_id"], {}).get("state", {}).get("_anywidget_id", "").endswith(
+        "HeatmapExplorer") for v in views)
 CPU_SLOWDOWN = 4
 
 
@@ -347,7 +356,9 @@ def explorer_ready(site: pathlib.Path) -> Metrics:
         browser = launch_chromium(playwright)
         try:
             for page in pages:
-                with OfflinePage(browser, base_url + page, cpu_slowdown=CPU_SLOWDOWN, init_script=READY_JS) as visit:
+                n = explorer_views((site / page).read_text(encoding="utf-8"))
+                script = READY_JS.replace("N)", f"{n})")
+                with OfflinePage(browser, base_url + page, cpu_slowdown=CPU_SLOWDOWN, init_script=script) as visit:
                     visit.page.wait_for_function("() => window.__explorersReadyMs !== null", timeout=120_000)
                     ready.append(float(visit.page.evaluate("window.__explorersReadyMs")))
                 log(f"explorer ready: {page} {ready[-1]:.0f} ms")
