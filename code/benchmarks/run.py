@@ -28,6 +28,12 @@ Metrics
 ``page.<stem>.kb``
     Weight of a notebook chapter's page: its HTML plus every local file it references
     under ``_images/`` or ``_downloads/``, in KiB (1 decimal).
+``page.<stem>.transfer_gz_kb``
+    What a first visit to a notebook chapter's page transfers, in KiB: every file Chromium
+    actually requests while loading it (HTML, scripts, styles, fonts, images; an empty cache;
+    explorers drawn and MathJax done, with the fonts it asked for), each counted gzipped
+    (level 6, as a web server compresses text) except files that are compressed already
+    (woff/woff2, images), which count as they are. HTTP headers are not counted.
 ``site.static_kb`` / ``site.vendored_js_kb``
     All of ``_static/`` (theme and vendored scripts), and the vendored scripts alone
     (``_static/attnbook/``), in KiB. Loaded by every page but cached by the browser, so
@@ -47,6 +53,11 @@ Metrics
 ``softmax.checks_ratio.fwd`` / ``softmax.checks_ratio_small.fwd``
     ``masked_softmax`` with its input checks divided by the same computation without them, on those scores
     and on small (4, 2, 8, 8) ones, where the checks' fixed cost shows most.
+``explorer.ready_ms``
+    Milliseconds from navigation start until every explorer a chapter page displays has drawn
+    (its sliders are wired before it draws), in headless Chromium with the CPU slowed down 4x
+    (DevTools' ``Emulation.setCPUThrottlingRate``) and an empty cache; the median over the
+    chapter pages with explorers (``explorer.ready_max_ms``: the slowest page).
 ``mha.ratio_vs_torch.fwd`` / ``mha.ratio_vs_torch.fwd_bwd``
     The book's ``MultiHeadAttention`` time divided by ``nn.MultiheadAttention``'s, both returning
     per-head attention weights (book ``keep_weights=True``, torch ``need_weights=True,
@@ -72,12 +83,14 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import gzip
 import html.parser
 import importlib.metadata
 import json
 import os
 import pathlib
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -277,6 +290,44 @@ def page_weights(root: pathlib.Path, site: pathlib.Path) -> Metrics:
     return metrics
 
 
+#: Files a web server sends as they are: compressed already.
+PRECOMPRESSED = {".woff", ".woff2", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".gz", ".zip"}
+
+
+def transferred_bytes(site: pathlib.Path, base_url: str, urls: list[str]) -> int:
+    """Bytes a first visit transfers for these loopback ``urls`` (text gzipped, see the docstring)."""
+    total = 0
+    for url in dict.fromkeys(u.split("#")[0] for u in urls):  # each file once, as a cache would
+        path = site / unquote(urlsplit(url).path).removeprefix(urlsplit(base_url).path)
+        if path.is_dir():
+            path = path / "index.html"
+        data = path.read_bytes()
+        total += len(data) if path.suffix.lower() in PRECOMPRESSED else len(gzip.compress(data, compresslevel=6))
+    return total
+
+
+def transfer_weights(root: pathlib.Path, site: pathlib.Path) -> Metrics:
+    """``page.<stem>.transfer_gz_kb`` for every notebook chapter: what Chromium fetches on a first visit."""
+    metrics: Metrics = {}
+    with serve(site) as base_url, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            for page in sorted((site / "chapters").glob("*.html")):
+                source = root / "chapters" / f"{page.stem}.md"
+                if not (source.is_file() and is_notebook_chapter(source)):
+                    continue
+                log(f"page transfer: {page.name}")
+                with OfflinePage(browser, f"{base_url}chapters/{page.name}") as visit:
+                    if WIDGET_STATE in page.read_text(encoding="utf-8"):
+                        visit.wait_for_explorers()
+                    visit.wait_for_math()
+                    fetched = list(visit.fetched)
+                metrics[f"page.{page.stem}.transfer_gz_kb"] = kib(transferred_bytes(site, base_url, fetched))
+        finally:
+            browser.close()
+    return metrics
+
+
 # -- 5: explorer latency --------------------------------------------------------------------------
 
 
@@ -318,6 +369,53 @@ def explorer_latency(site: pathlib.Path) -> Metrics:
         "explorer.draw_p50_ms": round(float(d50), 2),
         "explorer.draw_p95_ms": round(float(d95), 2),
     }
+
+
+# Records when the page's N explorers (N filled in per page) have all drawn once.
+READY_JS = """
+window.__explorersReadyMs = null;
+new MutationObserver(() => {
+  if (window.__explorersReadyMs !== null) return;
+  const drawn = [...document.querySelectorAll('.attn-explorer')].filter(e => Number(e.dataset.drawn) > 0).length;
+  if (drawn >= N) window.__explorersReadyMs = performance.now();
+}).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-drawn']});
+"""
+
+
+def explorer_views(html_text: str) -> int:
+    """How many explorers a built page displays (widget views whose model is a HeatmapExplorer)."""
+    state = re.search(r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', html_text, re.DOTALL)
+    models = json.loads(state.group(1))["state"] if state else {}
+    views = re.findall(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', html_text, re.DOTALL)
+    return sum(models.get(json.loads(v)["model_id"], {}).get("state", {}).get("_anywidget_id", "").endswith(
+        "HeatmapExplorer") for v in views)
+
+
+CPU_SLOWDOWN = 4
+
+
+def explorer_ready(site: pathlib.Path) -> Metrics:
+    """``explorer.ready_ms`` (median) and ``explorer.ready_max_ms`` over the chapter pages with explorers."""
+    pages = [p for p in site_pages(site) if p.startswith("chapters/")
+             and WIDGET_STATE in (site / p).read_text(encoding="utf-8")]
+    if not pages:
+        raise RuntimeError(f"no chapter page under {site} embeds widget state")
+    ready: list[float] = []
+    with serve(site) as base_url, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            for page in pages:
+                n = explorer_views((site / page).read_text(encoding="utf-8"))
+                script = READY_JS.replace("N)", f"{n})")
+                with OfflinePage(browser, base_url + page, cpu_slowdown=CPU_SLOWDOWN, init_script=script) as visit:
+                    visit.page.wait_for_function("() => window.__explorersReadyMs !== null", timeout=120_000)
+                    ready.append(float(visit.page.evaluate("window.__explorersReadyMs")))
+                log(f"explorer ready: {page} {ready[-1]:.0f} ms")
+        finally:
+            browser.close()
+    return {"explorer.ready_ms": round(float(np.median(ready)), 1), "explorer.ready_max_ms": round(max(ready), 1)}
+
+
 
 
 # -- 6: attention kernels -----------------------------------------------------------------------
@@ -425,7 +523,9 @@ def main() -> None:
     log("warm build ...")
     measured["build.warm_s"] = round(timed_build(root, metrics_file)[0], 2)
     measured |= page_weights(root, site)
+    measured |= transfer_weights(root, site)
     measured |= explorer_latency(site)
+    measured |= explorer_ready(site)
     log("attention kernel timings ...")
     measured |= attention_metrics()
     metrics = merge(measured, recorded_metrics(metrics_file))

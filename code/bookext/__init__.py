@@ -1,39 +1,61 @@
-"""Sphinx glue for the book: serve every script a page needs from the site itself.
+"""Sphinx glue for the book: serve every script a page needs from the site itself, and no more.
 
 myst-nb embeds the state of the widgets a notebook created and, on pages that
 have any, loads require.js and ``@jupyter-widgets/html-manager`` -- by default
 from public CDNs, so offline nothing renders; Sphinx loads MathJax from a CDN
-too. This extension copies local copies into ``_static/attnbook/`` and points
-myst-nb's ``nb_ipywidgets_js`` and Sphinx's ``mathjax_path`` at them:
+too. This extension copies local files into ``_static/attnbook/``:
 
-* ``require.js`` (RequireJS 2.3.8, MIT) and ``embed-amd.js``
-  (``@jupyter-widgets/html-manager`` 1.0.15, BSD-3-Clause), vendored from npm
-  (see ``vendor/README.md``);
-* ``anywidget.js``, the AMD front-end that ships inside the installed
-  ``anywidget`` Python package, so its version always matches the kernel's;
-* ``attnbook-widgets.js``, which tells RequireJS where ``anywidget`` and
-  html-manager's fonts live;
-* ``tex-svg-full.js`` (MathJax 3.2.2, Apache-2.0), all TeX extensions in one
-  file so that it never loads more.
+* ``attnbook-embed.js`` (``static/``, ours, ~5 KB): draws anywidget figures --
+  the book's explorers -- straight from the embedded widget state. Pages whose
+  displayed widgets are all anywidget models load only this file
+  (:func:`_light_widget_pages`);
+* ``explorer.js``: the explorer's front-end, written at build time from the
+  installed ``attnbook`` (``attnbook.viz.explorer._bundle``). On those pages the
+  explorers' state points at this one file instead of carrying a copy of it per
+  figure, so the browser fetches and caches it once for the whole site; the
+  contract version in the state and in the file must agree (the explorer says so
+  in the console otherwise: re-execute the chapters);
+* for any other page with widgets, the standard manager: ``require.js``
+  (RequireJS 2.3.8, MIT) and ``embed-amd.js`` (``@jupyter-widgets/html-manager``
+  1.0.15, BSD-3-Clause), vendored from npm (see ``vendor/README.md``), with
+  ``anywidget.js``, the AMD front-end that ships inside the installed ``anywidget``
+  Python package (so its version always matches the kernel's), and
+  ``attnbook-widgets.js`` (``static/``), which tells RequireJS where ``anywidget``
+  and html-manager's fonts live;
+* MathJax 3.2.2 (Apache-2.0) as ``mathjax/tex-chtml.js``: HTML+CSS output with
+  web fonts (loaded per font used) instead of SVG paths in the script, and the
+  TeX extensions it autoloads on first use (``\\boldsymbol`` etc.) next to it.
 
 Pages without widgets load none of the widget scripts; pages without math load
-no MathJax (Sphinx's own rule). Enable with
-``sphinx: local_extensions: {bookext: code/}`` in ``_config.yml`` (this folder is
-the book's build glue, not part of the installed ``attnbook`` package).
+no MathJax (Sphinx's own rule). The live Jupyter path (anywidget in a kernel)
+never sees any of this. Enable with ``sphinx: local_extensions: {bookext: code/}``
+in ``_config.yml`` (this folder is the book's build glue, not part of the
+installed ``attnbook`` package).
 """
 
 from __future__ import annotations
 
+import json
 import pathlib
+import re
 import shutil
 from typing import Any
 
 from sphinx.application import Sphinx
 from sphinx.config import Config
 
-_VENDOR = pathlib.Path(__file__).parent / "vendor"
+_HERE = pathlib.Path(__file__).parent
 STATIC_DIR = "attnbook"
+#: The standard widget manager, in load order (pages with a widget that is not an anywidget model).
 SCRIPTS = ("require.js", "attnbook-widgets.js", "embed-amd.js")
+#: The book's own loader (pages whose widgets are all anywidget models: the explorers).
+LIGHT_SCRIPT = "attnbook-embed.js"
+MATHJAX = "mathjax/tex-chtml.js"
+#: The explorer's front-end, served once for the whole site, and the id anywidget gives its models.
+EXPLORER = "explorer.js"
+EXPLORER_ID = "attnbook.viz.explorer.HeatmapExplorer"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+_VIEW = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.DOTALL)
 
 
 def _anywidget_frontend() -> pathlib.Path:
@@ -47,7 +69,7 @@ def _anywidget_frontend() -> pathlib.Path:
 
 def _use_local_scripts(app: Sphinx, config: Config) -> None:
     config.nb_ipywidgets_js = {f"{STATIC_DIR}/{name}": {} for name in SCRIPTS}
-    config.mathjax_path = f"{STATIC_DIR}/tex-svg-full.js"
+    config.mathjax_path = f"{STATIC_DIR}/{MATHJAX}"
 
 
 def _copy_scripts(app: Sphinx) -> None:
@@ -55,8 +77,51 @@ def _copy_scripts(app: Sphinx) -> None:
         return
     target = pathlib.Path(app.outdir) / "_static" / STATIC_DIR
     target.mkdir(parents=True, exist_ok=True)
-    shutil.copytree(_VENDOR, target, dirs_exist_ok=True)  # scripts, fonts, licence files
+    for folder in (_HERE / "vendor", _HERE / "static"):
+        shutil.copytree(folder, target, dirs_exist_ok=True)  # scripts, fonts, licence files
     shutil.copyfile(_anywidget_frontend(), target / "anywidget.js")
+    from attnbook.viz.explorer import _bundle
+
+    (target / EXPLORER).write_text(_bundle(), encoding="utf-8")
+
+
+def needs_full_manager(state: dict[str, Any], body: str) -> bool:
+    """Whether a page needs ``@jupyter-widgets/html-manager``: some widget it displays is not an
+    anywidget model with its front-end in the state (``attnbook-embed.js`` draws only those)."""
+    models = state.get("state", {})
+    for match in _VIEW.finditer(body):
+        model = models.get(json.loads(match.group(1)).get("model_id"), {})
+        if model.get("model_module") != "anywidget" or not isinstance(model.get("state", {}).get("_esm"), str):
+            return True
+    return False
+
+
+def _light_widget_pages(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+    """On a page whose widgets are all explorers, swap the widget manager for ``attnbook-embed.js``.
+
+    Runs after myst-nb added the manager's scripts (priority 500) to the builder's list
+    for this page (``context["script_files"]``, restored by Sphinx after the page).
+    """
+    scripts = context.get("script_files", [])
+    state_script = next((s for s in scripts if getattr(s, "attributes", {}).get("type") == WIDGET_STATE), None)
+    if state_script is None:
+        return
+    state = json.loads(state_script.attributes["body"])
+    if needs_full_manager(state, context.get("body", "")):
+        return
+    explorer = context["pathto"](f"_static/{STATIC_DIR}/{EXPLORER}", 1)
+    for model in state["state"].values():
+        if model.get("state", {}).get("_anywidget_id") == EXPLORER_ID:
+            model["state"]["_esm"] = explorer  # a URL: attnbook-embed.js imports it
+    state_script.attributes["body"] = json.dumps(state).replace("</", "<\\/")
+    manager = {f"{STATIC_DIR}/{name}" for name in SCRIPTS}
+
+    def name(script: Any) -> str:  # myst-nb's scripts come back as "_static/attnbook/..."
+        return str(getattr(script, "filename", script) or "").removeprefix("_static/")
+
+    at = next(i for i, s in enumerate(scripts) if name(s) in manager)
+    scripts[:] = [s for s in scripts if name(s) not in manager]
+    scripts.insert(at, type(state_script)(f"_static/{STATIC_DIR}/{LIGHT_SCRIPT}"))  # a sphinx _JavaScript
 
 
 def _drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
@@ -82,4 +147,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", _copy_scripts)
     # early: Sphinx stops this event at the first handler that returns a template name
     app.connect("html-page-context", _drop_duplicate_scripts, priority=100)
+    app.connect("html-page-context", _light_widget_pages, priority=600)  # after myst-nb's (500)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -67,26 +67,67 @@ def launch_chromium(playwright: Any) -> Any:
 
 
 class OfflinePage:
-    """One page in a fresh browser context; off-machine requests are aborted and listed in ``blocked``."""
+    """One page in a fresh browser context (empty cache); off-machine requests are aborted and
+    listed in ``blocked``, the loopback ones it fetched in ``fetched``.
 
-    def __init__(self, browser: Any, url: str, viewport: tuple[int, int] = (1280, 900)) -> None:
-        self.context = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
+    ``cpu_slowdown`` > 1 throttles the page's CPU through the DevTools protocol (Chromium's
+    ``Emulation.setCPUThrottlingRate``, as DevTools' "4x slowdown") from before navigation;
+    ``touch`` emulates a touch screen (``page.touchscreen``); ``color_scheme`` is "light"/"dark";
+    ``init_script`` runs in the page before any of its own scripts.
+    """
+
+    def __init__(
+        self,
+        browser: Any,
+        url: str,
+        viewport: tuple[int, int] = (1280, 900),
+        *,
+        cpu_slowdown: float = 1.0,
+        touch: bool = False,
+        color_scheme: str | None = None,
+        init_script: str | None = None,
+    ) -> None:
+        options: dict[str, Any] = {"viewport": {"width": viewport[0], "height": viewport[1]}}
+        if touch:
+            options |= {"has_touch": True, "is_mobile": True}
+        if color_scheme:
+            options["color_scheme"] = color_scheme
+        self.context = browser.new_context(**options)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.blocked: list[str] = []
+        self.fetched: list[str] = []
         self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         self.context.route("**/*", self._route)
+        if init_script:
+            self.context.add_init_script(init_script)
+        if cpu_slowdown != 1.0:
+            self.cdp = self.context.new_cdp_session(self.page)
+            self.cdp.send("Emulation.setCPUThrottlingRate", {"rate": cpu_slowdown})
         self.page.goto(url, wait_until="load")
         self.page.wait_for_load_state("networkidle")
 
     def _route(self, route: Any) -> None:
         url = route.request.url
-        if url.startswith(("data:", "blob:", "about:")) or (urlparse(url).hostname or "") in LOOPBACK:
+        if url.startswith(("data:", "blob:", "about:")):
+            route.continue_()
+        elif (urlparse(url).hostname or "") in LOOPBACK:
+            self.fetched.append(url)
             route.continue_()
         else:
             self.blocked.append(url)
             route.abort()
+
+    def wait_for_math(self) -> int:
+        """Wait until MathJax (if the page loads it) has typeset the page and its fonts are in;
+        return the number of formulas."""
+        if not self.page.locator('script[src*="mathjax"]').count():
+            return 0
+        self.page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
+        self.page.evaluate("async () => { await MathJax.startup.promise; await document.fonts.ready; }")
+        self.page.wait_for_load_state("networkidle")  # fonts MathJax asked for
+        return self.page.locator("mjx-container").count()
 
     def wait_for_explorers(self) -> int:
         """Wait until every ``.attn-explorer`` on the page has drawn once; return how many there are."""

@@ -1,5 +1,6 @@
 """The built site in a real browser: every page has no console error and makes no request
-off the machine; every slider of every explorer changes the drawn pixels; hover reads out.
+off the machine, and every formula renders; every slider of every explorer changes the drawn
+pixels; hover and touch read out; the explorers follow the theme's dark mode.
 
 Needs a built site (``make book``) and Chromium (Debian's ``chromium``, or
 ``playwright install chromium``). Screenshots are saved to ``_build/screenshots/``.
@@ -8,6 +9,7 @@ Needs a built site (``make book``) and Chromium (Debian's ``chromium``, or
 from __future__ import annotations
 
 import hashlib
+import io
 import pathlib
 from collections.abc import Iterator
 from typing import Any
@@ -53,14 +55,27 @@ def _digest(locator: Any) -> str:
     return hashlib.sha256(locator.screenshot()).hexdigest()
 
 
+# MathJax marks what it cannot typeset with <mjx-merror>, and (noundefined) an unknown macro as
+# red text that starts with a backslash.
+MATH_PROBLEMS_JS = """() => [
+  ...[...document.querySelectorAll('mjx-merror')].map(e => e.getAttribute('data-mjx-error') || e.textContent),
+  ...[...document.querySelectorAll('mjx-container mjx-mtext')].map(e => e.textContent).filter(t => t.startsWith('\\\\')),
+]"""
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_page_is_clean_offline(browser: Any, base_url: str, page: str) -> None:
     with OfflinePage(browser, base_url + page) as visit:
         if page in WIDGET_PAGES:
             visit.wait_for_explorers()
+        rendered = visit.wait_for_math()
         visit.page.screenshot(path=_shot(page))
         assert visit.blocked == [], f"{page} tried to reach off-machine URLs: {visit.blocked}"
         assert visit.errors == [], f"{page} logged console errors: {visit.errors}"
+        formulas = visit.page.locator(".math").count()  # Sphinx's inline and display math
+        assert rendered >= formulas, f"{page}: {formulas} formulas but only {rendered} typeset"
+        assert visit.page.evaluate(MATH_PROBLEMS_JS) == [], f"{page}: MathJax could not typeset some formulas"
+        assert "Undefined control sequence" not in visit.page.inner_text("body")
 
 
 @pytest.mark.parametrize("page", WIDGET_PAGES)
@@ -97,10 +112,59 @@ def test_hover_reads_out_the_weight(browser: Any, base_url: str) -> None:
         box = explorer.locator("canvas.attn-heatmap").bounding_box()
         readout = explorer.locator(".attn-readout")
         hint = readout.inner_text()
+        drawn = explorer.get_attribute("data-drawn")
         visit.page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"])
         text = readout.inner_text()
         assert text != hint, "hovering a cell did not change the read-out"
         value = float(text.rsplit(":", 1)[1])
         assert 0.0 <= value <= 1.0, f"read-out {text!r} is not an attention weight"
+        visit.page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"])
         visit.page.mouse.move(box["x"] - 5, box["y"] - 5)  # leaving the canvas restores the hint
         assert readout.inner_text() == hint
+        assert explorer.get_attribute("data-drawn") == drawn, "moving the pointer repainted the grid"
+
+
+def _luminance(png: bytes) -> float:
+    from PIL import Image
+
+    return sum(Image.open(io.BytesIO(png)).convert("L").getdata()) / (255 * len(Image.open(io.BytesIO(png)).getdata()))
+
+
+def test_explorers_follow_the_dark_theme(browser: Any, base_url: str) -> None:
+    page = WIDGET_PAGES[0]
+    with OfflinePage(browser, base_url + page) as visit:
+        visit.wait_for_explorers()
+        explorer = visit.page.locator(".attn-explorer").first
+        explorer.evaluate("e => e.scrollIntoView({block: 'center'})")
+        light = explorer.screenshot(path=_shot(page, "__light"))
+        drawn = int(explorer.get_attribute("data-drawn"))
+        visit.page.evaluate("document.documentElement.dataset.theme = 'dark'")  # as the theme's switch does
+        explorer.evaluate(f"e => new Promise(ok => (function poll() {{ Number(e.dataset.drawn) > {drawn} ? ok() : "
+                          "requestAnimationFrame(poll); })())")
+        dark = explorer.screenshot(path=_shot(page, "__dark"))
+        text = explorer.evaluate("e => getComputedStyle(e).getPropertyValue('--attn-text').trim()")
+        page_text = visit.page.evaluate(
+            "getComputedStyle(document.documentElement).getPropertyValue('--pst-color-text-base').trim()")
+        assert text == page_text, "the explorer's text colour is not the theme's"
+        assert _luminance(dark) < _luminance(light) - 0.2, "the explorer stayed light in dark mode"
+        assert visit.errors == []
+
+
+def test_touch_tap_reads_out_a_cell(browser: Any, base_url: str) -> None:
+    page = WIDGET_PAGES[0]
+    with OfflinePage(browser, base_url + page, viewport=(412, 915), touch=True) as visit:
+        visit.wait_for_explorers()
+        explorer = visit.page.locator(".attn-explorer").first
+        explorer.evaluate("e => e.scrollIntoView({block: 'center'})")
+        box = explorer.locator("canvas.attn-heatmap").bounding_box()
+        readout = explorer.locator(".attn-readout")
+        hint = readout.inner_text()
+        drawn = explorer.get_attribute("data-drawn")
+        visit.page.touchscreen.tap(box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"])
+        text = readout.inner_text()
+        assert text != hint, "tapping a cell did not change the read-out"
+        assert 0.0 <= float(text.rsplit(":", 1)[1]) <= 1.0
+        explorer.screenshot(path=_shot(page, "__touch"))
+        assert readout.inner_text() == text, "the read-out vanished when the finger lifted"
+        assert explorer.get_attribute("data-drawn") == drawn, "a tap repainted the grid"
+        assert visit.errors == []

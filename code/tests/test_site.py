@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import pathlib
 import re
+from typing import Any
 
 import pytest
 import yaml
 
-from bookext import SCRIPTS, STATIC_DIR
+from attnbook.viz.explorer import CONTRACT
+from bookext import EXPLORER, EXPLORER_ID, LIGHT_SCRIPT, MATHJAX, SCRIPTS, STATIC_DIR, needs_full_manager
 from bookext.browser import site_pages
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -27,14 +30,43 @@ def script_srcs(page: str) -> list[str]:
     return re.findall(r'<script[^>]*\ssrc="([^"]+)"', html(page))
 
 
+def widget_state(page: str) -> dict[str, Any] | None:
+    found = re.search(r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', html(page), re.DOTALL)
+    return json.loads(found.group(1)) if found else None
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_widget_scripts_load_only_where_widgets_are(page: str) -> None:
-    has_widgets = "application/vnd.jupyter.widget-state+json" in html(page)
-    loaded = [s for s in script_srcs(page) if f"_static/{STATIC_DIR}/" in s and "tex-svg" not in s]
-    if has_widgets:
-        assert [s.split(f"{STATIC_DIR}/")[1].split("?")[0] for s in loaded] == list(SCRIPTS)
-    else:
+    state = widget_state(page)
+    loaded = [s.split(f"{STATIC_DIR}/")[1].split("?")[0] for s in script_srcs(page) if f"_static/{STATIC_DIR}/" in s]
+    loaded = [s for s in loaded if not s.startswith("mathjax/")]
+    if state is None:
         assert loaded == [], f"{page} loads widget scripts it does not need: {loaded}"
+    elif needs_full_manager(state, html(page)):
+        assert loaded == list(SCRIPTS)
+    else:  # only explorers: the book's small loader, not the 3.5 MB widget manager
+        assert loaded == [LIGHT_SCRIPT]
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_chapter_explorers_use_the_small_loader_and_the_sites_front_end(stem: str) -> None:
+    page = f"chapters/{stem}.html"
+    state = widget_state(page)
+    if state is None:
+        pytest.skip(f"{stem} has no widgets")
+    assert not needs_full_manager(state, html(page)), f"{page} displays a widget that needs the full manager"
+    explorers = [m["state"] for m in state["state"].values() if m["state"].get("_anywidget_id") == EXPLORER_ID]
+    assert explorers
+    for model in explorers:
+        assert model["_esm"] == f"../_static/{STATIC_DIR}/{EXPLORER}"  # one cached file, not a copy per figure
+        assert model["contract_version"] == CONTRACT["version"], "stale execution cache: re-execute the chapters"
+    assert (SITE / "_static" / STATIC_DIR / EXPLORER).is_file()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_math_uses_the_small_local_mathjax(page: str) -> None:
+    mathjax = [s for s in script_srcs(page) if "mathjax" in s.lower() or "tex-" in s]
+    assert all(f"_static/{STATIC_DIR}/{MATHJAX}" in s for s in mathjax), mathjax
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -73,10 +73,12 @@ def test_sphinx_glue_ships_every_script_it_points_to() -> None:
 
     config = SimpleNamespace()
     sphinxext._use_local_scripts(None, config)  # type: ignore[arg-type]
-    vendor = pathlib.Path(sphinxext.__file__).parent / "vendor"
-    for path in [*config.nb_ipywidgets_js, config.mathjax_path]:
+    here = pathlib.Path(sphinxext.__file__).parent
+    vendor = here / "vendor"
+    for path in [*config.nb_ipywidgets_js, config.mathjax_path, f"attnbook/{sphinxext.LIGHT_SCRIPT}"]:
         assert path.startswith("attnbook/") and "://" not in path
-        assert (vendor / path.removeprefix("attnbook/")).is_file(), f"{path} is not shipped"
+        name = path.removeprefix("attnbook/")
+        assert (vendor / name).is_file() or (here / "static" / name).is_file(), f"{path} is not shipped"
     assert sphinxext._anywidget_frontend().is_file()
     assert len(list((vendor / "html-manager" / "dist").glob("*.woff2"))) == 3
 

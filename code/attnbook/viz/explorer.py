@@ -13,12 +13,25 @@ a slider redraws without asking Python anything. That is what makes the figure
 work on the static website (no kernel). In a live kernel the slider positions
 are a synchronised trait (``position``): Python can observe them and push new
 frames with :meth:`HeatmapExplorer.set_frames`.
+
+Variable-length examples (sentences, dates) come as a list of matrices, one per
+value of the first slider; the explorer draws each trimmed to its own size.
+:func:`attention_frames` turns a model's stored attention weights into such a list.
+
+The Python half and the browser half (``js/*.js``) agree on the synced traits
+and the layout of every buffer, label list and plot dict written down once, with
+a version, in ``js/contract.json`` (:data:`CONTRACT`). The front-end is a few ES
+modules a front-end engineer recognises (decode, layout, theme, heatmap,
+lineplot, sliders, widget); :func:`_bundle` joins them into the one ES module
+anywidget ships to the browser, so there is no JavaScript build step.
 """
 
 from __future__ import annotations
 
+import json
 import math
 import pathlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,10 +40,41 @@ import anywidget
 import numpy as np
 import traitlets
 
-__all__ = ["HeatmapExplorer", "LinePlot"]
+__all__ = ["CONTRACT", "HeatmapExplorer", "LinePlot", "SliderError", "attention_frames"]
 
 _HERE = pathlib.Path(__file__).parent
+_JS = _HERE / "js"
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+#: The Python<->browser contract: synced traits, buffer layouts, the plot dict (``js/contract.json``).
+CONTRACT: dict[str, Any] = json.loads((_JS / "contract.json").read_text(encoding="utf-8"))
+
+#: The front-end's parts in dependency order; each may import only from parts before it.
+JS_PARTS = ("decode.js", "layout.js", "theme.js", "heatmap.js", "lineplot.js", "sliders.js", "widget.js")
+_IMPORT = re.compile(r'^import \{[^}]*\} from "\./[\w-]+\.js";\n', re.MULTILINE)
+_EXPORT = re.compile(r"^export (?=(?:async )?(?:function|const|let|class) )", re.MULTILINE)
+
+
+def _bundle() -> str:
+    """The parts as one ES module for anywidget: their local imports and exports dropped,
+    the contract inlined (what the front-end reads of it), ``render`` exported."""
+    used = {"version": CONTRACT["version"],
+            "traits": {name: {"on_change": t["on_change"]} for name, t in CONTRACT["traits"].items()}}
+    header = (f"// attnbook.viz.HeatmapExplorer front-end (contract v{CONTRACT['version']}), joined from "
+              "attnbook/viz/js/ by explorer.py: edit the parts there.")
+    parts = [header,
+             f"const CONTRACT = {json.dumps(used, separators=(',', ':'))};"]
+    for name in JS_PARTS:
+        text = _EXPORT.sub("", _IMPORT.sub("", (_JS / name).read_text(encoding="utf-8")))
+        parts.append(f"// ---- {name}\n{text}")
+    parts.append("export default { render: makeRender(CONTRACT) };\n")
+    return "\n".join(parts)
+
+
+class SliderError(traitlets.TraitError, ValueError):
+    """A slider position or row out of range. A :class:`traitlets.TraitError`, so that traitlets
+    rejects it (and rolls back) whichever side sets it, Python or the browser; a ``ValueError``
+    for everyone else."""
 
 
 def _labels(values: Sequence[Any], what: str) -> list[str]:
@@ -160,6 +204,69 @@ def _colormap_bytes(name: str) -> bytes:
     return (np.round(rgb * 255)).astype(np.uint8).tobytes()
 
 
+def _is_example_list(frames: Any) -> bool:
+    """A list (or tuple) of arrays/tensors, one per example -- not a nested list of numbers."""
+    return isinstance(frames, (list, tuple)) and len(frames) > 0 and all(hasattr(x, "shape") for x in frames)
+
+
+def _stack_examples(frames: Sequence[Any], n_ticks: int, axis: str) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+    """Variable-size examples -> (padded stack, padding mask, [rows, cols] of each example)."""
+    arrays = [_as_array(x) for x in frames]
+    if len(arrays) != n_ticks:
+        raise ValueError(f"frames holds {len(arrays)} examples but slider {axis!r} has {n_ticks} values")
+    shapes = [a.shape for a in arrays]
+    if any(a.ndim < 2 for a in arrays) or len({s[:-2] for s in shapes}) != 1:
+        raise ValueError(
+            f"every example in frames must be (*other_slider_sizes, rows, cols) with the same slider sizes, "
+            f"got shapes {shapes}"
+        )
+    if any(0 in s[-2:] for s in shapes):
+        raise ValueError(f"frames must not be empty, got example shapes {shapes}")
+    n_rows, n_cols = max(s[-2] for s in shapes), max(s[-1] for s in shapes)
+    stack = np.zeros((len(arrays), *shapes[0][:-2], n_rows, n_cols))
+    pad = np.ones(stack.shape, dtype=bool)
+    for i, a in enumerate(arrays):
+        stack[i, ..., : a.shape[-2], : a.shape[-1]] = a
+        pad[i, ..., : a.shape[-2], : a.shape[-1]] = False
+    return stack, pad, [[s[-2], s[-1]] for s in shapes]
+
+
+def _pad_labels(labels: Any, sizes: list[int], what: str) -> Any:
+    """Per-example label lists of the examples' own lengths -> padded with '' to the longest."""
+    if labels is None or isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence | np.ndarray):
+        return labels  # kept / rejected by the general checks
+    items = list(labels)
+    if not (items and all(isinstance(x, Sequence | np.ndarray) and not isinstance(x, str) for x in items)):
+        return labels  # one shared list
+    if len(items) != len(sizes):
+        raise ValueError(f"{what} must hold one list of labels per example ({len(sizes)}), got {len(items)} lists")
+    lengths = [len(x) for x in items]
+    if lengths != sizes:
+        raise ValueError(f"{what} must have one label per row/column of each example: lengths {sizes}, got {lengths}")
+    return [list(x) + [""] * (max(sizes) - len(x)) for x in items]
+
+
+def _mask_array(mask: Any) -> np.ndarray:
+    m = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask)
+    if m.dtype != bool:
+        raise TypeError(f"mask must be boolean (True = masked), got dtype {m.dtype}")
+    return m
+
+
+def _example_masks(mask: Sequence[Any], trims: list[list[int]], shape: tuple[int, ...]) -> np.ndarray:
+    """One mask per example (each broadcastable to that example) -> a mask of the padded stack."""
+    if len(mask) != len(trims):
+        raise ValueError(f"mask must hold one mask per example ({len(trims)}), got {len(mask)}")
+    out = np.zeros(shape, dtype=bool)
+    for i, (m, (r, c)) in enumerate(zip(mask, trims, strict=True)):
+        m = _mask_array(m)
+        try:
+            out[i, ..., :r, :c] = np.broadcast_to(m, (*shape[1:-2], r, c))
+        except ValueError:
+            raise ValueError(f"mask[{i}] of shape {m.shape} does not broadcast to example {i}'s {(*shape[1:-2], r, c)}") from None
+    return out
+
+
 class HeatmapExplorer(anywidget.AnyWidget):
     """Heatmaps over named slider axes, e.g. attention weights per layer and head.
 
@@ -167,14 +274,21 @@ class HeatmapExplorer(anywidget.AnyWidget):
         frames: array (numpy or torch) of shape ``(*axis_sizes, n_rows, n_cols)``;
             ``frames[i, j, ...]`` is the heatmap shown when the first slider is at
             ``i``, the second at ``j``, and so on. Values must be finite.
+            Or examples of different sizes: a list of arrays, one per value of the
+            *first* slider, each ``(*other_axis_sizes, rows_i, cols_i)``; each is
+            drawn at its own size (nothing padded, nothing grey), and that slider
+            has per-example labels (``labels_by`` is set to it).
         axes: ordered mapping *slider name* -> *tick values*, one entry per leading
             dimension of ``frames``; ``{}`` for a single heatmap without sliders.
-        row_labels: one label per row (usually the queries).
-        col_labels: one label per column (usually the keys).
+        row_labels: one label per row (usually the queries); with a list of
+            examples, one list per example (``rows_i`` labels each) or one shared list.
+        col_labels: one label per column (usually the keys), likewise.
         row_title, col_title: axis titles, e.g. ``"queries"`` and ``"keys"``.
         title: caption drawn above the figure.
         mask: optional boolean array broadcastable to ``frames``; ``True`` cells
-            are drawn grey and read out as "masked" instead of as a number.
+            are drawn grey and read out as "masked" instead of as a number. With a
+            list of examples: one mask per example, or one array broadcastable to
+            the examples padded to the largest (e.g. a causal ``(T, T)`` mask).
         vmin, vmax: colour range; by default ``min(0, frames.min())`` and
             ``frames.max()`` over *all* frames, so colours compare across sliders.
         cmap: a matplotlib colormap name (default ``"viridis"``, colour-blind safe).
@@ -187,17 +301,20 @@ class HeatmapExplorer(anywidget.AnyWidget):
             ``"example"`` when every example is a different sentence. Then
             ``row_labels`` and/or ``col_labels`` may be lists of label lists, one
             per value of that slider, all of the same length (pad with ``""``
-            and mask the padded cells).
+            and mask the padded cells) -- or pass the examples as a list instead.
 
     Raises:
         ValueError: frames whose shape disagrees with ``axes`` or the labels,
-            non-finite values, an axis without values, bad positions.
+            non-finite values, an axis without values, bad positions
+            (:class:`SliderError`, also when the browser sends them).
         TypeError: arguments of the wrong kind (e.g. ``axes`` not a mapping).
     """
 
-    _esm = _HERE / "explorer.js"
+    _esm = _bundle()
     _css = _HERE / "explorer.css"
 
+    # Every synced trait is listed in js/contract.json, with what it holds (a test compares).
+    contract_version = traitlets.Int(CONTRACT["version"]).tag(sync=True)
     frames = traitlets.Bytes(b"").tag(sync=True)
     shape = traitlets.List(traitlets.Int()).tag(sync=True)
     axis_names = traitlets.List(traitlets.Unicode()).tag(sync=True)
@@ -216,6 +333,7 @@ class HeatmapExplorer(anywidget.AnyWidget):
     hint = traitlets.Unicode("Hover over a cell to read its exact value.").tag(sync=True)
     row_slider = traitlets.Unicode("").tag(sync=True)
     labels_by = traitlets.Unicode("").tag(sync=True)
+    trims = traitlets.List(traitlets.List(traitlets.Int())).tag(sync=True)
     row = traitlets.Int(0).tag(sync=True)
     plot = traitlets.Dict({}).tag(sync=True)
     plot_values = traitlets.Bytes(b"").tag(sync=True)
@@ -243,6 +361,8 @@ class HeatmapExplorer(anywidget.AnyWidget):
         super().__init__(
             row_title=row_title, col_title=col_title, title=title, colormap=_colormap_bytes(cmap), digits=digits
         )
+        if not isinstance(axes, Mapping):
+            raise TypeError(f"axes must be a mapping of slider name -> values, got {type(axes).__name__}")
         if row_slider is not None:
             if not isinstance(row_slider, str) or not row_slider or row_slider in axes:
                 raise ValueError(f"row_slider must be a new, non-empty slider name (not one of {list(axes)}), got {row_slider!r}")
@@ -275,6 +395,7 @@ class HeatmapExplorer(anywidget.AnyWidget):
     ) -> None:
         """Replace the frames (and optionally axes, labels and plot) in one update.
 
+        ``frames`` is an array or a list of examples, as in the constructor.
         Arguments left as ``None`` keep their current value (an existing plot
         must still fit the new frames); slider positions are kept where still
         valid and clamped otherwise. In a live kernel the browser redraws at once.
@@ -288,16 +409,32 @@ class HeatmapExplorer(anywidget.AnyWidget):
         for name, values in zip(names, ticks, strict=True):
             if len(values) == 0:
                 raise ValueError(f"slider axis {name!r} has no values; expected at least one")
-        row_sets = _label_sets(row_labels, "row_labels", self.labels_by) if row_labels is not None else self._row_sets
-        col_sets = _label_sets(col_labels, "col_labels", self.labels_by) if col_labels is not None else self._col_sets
-        if self.labels_by:
-            if self.labels_by not in names:
-                raise ValueError(f"labels_by slider {self.labels_by!r} is not among the new sliders {names}")
-            n_ticks = len(ticks[names.index(self.labels_by)])
+
+        trims: list[list[int]] = []
+        padding = None
+        labels_by = self.labels_by
+        if _is_example_list(frames):
+            if not names:
+                raise ValueError("a list of examples needs a slider to pick one: give it as the first entry of axes")
+            if labels_by and labels_by != names[0]:
+                raise ValueError(f"with a list of examples, labels_by must be the first slider {names[0]!r}, got {labels_by!r}")
+            labels_by = names[0]
+            frames, padding, trims = _stack_examples(frames, len(ticks[0]), names[0])
+            row_labels = _pad_labels(row_labels, [t[0] for t in trims], "row_labels")
+            col_labels = _pad_labels(col_labels, [t[1] for t in trims], "col_labels")
+            if isinstance(mask, (list, tuple)):
+                mask = _example_masks(mask, trims, frames.shape)
+
+        row_sets = _label_sets(row_labels, "row_labels", labels_by) if row_labels is not None else self._row_sets
+        col_sets = _label_sets(col_labels, "col_labels", labels_by) if col_labels is not None else self._col_sets
+        if labels_by:
+            if labels_by not in names:
+                raise ValueError(f"labels_by slider {labels_by!r} is not among the new sliders {names}")
+            n_ticks = len(ticks[names.index(labels_by)])
             for what, sets in (("row_labels", row_sets), ("col_labels", col_sets)):
                 if len(sets) not in (1, n_ticks):
                     raise ValueError(
-                        f"{what} must hold one list of labels per value of slider {self.labels_by!r} "
+                        f"{what} must hold one list of labels per value of slider {labels_by!r} "
                         f"({n_ticks}), or one shared list; got {len(sets)} lists"
                     )
         rows, cols = row_sets[0], col_sets[0]
@@ -315,13 +452,13 @@ class HeatmapExplorer(anywidget.AnyWidget):
 
         masked = np.zeros(arr.shape, dtype=bool)
         if mask is not None:
-            m = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask)
-            if m.dtype != bool:
-                raise TypeError(f"mask must be boolean (True = masked), got dtype {m.dtype}")
+            m = _mask_array(mask)
             try:
                 masked = np.broadcast_to(m, arr.shape)
             except ValueError:
                 raise ValueError(f"mask of shape {m.shape} does not broadcast to frames of shape {arr.shape}") from None
+        if padding is not None:
+            masked = masked | padding
         shown = arr[~masked]
         if not np.all(np.isfinite(shown)):
             bad = int(np.size(shown) - np.count_nonzero(np.isfinite(shown)))
@@ -356,56 +493,87 @@ class HeatmapExplorer(anywidget.AnyWidget):
         with self.hold_sync():
             self.axis_names = names
             self.axis_labels = ticks
+            self.labels_by = labels_by
             self._row_sets, self._col_sets = row_sets, col_sets
             self.row_labels = [label for labels in row_sets for label in labels]  # flat: the browser slices
             self.col_labels = [label for labels in col_sets for label in labels]
             self.shape = list(expected)
+            self.trims = trims
             self.vmin, self.vmax = lo, hi
             self.position = pos
-            self.row = min(self.row, len(rows) - 1)
+            self.row = min(self.row, self._shown()[0] - 1)
             self.frames = payload.tobytes()
             self.plot = plot_spec
             self.plot_values = plot_values
+
+    # ------------------------------------------------------------ validation
+    def _shown(self, position: Sequence[int] | None = None) -> tuple[int, int]:
+        """[rows, cols] drawn at ``position`` (default: now): the example's own size when trimmed."""
+        if not self.shape:
+            return (0, 0)
+        if self.trims:
+            k = (self.position if position is None else position)[self.axis_names.index(self.labels_by)]
+            return tuple(self.trims[k])
+        return (self.shape[-2], self.shape[-1])
 
     @traitlets.validate("position")
     def _check_position(self, proposal: dict[str, Any]) -> list[int]:
         pos = list(proposal["value"])
         sizes = [len(t) for t in self.axis_labels]
         if len(pos) != len(sizes):
-            raise ValueError(f"position needs one index per slider {self.axis_names}, got {pos}")
+            raise SliderError(f"position needs one index per slider {self.axis_names}, got {pos}")
         for name, p, n in zip(self.axis_names, pos, sizes, strict=True):
             if not 0 <= p < n:
-                raise ValueError(f"position for slider {name!r} must be in [0, {n - 1}], got {p}")
+                raise SliderError(f"position for slider {name!r} must be in [0, {n - 1}], got {p}")
         return pos
 
     @traitlets.validate("row")
     def _check_row(self, proposal: dict[str, Any]) -> int:
         row = int(proposal["value"])
-        n_rows = self.shape[-2] if self.shape else len(self.row_labels)
+        n_rows = self._shown()[0] if self.shape else len(self.row_labels)
         if n_rows and not 0 <= row < n_rows:
-            raise ValueError(f"row must be in [0, {n_rows - 1}], got {row}")
+            raise SliderError(f"row must be in [0, {n_rows - 1}], got {row}")
         return row
 
+    @traitlets.observe("position")
+    def _keep_row_inside(self, change: dict[str, Any]) -> None:
+        """A shorter example has fewer rows: move the row slider onto its last row."""
+        n_rows = self._shown()[0]
+        if n_rows and self.row >= n_rows:
+            self.row = n_rows - 1
+
+    def set_state(self, sync_data: dict[str, Any]) -> None:
+        """Apply a state the browser sent; on a rejected value, put the browser back in step.
+
+        traitlets has already rolled the trait back; we send the valid value to the
+        front-end (its slider snaps back) and re-raise, so the kernel logs the error.
+        """
+        try:
+            super().set_state(sync_data)
+        except traitlets.TraitError:
+            self.send_state([name for name in sync_data if name in self.keys])
+            raise
+
     # ------------------------------------------------------------ accessors
-    def _current(self, sets: list[list[str]]) -> list[str]:
-        if len(sets) == 1:
-            return sets[0]
-        return sets[self.position[self.axis_names.index(self.labels_by)]]
+    def _current(self, sets: list[list[str]], size: int) -> list[str]:
+        labels = sets[0] if len(sets) == 1 else sets[self.position[self.axis_names.index(self.labels_by)]]
+        return labels[:size]
 
     @property
     def current_row_labels(self) -> list[str]:
         """The row labels of the frame shown now (they differ per frame with ``labels_by``)."""
-        return self._current(self._row_sets)
+        return self._current(self._row_sets, self._shown()[0])
 
     @property
     def current_col_labels(self) -> list[str]:
         """The column labels of the frame shown now."""
-        return self._current(self._col_sets)
+        return self._current(self._col_sets, self._shown()[1])
 
     @property
     def frame(self) -> np.ndarray:
-        """The heatmap currently shown (masked cells are NaN), shape ``(n_rows, n_cols)``."""
-        return self._array[tuple(self.position)]
+        """The heatmap shown now (masked cells are NaN), shape ``(rows, cols)`` (trimmed examples: their own)."""
+        rows, cols = self._shown()
+        return self._array[tuple(self.position)][:rows, :cols]
 
     def select(self, **where: Any) -> None:
         """Move sliders by tick label or index, e.g. ``ex.select(head=3, layer="2")`` (row slider included)."""
@@ -435,3 +603,61 @@ class HeatmapExplorer(anywidget.AnyWidget):
                 self.row = int(row_value)
             else:
                 raise ValueError(f"slider {self.row_slider!r}: expected an index or one of {rows}, got {row_value!r}")
+
+
+# ------------------------------------------------------------------ frames from a model
+def _weights_of(item: Any, what: str) -> np.ndarray:
+    """A tensor/array of attention weights, or a module's stored ``.attention_weights``."""
+    if not hasattr(item, "shape") and hasattr(item, "attention_weights"):
+        item = item.attention_weights
+        if item is None:
+            raise ValueError(f"{what} stores no attention weights yet: run a forward pass that keeps them first")
+    if not hasattr(item, "shape"):
+        raise TypeError(f"{what} must be attention weights (tensor or array) or a module with "
+                        f".attention_weights, got {type(item).__name__}")
+    arr = _as_array(item)
+    if arr.ndim < 3:
+        raise ValueError(f"{what} must be (batch, ..., n_queries, n_keys), got shape {arr.shape}")
+    return arr
+
+
+def _lengths(lens: Any, batch: int, n: int, what: str) -> list[int]:
+    if lens is None:
+        return [n] * batch
+    values = _as_array(lens)
+    if values.shape != (batch,) or not np.all(values == np.round(values)):
+        raise ValueError(f"{what} must be {batch} whole numbers (one per example), got {values.tolist()}")
+    out = [int(v) for v in values]
+    if any(not 1 <= v <= n for v in out):
+        raise ValueError(f"{what} must be in [1, {n}], got {out}")
+    return out
+
+
+def attention_frames(weights: Any, *, query_lens: Any = None, key_lens: Any = None) -> list[np.ndarray]:
+    """Per-example attention maps, each trimmed to its own length: the frames of a :class:`HeatmapExplorer`.
+
+    Args:
+        weights: attention weights ``(batch, ..., n_queries, n_keys)`` -- a tensor or
+            array, or a module that stores them in ``.attention_weights`` (e.g.
+            ``MultiHeadAttention``: ``(batch, heads, n_q, n_k)``) -- or a list of such,
+            one per layer, stacked on a new axis after the batch: ``(batch, layers, ...)``.
+        query_lens, key_lens: the valid length of each example, shape ``(batch,)``;
+            ``None`` keeps every query / key.
+
+    Returns:
+        One float array per example, ``(..., query_lens[i], key_lens[i])``: pass the
+        list to :class:`HeatmapExplorer` with the example slider first in ``axes``.
+    """
+    if isinstance(weights, (list, tuple)):
+        if not weights:
+            raise ValueError("weights is an empty list; expected one entry per layer")
+        layers = [_weights_of(w, f"weights[{i}]") for i, w in enumerate(weights)]
+        if len({w.shape for w in layers}) != 1:
+            raise ValueError(f"every layer's weights must have one shape, got {[w.shape for w in layers]}")
+        arr = np.stack(layers, axis=1)  # (batch, layers, ..., n_q, n_k)
+    else:
+        arr = _weights_of(weights, "weights")
+    batch, n_q, n_k = arr.shape[0], arr.shape[-2], arr.shape[-1]
+    rows = _lengths(query_lens, batch, n_q, "query_lens")
+    cols = _lengths(key_lens, batch, n_k, "key_lens")
+    return [arr[i, ..., :r, :c].astype(np.float32) for i, (r, c) in enumerate(zip(rows, cols, strict=True))]

@@ -1,4 +1,4 @@
-// RequireJS paths for the widget scripts served next to this file (see attnbook/sphinxext):
+// RequireJS paths for the widget scripts served next to this file (see code/bookext/__init__.py):
 // "anywidget" is the anywidget front-end, so html-manager never falls back to a CDN, and
 // html-manager's own module URL decides where its bundled CSS looks for its Font Awesome
 // fonts (vendored under html-manager/dist/). Loaded after require.js, before embed-amd.js.
