@@ -58,9 +58,11 @@ lint: $(VENV)/.installed
 	$(BIN)/ruff check code
 
 unit: lint
+	node --test code/tests/js/
 	$(BIN)/python -m pytest code/tests -m "not site and not cuda"
 
 test: lint book
+	node --test code/tests/js/
 	ATTNBOOK_REQUIRE_SITE=1 $(BIN)/python -m pytest code/tests
 
 bench: $(VENV)/.installed

@@ -94,7 +94,7 @@ def test_bad_input() -> None:
         item_scores(scorer, torch.zeros(2, 1, 8), torch.zeros(2, 4, 8))
     with pytest.raises(ValueError, match="share the batch size"):
         item_scores(scorer, torch.zeros(2, 8), torch.zeros(3, 4, 8))
-    with pytest.raises(ValueError, match="expected query size 8 and key size 8, got 5 and 8"):
+    with pytest.raises(ValueError, match="queries must have shape"):
         item_scores(scorer, torch.zeros(2, 5), torch.zeros(2, 4, 8))
     with pytest.raises(ValueError, match="method must be 'soft' or 'reinforce', got 'hard'"):
         train_selector("hard")
