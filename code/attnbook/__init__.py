@@ -1,9 +1,10 @@
 """attnbook -- the helper package of the *Interactive Attention* book.
 
 One module per idea; the chapters import from here and show the code they use.
-The figures (``HeatmapExplorer``, ``LinePlot``, ``show_heatmaps``: anywidget and
-matplotlib) and the pretrained MiniLM (``load_minilm``, ``sentence_attention``)
-are imported on first use, so that ``import attnbook`` stays fast.
+Every public name is imported from its module on first use (``from attnbook import
+masked_softmax`` imports ``attnbook.attention`` and torch), so ``import attnbook``
+itself costs nothing and the figures (anywidget, matplotlib) load only when a
+chapter draws one.
 """
 
 from __future__ import annotations
@@ -11,27 +12,37 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from attnbook.attention import (
-    AdditiveAttention,
-    BilinearScore,
-    ConcatScore,
-    DotProductAttention,
-    MultiHeadAttention,
-    masked_softmax,
-    softmax_with_mask,
-)
-from attnbook.device import get_device
-from attnbook.positional import PositionalEncoding, apply_rotary
-from attnbook.train import set_seed
-
 if TYPE_CHECKING:
+    from attnbook.attention import (
+        AdditiveAttention,
+        BilinearScore,
+        ConcatScore,
+        DotProductAttention,
+        MultiHeadAttention,
+        masked_softmax,
+        softmax_with_mask,
+    )
+    from attnbook.device import get_device
+    from attnbook.positional import PositionalEncoding, apply_rotary
     from attnbook.pretrained import load_minilm, sentence_attention
+    from attnbook.train import set_seed
     from attnbook.viz import HeatmapExplorer, LinePlot, show_heatmaps
 
 __version__ = "0.1.0"
 
-#: Public names whose modules are imported on first access (name -> module).
+#: Every public name and the module it lives in, imported on first access.
 _LAZY = {
+    "AdditiveAttention": "attnbook.attention",
+    "BilinearScore": "attnbook.attention",
+    "ConcatScore": "attnbook.attention",
+    "DotProductAttention": "attnbook.attention",
+    "MultiHeadAttention": "attnbook.attention",
+    "masked_softmax": "attnbook.attention",
+    "softmax_with_mask": "attnbook.attention",
+    "get_device": "attnbook.device",
+    "PositionalEncoding": "attnbook.positional",
+    "apply_rotary": "attnbook.positional",
+    "set_seed": "attnbook.train",
     "HeatmapExplorer": "attnbook.viz",
     "LinePlot": "attnbook.viz",
     "show_heatmaps": "attnbook.viz",

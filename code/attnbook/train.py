@@ -15,6 +15,7 @@ full-batch fits of chapters 1 and 2 use (``hard_attention.train_selector``,
 
 from __future__ import annotations
 
+import os
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -102,9 +103,22 @@ def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip_no
     optimizer.step()
 
 
+#: Set by the book's build (``code/bookext/notebooks.py``): the outputs become a static page, where a
+#: progress bar widget would only be a frozen bar that costs the page the full widget manager.
+STATIC_PAGE_ENV = "ATTNBOOK_STATIC_PAGE"
+
+
 def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "step"):
-    """The book's progress bar (``tqdm.auto``: a widget in a notebook, text elsewhere), imported on first use."""
-    from tqdm.auto import tqdm
+    """The book's progress bar (``tqdm.auto``: a widget in a notebook, text elsewhere), imported on first use.
+
+    Off while the book's build executes a chapter for the website (``$ATTNBOOK_STATIC_PAGE``).
+    """
+    if enabled and os.environ.get(STATIC_PAGE_ENV):
+        enabled = False
+    if not enabled:
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=True)
 

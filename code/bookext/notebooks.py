@@ -638,7 +638,8 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+# One thread per kernel; and the outputs are for a static page (attnbook.train: no progress-bar widgets).
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "ATTNBOOK_STATIC_PAGE": "1"}
 
 
 @dataclasses.dataclass

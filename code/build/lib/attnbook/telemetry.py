@@ -1,0 +1,50 @@
+"""Figures a chapter prints, recorded so that ``make bench`` reports the very same numbers.
+
+A chapter calls :func:`record` next to each number it shows. During ``make bench``
+the build runs with ``ATTNBOOK_METRICS`` pointing at a JSON-lines file, and the
+benchmark script merges those lines into ``_build/bench.json``; in every other
+run :func:`record` only returns the value. :func:`glue` hands a value to the prose
+(myst-nb) where myst-nb is installed, and is harmless where it is not (Colab).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+__all__ = ["glue", "record"]
+
+
+def record(name: str, value: float) -> float:
+    """Append ``{"name": value}`` to ``$ATTNBOOK_METRICS`` if set; return ``value`` unchanged."""
+    if not isinstance(name, str) or not name or any(c.isspace() for c in name):
+        raise ValueError(f"metric name must be a non-empty string without spaces, got {name!r}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")
+    path = os.environ.get("ATTNBOOK_METRICS")
+    if path:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({name: number}) + "\n")
+    return value
+
+
+def glue(name: str, value: Any, display: bool = False) -> Any:
+    """Hand ``value`` to the page's prose as ``{glue:text}`name``` (myst-nb), and return it.
+
+    The book's build has myst-nb; a reader's kernel (Colab, Binder, plain Jupyter)
+    may not, and there the sentences that quote the value are plain text, so the
+    value is only shown (with ``display=True``) or nothing happens.
+    """
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:
+        if display:
+            from IPython.display import display as show
+
+            show(value)
+        return value
+    myst_glue(name, value, display=display)
+    return value

@@ -1,0 +1,213 @@
+"""The book's one training loop, and the helpers it is made of.
+
+:func:`train` fits any model whose batches can be turned into ``(logits,
+targets)``: a seq2seq model under teacher forcing (chapters 4 and 7) as well as
+a classifier (chapter 9). It is seeded, clips the gradient norm, ignores padded
+targets in the loss (:func:`masked_cross_entropy`), shows a ``tqdm`` progress
+bar and, in a notebook, a loss/accuracy plot that is redrawn in place after
+every epoch (:mod:`attnbook.viz.live`).
+
+Its update, :func:`optimizer_step` (zero the gradients, backpropagate, clip,
+step), and its progress bar, :func:`progress_bar`, are also what the small
+full-batch fits of chapters 1 and 2 use (``hard_attention.train_selector``,
+``kernels.train_width``), whose objectives are not a cross-entropy over batches.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from attnbook._checks import check_float, check_int
+
+__all__ = ["History", "masked_cross_entropy", "optimizer_step", "progress_bar", "set_seed", "train"]
+
+#: ``forward(model, batch) -> (logits (..., V), targets (...))`` for one batch.
+ForwardFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], tuple[torch.Tensor, torch.Tensor]]
+
+
+def set_seed(seed: int) -> torch.Generator:
+    """Seed Python, NumPy and torch; return a fresh ``torch.Generator`` seeded the same."""
+    check_int("seed", seed, low=0)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    return torch.Generator().manual_seed(seed)
+
+
+def masked_cross_entropy(
+    logits: torch.Tensor, targets: torch.Tensor, pad_index: int | None = None, label_smoothing: float = 0.0
+) -> torch.Tensor:
+    """Mean cross-entropy over the targets that are not ``pad_index``.
+
+    Args:
+        logits: ``(..., V)`` unnormalised scores, e.g. ``(B, T, V)``.
+        targets: ``(...)`` class ids, e.g. ``(B, T)``; positions equal to
+            ``pad_index`` contribute nothing, neither to the sum nor to the count.
+        label_smoothing: ``eps`` in [0, 1): the target distribution puts ``1 - eps`` on the
+            true class and spreads ``eps`` uniformly over all classes (Szegedy et al., 2016).
+
+    A batch whose targets are all padding has loss 0 (not NaN).
+    """
+    if logits.dim() < 2 or tuple(targets.shape) != tuple(logits.shape[:-1]):
+        raise ValueError(
+            f"logits (..., V) and targets (...) must agree: got logits {tuple(logits.shape)}, targets {tuple(targets.shape)}"
+        )
+    if targets.dtype != torch.long:
+        raise TypeError(f"targets must be int64 class ids, got {targets.dtype}")
+    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)  # (N, V), (N,)
+    if not 0.0 <= label_smoothing < 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}")
+    losses = nn.functional.cross_entropy(flat_logits, flat_targets, reduction="none", label_smoothing=label_smoothing)
+    if pad_index is None:
+        return losses.mean()
+    keep = flat_targets != pad_index
+    return (losses * keep).sum() / keep.sum().clamp_min(1)
+
+
+@dataclass
+class History:
+    """What :func:`train` measured.
+
+    Attributes:
+        batch_loss, batch_accuracy: per mini-batch, the mean loss per
+            (non-padding) target and the fraction of targets the logits' argmax
+            gets right (under teacher forcing, for a seq2seq model).
+        epoch_loss, epoch_accuracy: the same over each whole epoch.
+        valid: the ``validate`` metric after each epoch (empty without one).
+        seconds: wall-clock time of the whole call, validation and plotting included.
+    """
+
+    batch_loss: list[float] = field(default_factory=list)
+    batch_accuracy: list[float] = field(default_factory=list)
+    epoch_loss: list[float] = field(default_factory=list)
+    epoch_accuracy: list[float] = field(default_factory=list)
+    valid: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip_norm: float | None = None) -> None:
+    """One update of every training loop in the book: zero the gradients, backpropagate ``loss``,
+    clip the gradients' total norm to ``clip_norm`` (``None``: no clipping), take the optimizer's step."""
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_norm is not None:
+        nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip_norm)
+    optimizer.step()
+
+
+def progress_bar(total: int, desc: str, enabled: bool = True, unit: str = "step"):
+    """The book's progress bar (``tqdm.auto``: a widget in a notebook, text elsewhere), imported on first use."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, leave=True)
+
+
+def _in_notebook() -> bool:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and "IPKernelApp" in shell.config
+
+
+def train(
+    model: nn.Module,
+    data: Sequence[torch.Tensor],
+    forward: ForwardFn,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    pad_index: int | None = None,
+    clip_norm: float = 1.0,
+    seed: int = 0,
+    validate: Callable[[nn.Module], float] | None = None,
+    valid_name: str = "validation",
+    name: str = "training",
+    live: bool = True,
+    label_smoothing: float = 0.0,
+) -> History:
+    """Train ``model`` with Adam on mini-batches of ``data`` for ``epochs`` passes.
+
+    Args:
+        data: tensors with the same first dimension (examples), e.g. ``(src,
+            src_len, tgt)``; a batch is the same random rows of each, moved to
+            the model's device.
+        forward: ``forward(model, batch) -> (logits, targets)``; for a seq2seq
+            model this is teacher forcing.
+        pad_index: targets with this id are ignored by the loss and the accuracy.
+        clip_norm: the gradient's total norm is clipped to this (exploding
+            gradients are the classic failure of recurrent networks).
+        seed: seeds the shuffling (and anything else random during training).
+            Seed *before* building the model to make its initialisation repeatable too.
+        validate: called after every epoch in eval mode, e.g. exact match on a
+            validation set; its values go to ``History.valid`` and the plot.
+        live: show the progress bar and, in a notebook, the live plot.
+        label_smoothing: passed to :func:`masked_cross_entropy` (0: plain cross-entropy).
+
+    Returns:
+        The :class:`History` of the run.
+    """
+    if not data or not all(isinstance(t, torch.Tensor) for t in data):
+        raise TypeError("data must be a non-empty sequence of tensors")
+    n = data[0].shape[0]
+    if any(t.dim() == 0 or t.shape[0] != n for t in data) or n == 0:
+        raise ValueError(f"data tensors must share a non-zero first dimension, got {[tuple(t.shape) for t in data]}")
+    check_int("epochs", epochs)
+    check_int("batch_size", batch_size)
+    check_float("lr", lr)
+    check_float("clip_norm", clip_norm)
+    check_float("label_smoothing", label_smoothing, inclusive=True)
+
+    start = time.perf_counter()
+    generator = set_seed(seed)
+    device = next(model.parameters()).device
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    history = History()
+    n_batches = -(-n // batch_size)
+    plot = None
+    if live and _in_notebook():
+        from attnbook.viz.live import LivePlot  # matplotlib: only when a plot is drawn
+
+        plot = LivePlot(name, valid_name, epochs * n_batches, n_batches)
+    redraw_every = max(1, epochs * n_batches // 4)
+    with progress_bar(epochs * n_batches, name, live, unit="batch") as bar:
+        for _ in range(epochs):
+            model.train()
+            total_loss, correct, count = 0.0, 0, 0
+            for idx in torch.randperm(n, generator=generator).split(batch_size):
+                batch = tuple(t[idx].to(device) for t in data)
+                logits, targets = forward(model, batch)
+                loss = masked_cross_entropy(logits, targets, pad_index, label_smoothing)
+                optimizer_step(optimizer, loss, clip_norm)
+                with torch.no_grad():
+                    keep = targets != pad_index if pad_index is not None else torch.ones_like(targets, dtype=torch.bool)
+                    k, hits = int(keep.sum()), int(((logits.argmax(-1) == targets) & keep).sum())
+                history.batch_loss.append(loss.item())
+                history.batch_accuracy.append(hits / max(k, 1))
+                total_loss, correct, count = total_loss + loss.item() * k, correct + hits, count + k
+                bar.update(1)
+                if plot is not None and bar.n % redraw_every == 0 and bar.n % n_batches != 0:
+                    plot.update(history)
+            history.epoch_loss.append(total_loss / max(count, 1))
+            history.epoch_accuracy.append(correct / max(count, 1))
+            postfix = {"loss": f"{history.epoch_loss[-1]:.3f}", "acc": f"{history.epoch_accuracy[-1]:.3f}"}
+            if validate is not None:
+                model.eval()
+                history.valid.append(float(validate(model)))
+                model.train()
+                postfix["valid"] = f"{history.valid[-1]:.3f}"
+            bar.set_postfix(postfix)
+            if plot is not None:
+                plot.update(history)
+    model.eval()
+    history.seconds = time.perf_counter() - start
+    return history

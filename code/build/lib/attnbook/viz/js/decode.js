@@ -1,0 +1,62 @@
+// decode: the Python half's binary traits (see contract.json) -> typed arrays.
+// Pure functions, no DOM: unit-tested with `node --test` (code/tests/js/).
+
+// Bytes of a buffer trait, whatever wrapper the widget manager hands over
+// (DataView in Jupyter and the static loader, ArrayBuffer or a typed array elsewhere).
+export function asBytes(value) {
+  if (value instanceof Uint8Array) return value;
+  if (value instanceof ArrayBuffer) return new Uint8Array(value);
+  if (ArrayBuffer.isView(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  return new Uint8Array(0);
+}
+
+// IEEE 754 half precision (as a 16-bit integer) -> number.
+export function halfToFloat(h) {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * 2 ** -14 * (frac / 1024);
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * 2 ** (exp - 15) * (1 + frac / 1024);
+}
+
+let halfTable = null; // all 65536 half values, built on first use
+
+// Little-endian float16 bytes -> Float32Array (one table look-up per value).
+export function decodeFloat16(value) {
+  if (halfTable === null) {
+    halfTable = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) halfTable[h] = halfToFloat(h);
+  }
+  const bytes = asBytes(value);
+  const out = new Float32Array(bytes.length >> 1);
+  for (let i = 0, j = 0; i < out.length; i++, j += 2) out[i] = halfTable[bytes[j] | (bytes[j + 1] << 8)];
+  return out;
+}
+
+// Little-endian float32 bytes -> Float32Array.
+export function decodeFloat32(value) {
+  const bytes = asBytes(value);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out = new Float32Array(bytes.length >> 2);
+  for (let i = 0; i < out.length; i++) out[i] = view.getFloat32(4 * i, true);
+  return out;
+}
+
+// RGB triples (uint8) -> the same bytes; black to white when empty.
+export function decodeColormap(value) {
+  const bytes = asBytes(value);
+  const n = Math.floor(bytes.length / 3);
+  return n >= 2 ? bytes.subarray(0, 3 * n) : Uint8Array.of(0, 0, 0, 255, 255, 255);
+}
+
+// [min, max] of the values, ignoring NaN (masked cells); [Infinity, -Infinity] if none.
+export function extentOf(values) {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (const v of values) {
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  return [lo, hi];
+}
