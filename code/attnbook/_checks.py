@@ -22,14 +22,12 @@ __all__ = [
     "check_lengths",
     "check_mask",
     "check_pairs",
-    "check_positive_float",
     "check_qkv",
     "check_rotary",
     "check_sequence",
     "check_tensor",
     "check_token_ids",
     "check_valid_lens",
-    "checking_values",
     "tracing",
 ]  # fmt: skip
 
@@ -58,14 +56,6 @@ def check_int(name: str, value: object, low: int | None = 1, even: bool = False)
 def check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def check_positive_float(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
 
 
 def _describe(x: object) -> str:
@@ -206,16 +196,6 @@ def check_valid_lens(valid_lens: object, shape: tuple[int, ...]) -> None:
         raise ValueError(f"valid_lens must lie in [0, {n_k}] (the number of keys), got values from {lo:g} to {hi:g}")
 
 
-def checking_values() -> bool:
-    """Whether checks that *read tensor values* (``.min()``, ``.max()``, ``.all()``) should run.
-
-    They force a device sync and cannot be traced, so they are skipped while
-    ``torch.onnx.export``/``torch.export`` traces a model or ``torch.compile``
-    compiles it. Shape and dtype checks always run.
-    """
-    return not tracing()
-
-
 def check_float(name: str, value: object, low: float = 0.0, *, inclusive: bool = False) -> float:
     """A finite real number ``> low`` (``>= low`` with ``inclusive``); returns it as a ``float``."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
@@ -234,7 +214,7 @@ def check_token_ids(
     With ``vocab_size``, every id must lie in ``[0, vocab_size)``; with ``max_len``,
     ``S <= max_len``. ``lengths=None`` skips the length checks (e.g. a decoder's
     inputs). ``TypeError`` for a wrong type or dtype, ``ValueError`` for a wrong
-    shape or value; value checks are skipped under :func:`checking_values`.
+    shape or value; value checks are skipped under :func:`tracing`.
     """
     if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long:
         got = f"a {ids.dtype} tensor" if isinstance(ids, torch.Tensor) else type(ids).__name__
@@ -248,7 +228,7 @@ def check_token_ids(
         )
     if lengths is not None:
         check_lengths(lengths, ids.shape[0], ids.shape[1], what=what)
-    if vocab_size is not None and checking_values():
+    if vocab_size is not None and not tracing():
         lo, hi = int(ids.min()), int(ids.max())
         if lo < 0 or hi >= vocab_size:
             raise ValueError(f"{what} ids must lie in [0, {vocab_size - 1}] (the vocabulary), got {lo}..{hi}")
@@ -261,7 +241,7 @@ def check_lengths(lengths: object, batch: int, length: int, *, what: str = "src"
         raise TypeError(f"{what} lengths must be an integer tensor, got {got}")
     if tuple(lengths.shape) != (batch,):
         raise ValueError(f"{what} lengths must have shape ({batch},), got {tuple(lengths.shape)}")
-    if checking_values():
+    if not tracing():
         lo, hi = int(lengths.min()), int(lengths.max())
         if lo < 1 or hi > length:
             raise ValueError(f"{what} lengths must lie in [1, {length}] (1 to the padded length), got {lo}..{hi}")

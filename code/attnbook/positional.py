@@ -16,14 +16,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attnbook._checks import check_int, check_positive_float, check_rotary, check_sequence
+from attnbook._checks import check_float, check_int, check_rotary, check_sequence
 
 __all__ = ["PositionalEncoding", "apply_rotary", "relative_rotation", "sinusoidal_table"]
 
 
 def _frequencies(num_hiddens: int, base: float) -> torch.Tensor:
     """``w_i = base^(-2i/d)`` for ``i = 0 .. ceil(d/2) - 1``, in float64 (``base`` checked: finite, > 0)."""
-    check_positive_float("base", base)
+    check_float("base", base)
     return base ** (-torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens)
 
 

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnbook._checks import check_int, check_token_ids, checking_values
+from attnbook._checks import check_int, check_token_ids, tracing
 from attnbook.data.vocab import PAD
 from attnbook.decoding import Memory, State
 
@@ -106,7 +106,7 @@ class Seq2SeqEncoder(nn.Module):
         x = self.embedding(src)  # (B, S, e)
         S = src.shape[1]
         if src.shape[0] == 1:  # one sequence: no packing, run it up to its length
-            if not checking_values():  # exporting: one unpadded sequence
+            if tracing():  # exporting: one unpadded sequence
                 return self.rnn(x)
             n = int(src_len[0])
             outputs, state = self.rnn(x[:, :n])  # (1, n, h)

@@ -35,9 +35,9 @@ from torch import nn
 
 from attnbook._checks import (
     check_choice,
+    check_float,
     check_int,
     check_kv_cache,
-    check_positive_float,
     check_tensor,
     check_token_ids,
 )
@@ -106,7 +106,7 @@ class EncoderBlock(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        check_positive_float("eps", eps)
+        check_float("eps", eps)
         self.norm_first = norm_first
         self.attention = MultiHeadAttention(num_hiddens, num_heads, dropout, bias)
         self.norm1 = nn.LayerNorm(num_hiddens, eps=eps)
@@ -169,7 +169,7 @@ class DecoderBlock(nn.Module):
         bias: bool = True,
     ) -> None:
         super().__init__()
-        check_positive_float("eps", eps)
+        check_float("eps", eps)
         self.norm_first = norm_first
         d = num_hiddens
         self.self_attention = MultiHeadAttention(d, num_heads, dropout, bias)

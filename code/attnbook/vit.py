@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from attnbook._checks import check_int as _check_int
-from attnbook._checks import checking_values
+from attnbook._checks import tracing
 from attnbook.transformer import EncoderBlock
 
 __all__ = ["PatchEmbedding", "VisionTransformer", "attention_rollout", "patchify"]
@@ -225,7 +225,7 @@ def attention_rollout(attention_weights: Sequence[torch.Tensor], residual_weight
             raise ValueError(f"layer {layer}: expected attention weights (B, h, T, T) or (B, T, T), got {got}")
         if not A.is_floating_point():
             raise TypeError(f"layer {layer}: attention weights must be floating point, got {A.dtype}")
-        if checking_values() and not _is_distribution(A):
+        if not tracing() and not _is_distribution(A):
             raise ValueError(
                 f"layer {layer}: expected attention weights (non-negative rows summing to 1, e.g. softmax "
                 "outputs), got logits, NaN or rows that do not sum to 1 (a fully masked query has no rollout)"
