@@ -249,6 +249,16 @@ class CBAM(nn.Module):
         return self.spatial(self.channel(x))
 
 
+def _check_classifier_sizes(widths: object, in_channels: object, num_classes: object, block: str) -> None:
+    """The sizes both CNN classifiers take: one positive int width per ``block``, input channels, classes."""
+    if isinstance(widths, (str, int)) or not isinstance(widths, Sequence) or not widths:
+        raise ValueError(f"widths must name at least one {block}, got {widths!r}")
+    for i, width in enumerate(widths):
+        _check_int(f"widths[{i}]", width)
+    _check_int("in_channels", in_channels)
+    _check_int("num_classes", num_classes)
+
+
 class AttentionCNN(nn.Module):
     """A small CNN classifier with an optional attention module after every conv block.
 
@@ -280,12 +290,7 @@ class AttentionCNN(nn.Module):
         num_classes: int = 10,
     ) -> None:
         super().__init__()
-        if isinstance(widths, (str, int)) or not isinstance(widths, Sequence) or not widths:
-            raise ValueError(f"widths must name at least one conv block, got {widths!r}")
-        for i, width in enumerate(widths):
-            _check_int(f"widths[{i}]", width)
-        _check_int("in_channels", in_channels)
-        _check_int("num_classes", num_classes)
+        _check_classifier_sizes(widths, in_channels, num_classes, "conv block")
         ins = [in_channels, *widths[:-1]]
         self.blocks = nn.ModuleList(
             nn.Sequential(
@@ -349,10 +354,7 @@ class ResidualCNN(nn.Module):
         num_classes: int = 10,
     ) -> None:
         super().__init__()
-        if not widths:
-            raise ValueError("widths must name at least one residual block, got an empty sequence")
-        for name, value in (("in_channels", in_channels), ("num_classes", num_classes), *(("widths", w) for w in widths)):
-            _check_int(name, value)
+        _check_classifier_sizes(widths, in_channels, num_classes, "residual block")
 
         def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1) -> list[nn.Module]:
             return [nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(c_out)]
