@@ -103,16 +103,20 @@ def test_every_slider_changes_the_figure(browser: Any, base_url: str, page: str)
         assert visit.blocked == [] and visit.errors == [], (visit.blocked, visit.errors)
 
 
+def _first_explorer(visit: OfflinePage) -> tuple[Any, dict[str, float], Any, str, str | None]:
+    """The page's first explorer scrolled into view: (explorer, heatmap box, read-out, its hint text, data-drawn)."""
+    visit.wait_for_explorers()
+    explorer = visit.page.locator(".attn-explorer").first
+    explorer.evaluate("e => e.scrollIntoView({block: 'center'})")
+    readout = explorer.locator(".attn-readout")
+    box = explorer.locator("canvas.attn-heatmap").bounding_box()
+    return explorer, box, readout, readout.inner_text(), explorer.get_attribute("data-drawn")
+
+
 def test_hover_reads_out_the_weight(browser: Any, base_url: str) -> None:
     page = WIDGET_PAGES[0]
     with OfflinePage(browser, base_url + page) as visit:
-        visit.wait_for_explorers()
-        explorer = visit.page.locator(".attn-explorer").first
-        explorer.evaluate("e => e.scrollIntoView({block: 'center'})")
-        box = explorer.locator("canvas.attn-heatmap").bounding_box()
-        readout = explorer.locator(".attn-readout")
-        hint = readout.inner_text()
-        drawn = explorer.get_attribute("data-drawn")
+        explorer, box, readout, hint, drawn = _first_explorer(visit)
         visit.page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"])
         text = readout.inner_text()
         assert text != hint, "hovering a cell did not change the read-out"
@@ -127,15 +131,14 @@ def test_hover_reads_out_the_weight(browser: Any, base_url: str) -> None:
 def _luminance(png: bytes) -> float:
     from PIL import Image
 
-    return sum(Image.open(io.BytesIO(png)).convert("L").getdata()) / (255 * len(Image.open(io.BytesIO(png)).getdata()))
+    grey = Image.open(io.BytesIO(png)).convert("L")
+    return sum(grey.getdata()) / (255 * grey.width * grey.height)
 
 
 def test_explorers_follow_the_dark_theme(browser: Any, base_url: str) -> None:
     page = WIDGET_PAGES[0]
     with OfflinePage(browser, base_url + page) as visit:
-        visit.wait_for_explorers()
-        explorer = visit.page.locator(".attn-explorer").first
-        explorer.evaluate("e => e.scrollIntoView({block: 'center'})")
+        explorer = _first_explorer(visit)[0]
         light = explorer.screenshot(path=_shot(page, "__light"))
         drawn = int(explorer.get_attribute("data-drawn"))
         visit.page.evaluate("document.documentElement.dataset.theme = 'dark'")  # as the theme's switch does
@@ -153,13 +156,7 @@ def test_explorers_follow_the_dark_theme(browser: Any, base_url: str) -> None:
 def test_touch_tap_reads_out_a_cell(browser: Any, base_url: str) -> None:
     page = WIDGET_PAGES[0]
     with OfflinePage(browser, base_url + page, viewport=(412, 915), touch=True) as visit:
-        visit.wait_for_explorers()
-        explorer = visit.page.locator(".attn-explorer").first
-        explorer.evaluate("e => e.scrollIntoView({block: 'center'})")
-        box = explorer.locator("canvas.attn-heatmap").bounding_box()
-        readout = explorer.locator(".attn-readout")
-        hint = readout.inner_text()
-        drawn = explorer.get_attribute("data-drawn")
+        explorer, box, readout, hint, drawn = _first_explorer(visit)
         visit.page.touchscreen.tap(box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"])
         text = readout.inner_text()
         assert text != hint, "tapping a cell did not change the read-out"
