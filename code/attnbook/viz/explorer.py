@@ -40,6 +40,8 @@ import anywidget
 import numpy as np
 import traitlets
 
+from attnbook.viz.theme import SEQUENTIAL_CMAP
+
 __all__ = ["CONTRACT", "HeatmapExplorer", "LinePlot", "SliderError", "attention_frames"]
 
 _HERE = pathlib.Path(__file__).parent
@@ -291,7 +293,7 @@ class HeatmapExplorer(anywidget.AnyWidget):
             the examples padded to the largest (e.g. a causal ``(T, T)`` mask).
         vmin, vmax: colour range; by default ``min(0, frames.min())`` and
             ``frames.max()`` over *all* frames, so colours compare across sliders.
-        cmap: a matplotlib colormap name (default ``"viridis"``, colour-blind safe).
+        cmap: a matplotlib colormap name (default: the book's ``attnbook.viz.theme.SEQUENTIAL_CMAP``, colour-blind safe).
         digits: decimals in the hover read-out.
         position: initial slider positions (indices), default all zeros.
         row_slider: name of an extra slider that selects one row (one query):
@@ -351,7 +353,7 @@ class HeatmapExplorer(anywidget.AnyWidget):
         mask: Any = None,
         vmin: float | None = None,
         vmax: float | None = None,
-        cmap: str = "viridis",
+        cmap: str = SEQUENTIAL_CMAP,
         digits: int = 3,
         position: Sequence[int] | None = None,
         row_slider: str | None = None,

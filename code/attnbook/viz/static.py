@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 
+from attnbook.viz.theme import SEQUENTIAL_CMAP
+
 __all__ = ["show_heatmaps"]
 
 
@@ -20,7 +22,7 @@ def show_heatmaps(
     xlabel: str = "keys",
     ylabel: str = "queries",
     titles: Sequence[str] | None = None,
-    cmap: str = "viridis",
+    cmap: str = SEQUENTIAL_CMAP,
     cell_inches: float = 0.28,
     vmin: float | None = None,
     vmax: float | None = None,
