@@ -42,14 +42,18 @@ def tracing() -> bool:
     )
 
 
-def check_int(name: str, value: object, low: int | None = 1, even: bool = False) -> int:
+def check_int(
+    name: str, value: object, low: int | None = 1, even: bool = False
+) -> int:
     """An ``int`` (not a bool) ``>= low`` (``None``: any), even if ``even``."""
     if not isinstance(value, int) or isinstance(value, bool):
         raise TypeError(f"{name} must be an int, got {type(value).__name__}")
     if low is not None and value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     if even and value % 2:
-        raise ValueError(f"{name} must be even (sin/cos or rotation pairs), got {value}")
+        raise ValueError(
+            f"{name} must be even (sin/cos or rotation pairs), got {value}"
+        )
     return value
 
 
@@ -65,18 +69,29 @@ def _describe(x: object) -> str:
 
 
 def check_tensor(
-    name: str, x: object, shape: str, dim: int | None = None, size: int | None = None, floating: bool = True
+    name: str,
+    x: object,
+    shape: str,
+    dim: int | None = None,
+    size: int | None = None,
+    floating: bool = True,
 ) -> None:
     """``x`` is a tensor with ``dim`` dimensions (``None``: at least 2), last size ``size``, float if ``floating``.
 
     ``shape`` describes the expected shape in the message, e.g. ``"(batch, steps, 16)"``.
     """
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor of shape {shape}, got {_describe(x)}")
-    if (x.dim() != dim if dim is not None else x.dim() < 2) or (size is not None and x.shape[-1] != size):
+        raise TypeError(
+            f"{name} must be a torch.Tensor of shape {shape}, got {_describe(x)}"
+        )
+    if (x.dim() != dim if dim is not None else x.dim() < 2) or (
+        size is not None and x.shape[-1] != size
+    ):
         raise ValueError(f"{name} must have shape {shape}, got {tuple(x.shape)}")
     if floating and not x.dtype.is_floating_point:
-        raise TypeError(f"{name} must be a floating-point tensor, got dtype {x.dtype}")
+        raise TypeError(
+            f"{name} must be a floating-point tensor, got dtype {x.dtype}"
+        )
 
 
 def check_qkv(
@@ -93,20 +108,48 @@ def check_qkv(
     the module's parameter dtype: inputs are never cast silently. ``same_size``:
     ``d_q = d_k`` (a dot product).
     """
-    check_tensor("queries", queries, f"(batch, n_queries, {sizes[0] or 'features'})", dim=3, size=sizes[0])
-    check_tensor("keys", keys, f"(batch, n_keys, {sizes[1] or 'features'})", dim=3, size=sizes[1])
+    check_tensor(
+        "queries",
+        queries,
+        f"(batch, n_queries, {sizes[0] or 'features'})",
+        dim=3,
+        size=sizes[0],
+    )
+    check_tensor(
+        "keys",
+        keys,
+        f"(batch, n_keys, {sizes[1] or 'features'})",
+        dim=3,
+        size=sizes[1],
+    )
     if queries.shape[0] != keys.shape[0]:
-        raise ValueError(f"queries and keys must share the batch size, got {queries.shape[0]} and {keys.shape[0]}")
+        raise ValueError(
+            f"queries and keys must share the batch size, got {queries.shape[0]} and {keys.shape[0]}"
+        )
     if same_size and queries.shape[-1] != keys.shape[-1]:
-        raise ValueError(f"queries and keys need the same size for a dot product, got {queries.shape[-1]} and {keys.shape[-1]}")
+        raise ValueError(
+            f"queries and keys need the same size for a dot product, got {queries.shape[-1]} and {keys.shape[-1]}"
+        )
     tensors = {"queries": queries, "keys": keys}
     if values is not None:
         check_pairs(keys, values, sizes[2])
         tensors["values"] = values
-    if len({t.dtype for t in tensors.values()} | ({dtype} if dtype is not None else set())) > 1:
+    if (
+        len(
+            {t.dtype for t in tensors.values()}
+            | ({dtype} if dtype is not None else set())
+        )
+        > 1
+    ):
         got = ", ".join(f"{name} {t.dtype}" for name, t in tensors.items())
-        want = f"the dtype of the module's parameters ({dtype})" if dtype is not None else "one dtype"
-        raise TypeError(f"inputs must all have {want}, got {got}; cast them with .to(dtype) (or the module)")
+        want = (
+            f"the dtype of the module's parameters ({dtype})"
+            if dtype is not None
+            else "one dtype"
+        )
+        raise TypeError(
+            f"inputs must all have {want}, got {got}; cast them with .to(dtype) (or the module)"
+        )
 
 
 def check_sequence(X: object, d: int, max_len: int) -> None:
@@ -124,27 +167,46 @@ def check_rotary(x: object, positions: object) -> None:
     check_tensor("x", x, "(..., T, d) with d even")
     check_int("the last dimension of x", x.shape[-1], low=None, even=True)
     if positions is not None:
-        check_tensor("positions", positions, f"({x.shape[-2]},): one per row of x", dim=1, size=x.shape[-2], floating=False)
+        check_tensor(
+            "positions",
+            positions,
+            f"({x.shape[-2]},): one per row of x",
+            dim=1,
+            size=x.shape[-2],
+            floating=False,
+        )
 
 
-def check_kv_cache(x: object, cache: object, memory_kv: object, d: int, h: int) -> None:
+def check_kv_cache(
+    x: object, cache: object, memory_kv: object, d: int, h: int
+) -> None:
     """A decoding step: ``x (B, m, d)``; ``cache`` and ``memory_kv`` pairs of ``(B, h, n, d/h)`` (not raw memory)."""
     check_tensor("x", x, f"(batch, new positions, {d})", dim=3, size=d)
     shape = f"(batch={x.shape[0]}, heads={h}, n, {d // h})"
     for name, pair in (("cache", cache), ("memory_kv", memory_kv)):
         if not isinstance(pair, (tuple, list)) or len(pair) != 2:
-            raise TypeError(f"{name} must be a pair (keys, values) of tensors {shape}, got {_describe(pair)}")
+            raise TypeError(
+                f"{name} must be a pair (keys, values) of tensors {shape}, got {_describe(pair)}"
+            )
         for t in pair:
             check_tensor(name, t, shape, dim=4, size=d // h)
             if t.shape[:3] != (x.shape[0], h, pair[0].shape[2]):
-                raise ValueError(f"{name} must hold two tensors of shape {shape}, got {[tuple(p.shape) for p in pair]}")
+                raise ValueError(
+                    f"{name} must hold two tensors of shape {shape}, got {[tuple(p.shape) for p in pair]}"
+                )
         if pair[0].dtype != x.dtype or pair[1].dtype != x.dtype:
-            raise TypeError(f"{name} must have the dtype of x ({x.dtype}), got {pair[0].dtype} and {pair[1].dtype}")
+            raise TypeError(
+                f"{name} must have the dtype of x ({x.dtype}), got {pair[0].dtype} and {pair[1].dtype}"
+            )
 
 
-def check_pairs(keys: torch.Tensor, values: object, size: int | None = None) -> None:
+def check_pairs(
+    keys: torch.Tensor, values: object, size: int | None = None
+) -> None:
     """``values`` ``(B, n_k, d_v)`` for ``keys`` ``(B, n_k, d_k)``: one value per key."""
-    check_tensor("values", values, f"(batch, n_keys, {size or 'features'})", dim=3, size=size)
+    check_tensor(
+        "values", values, f"(batch, n_keys, {size or 'features'})", dim=3, size=size
+    )
     if values.shape[:2] != keys.shape[:2]:
         raise ValueError(
             f"keys and values must come in pairs: got {keys.shape[1]} keys and {values.shape[1]} values "
@@ -156,21 +218,29 @@ def check_mask(scores: object, mask: object) -> None:
     """Float ``scores`` and a boolean ``mask`` that broadcasts to their shape."""
     check_tensor("scores", scores, "(..., n_queries, n_keys)")
     if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
-        raise TypeError(f"mask must be a boolean tensor (True = may attend), got {_describe(mask)}")
+        raise TypeError(
+            f"mask must be a boolean tensor (True = may attend), got {_describe(mask)}"
+        )
     try:
         ok = torch.broadcast_shapes(mask.shape, scores.shape) == scores.shape
     except RuntimeError:
         ok = False
     if not ok:
-        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to scores of shape {tuple(scores.shape)}")
+        raise ValueError(
+            f"mask of shape {tuple(mask.shape)} does not broadcast to scores of shape {tuple(scores.shape)}"
+        )
 
 
 def check_valid_lens(valid_lens: object, shape: tuple[int, ...]) -> None:
     """``valid_lens`` ``(B,)`` or ``(B, n_q)``, whole numbers in ``[0, n_k]``, for scores of ``shape`` ``(B, ..., n_q, n_k)``."""
     if not isinstance(valid_lens, torch.Tensor):
-        raise TypeError(f"valid_lens must be a torch.Tensor or None, got {type(valid_lens).__name__}")
+        raise TypeError(
+            f"valid_lens must be a torch.Tensor or None, got {type(valid_lens).__name__}"
+        )
     if len(shape) < 3:
-        raise ValueError(f"valid_lens needs scores with a batch dimension, (batch, ..., n_queries, n_keys); got {tuple(shape)}")
+        raise ValueError(
+            f"valid_lens needs scores with a batch dimension, (batch, ..., n_queries, n_keys); got {tuple(shape)}"
+        )
     batch, n_q, n_k = shape[0], shape[-2], shape[-1]
     if tuple(valid_lens.shape) not in ((batch,), (batch, n_q)):
         raise ValueError(
@@ -178,36 +248,55 @@ def check_valid_lens(valid_lens: object, shape: tuple[int, ...]) -> None:
             f"got {tuple(valid_lens.shape)}"
         )
     if valid_lens.dtype == torch.bool or valid_lens.dtype.is_complex:
-        raise TypeError(f"valid_lens must be an integer tensor, got dtype {valid_lens.dtype}")
+        raise TypeError(
+            f"valid_lens must be an integer tensor, got dtype {valid_lens.dtype}"
+        )
     if tracing() or valid_lens.numel() == 0:
         return
     floating = valid_lens.dtype.is_floating_point
-    if valid_lens.numel() <= 64:  # a few numbers: cheaper in Python than two reductions
+    if (
+        valid_lens.numel() <= 64
+    ):  # a few numbers: cheaper in Python than two reductions
         values = valid_lens.tolist()
-        values = [v for row in values for v in row] if valid_lens.dim() == 2 else values
+        values = (
+            [v for row in values for v in row] if valid_lens.dim() == 2 else values
+        )
         lo, hi = min(values), max(values)
         whole = not floating or all(float(v).is_integer() for v in values)
     else:
         lo, hi = (v.item() for v in torch.aminmax(valid_lens))
         whole = not floating or torch.equal(valid_lens, valid_lens.round())
     if not whole:
-        raise ValueError("valid_lens must hold whole numbers, got fractional values")
+        raise ValueError(
+            "valid_lens must hold whole numbers, got fractional values"
+        )
     if lo < 0 or hi > n_k:
-        raise ValueError(f"valid_lens must lie in [0, {n_k}] (the number of keys), got values from {lo:g} to {hi:g}")
+        raise ValueError(
+            f"valid_lens must lie in [0, {n_k}] (the number of keys), got values from {lo:g} to {hi:g}"
+        )
 
 
-def check_float(name: str, value: object, low: float = 0.0, *, inclusive: bool = False) -> float:
+def check_float(
+    name: str, value: object, low: float = 0.0, *, inclusive: bool = False
+) -> float:
     """A finite real number ``> low`` (``>= low`` with ``inclusive``); returns it as a ``float``."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
     ok = value >= low if inclusive else value > low
     if not (math.isfinite(value) and ok):
-        raise ValueError(f"{name} must be a finite number {'>=' if inclusive else '>'} {low}, got {value!r}")
+        raise ValueError(
+            f"{name} must be a finite number {'>=' if inclusive else '>'} {low}, got {value!r}"
+        )
     return float(value)
 
 
 def check_token_ids(
-    ids: object, lengths: object, *, vocab_size: int | None = None, max_len: int | None = None, what: str = "src"
+    ids: object,
+    lengths: object,
+    *,
+    vocab_size: int | None = None,
+    max_len: int | None = None,
+    what: str = "src",
 ) -> None:
     """Token ids ``(B, S)`` int64 with ``B, S >= 1`` and lengths ``(B,)`` (integer) in ``[1, S]``.
 
@@ -217,10 +306,16 @@ def check_token_ids(
     shape or value; value checks are skipped under :func:`tracing`.
     """
     if not isinstance(ids, torch.Tensor) or ids.dtype != torch.long:
-        got = f"a {ids.dtype} tensor" if isinstance(ids, torch.Tensor) else type(ids).__name__
+        got = (
+            f"a {ids.dtype} tensor"
+            if isinstance(ids, torch.Tensor)
+            else type(ids).__name__
+        )
         raise TypeError(f"{what} must be an int64 tensor of token ids, got {got}")
     if ids.dim() != 2 or ids.shape[0] == 0 or ids.shape[1] == 0:
-        raise ValueError(f"{what} must be a non-empty (batch, length) tensor of token ids, got shape {tuple(ids.shape)}")
+        raise ValueError(
+            f"{what} must be a non-empty (batch, length) tensor of token ids, got shape {tuple(ids.shape)}"
+        )
     if max_len is not None and ids.shape[1] > max_len:
         raise ValueError(
             f"{what} has {ids.shape[1]} positions but the model accepts at most max_len={max_len}; "
@@ -231,17 +326,33 @@ def check_token_ids(
     if vocab_size is not None and not tracing():
         lo, hi = int(ids.min()), int(ids.max())
         if lo < 0 or hi >= vocab_size:
-            raise ValueError(f"{what} ids must lie in [0, {vocab_size - 1}] (the vocabulary), got {lo}..{hi}")
+            raise ValueError(
+                f"{what} ids must lie in [0, {vocab_size - 1}] (the vocabulary), got {lo}..{hi}"
+            )
 
 
-def check_lengths(lengths: object, batch: int, length: int, *, what: str = "src") -> None:
+def check_lengths(
+    lengths: object, batch: int, length: int, *, what: str = "src"
+) -> None:
     """Valid lengths: an integer tensor ``(batch,)`` with values in ``[1, length]`` (values unchecked while exporting)."""
-    if not isinstance(lengths, torch.Tensor) or lengths.is_floating_point() or lengths.is_complex():
-        got = f"a {lengths.dtype} tensor" if isinstance(lengths, torch.Tensor) else type(lengths).__name__
+    if (
+        not isinstance(lengths, torch.Tensor)
+        or lengths.is_floating_point()
+        or lengths.is_complex()
+    ):
+        got = (
+            f"a {lengths.dtype} tensor"
+            if isinstance(lengths, torch.Tensor)
+            else type(lengths).__name__
+        )
         raise TypeError(f"{what} lengths must be an integer tensor, got {got}")
     if tuple(lengths.shape) != (batch,):
-        raise ValueError(f"{what} lengths must have shape ({batch},), got {tuple(lengths.shape)}")
+        raise ValueError(
+            f"{what} lengths must have shape ({batch},), got {tuple(lengths.shape)}"
+        )
     if not tracing():
         lo, hi = int(lengths.min()), int(lengths.max())
         if lo < 1 or hi > length:
-            raise ValueError(f"{what} lengths must lie in [1, {length}] (1 to the padded length), got {lo}..{hi}")
+            raise ValueError(
+                f"{what} lengths must lie in [1, {length}] (1 to the padded length), got {lo}..{hi}"
+            )

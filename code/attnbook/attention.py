@@ -33,7 +33,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from attnbook._checks import check_int, check_mask, check_pairs, check_qkv, check_tensor, check_valid_lens, tracing
+from attnbook._checks import (
+    check_int,
+    check_mask,
+    check_pairs,
+    check_qkv,
+    check_tensor,
+    check_valid_lens,
+    tracing,
+)
 
 __all__ = [
     "AdditiveAttention",
@@ -47,29 +55,48 @@ __all__ = [
 ]
 
 
-def _valid_mask(valid_lens: torch.Tensor, shape: torch.Size | tuple[int, ...]) -> torch.Tensor:
-    """The keys that exist for scores of ``shape`` ``(B, ..., n_q, n_k)``: True = attend.
+def _valid_mask(
+    valid_lens: torch.Tensor, shape: torch.Size | tuple[int, ...]
+) -> torch.Tensor:
+    """The keys that exist for scores of ``shape`` ``(B, ..., n_q, n_k)``: True =
+    attend.
 
     Shape ``(B, 1, ..., n_q or 1, n_k)``, so it broadcasts over the dimensions
-    between the batch and the queries (heads). ``valid_lens`` is checked by the caller.
+    between the batch and the queries (heads). ``valid_lens`` is checked by the
+    caller.
     """
-    lens = valid_lens[:, None] if valid_lens.dim() == 1 else valid_lens  # (B, n_q or 1)
-    keep = torch.arange(shape[-1], device=valid_lens.device) < lens[..., None]  # (B, n_q or 1, n_k)
-    return keep.reshape(shape[0], *([1] * (len(shape) - 3)), *keep.shape[1:])  # broadcast over heads
+    lens = (
+        valid_lens[:, None] if valid_lens.dim() == 1 else valid_lens
+    )  # (B, n_q or 1)
+    keep = (
+        torch.arange(shape[-1], device=valid_lens.device) < lens[..., None]
+    )  # (B, n_q or 1, n_k)
+    return keep.reshape(
+        shape[0], *([1] * (len(shape) - 3)), *keep.shape[1:]
+    )  # broadcast over heads
 
 
-def _softmax_filled(scores: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
-    """``softmax(where(keep, scores, -inf))``, with zeros on rows that have no finite score.
+def _softmax_filled(
+    scores: torch.Tensor, keep: torch.Tensor | None
+) -> torch.Tensor:
+    """``softmax(where(keep, scores, -inf))``, with zeros on rows that have no
+    finite score.
 
     ``keep=None``: the masked scores are already ``-inf``. Only rows without a
     finite score need the extra rule (their softmax is NaN), so only they are fixed.
     """
-    filled = scores if keep is None else torch.where(keep, scores, float("-inf"))  # (..., n_q, n_k)
+    filled = (
+        scores if keep is None else torch.where(keep, scores, float("-inf"))
+    )  # (..., n_q, n_k)
     weights = filled.softmax(dim=-1)  # masked keys: exactly 0
-    nan_rows = weights[..., 0].isnan()  # (..., n_q): a NaN row is NaN in every column
+    nan_rows = weights[
+        ..., 0
+    ].isnan()  # (..., n_q): a NaN row is NaN in every column
     if tracing():  # a recorded graph (export, compile) cannot branch on values
         return weights.masked_fill(nan_rows[..., None], 0.0)
-    if nan_rows.any():  # rare: no valid key, or every valid score -inf (a NaN score stays NaN)
+    if (
+        nan_rows.any()
+    ):  # rare: no valid key, or every valid score -inf (a NaN score stays NaN)
         rows = nan_rows.nonzero(as_tuple=True)
         empty = (filled[rows] == float("-inf")).all(-1)
         weights[tuple(r[empty] for r in rows)] = 0.0
@@ -81,7 +108,9 @@ class _MaskedSoftmax(torch.autograd.Function):
     weight 0, so their gradient is 0 without another pass over the scores."""
 
     @staticmethod
-    def forward(ctx, scores: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:  # type: ignore[override]
+    def forward(
+        ctx, scores: torch.Tensor, keep: torch.Tensor | None
+    ) -> torch.Tensor:  # type: ignore[override]
         weights = _softmax_filled(scores, keep)
         ctx.save_for_backward(weights)
         return weights
@@ -89,7 +118,9 @@ class _MaskedSoftmax(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
         (weights,) = ctx.saved_tensors
-        return torch._softmax_backward_data(grad, weights, -1, weights.dtype), None  # alpha * (g - sum(g * alpha))
+        return torch._softmax_backward_data(
+            grad, weights, -1, weights.dtype
+        ), None  # alpha * (g - sum(g * alpha))
 
 
 def _softmax(scores: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
@@ -125,7 +156,9 @@ def softmax_with_mask(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return _softmax(scores, mask.to(scores.device))
 
 
-def masked_softmax(scores: torch.Tensor, valid_lens: torch.Tensor | None = None) -> torch.Tensor:
+def masked_softmax(
+    scores: torch.Tensor, valid_lens: torch.Tensor | None = None
+) -> torch.Tensor:
     """Softmax over the last axis that gives padded keys exactly zero weight.
 
     Args:
@@ -184,9 +217,13 @@ class DotProductAttention(nn.Module):
         check_qkv(queries, keys, values, same_size=True)
         d = queries.shape[-1]
         scale = 1.0 / math.sqrt(d) if self.scale is None else self.scale
-        scores = torch.bmm(queries, keys.transpose(1, 2)) * scale  # (B, n_q, d) @ (B, d, n_k) -> (B, n_q, n_k)
+        scores = (
+            torch.bmm(queries, keys.transpose(1, 2)) * scale
+        )  # (B, n_q, d) @ (B, d, n_k) -> (B, n_q, n_k)
         self.attention_weights = masked_softmax(scores, valid_lens)
-        return torch.bmm(self.dropout(self.attention_weights), values)  # (B, n_q, n_k) @ (B, n_k, d_v)
+        return torch.bmm(
+            self.dropout(self.attention_weights), values
+        )  # (B, n_q, n_k) @ (B, n_k, d_v)
 
 
 class AdditiveAttention(nn.Module):
@@ -201,21 +238,40 @@ class AdditiveAttention(nn.Module):
     """
 
     def __init__(
-        self, num_hiddens: int, dropout: float = 0.0, query_size: int | None = None, key_size: int | None = None
+        self,
+        num_hiddens: int,
+        dropout: float = 0.0,
+        query_size: int | None = None,
+        key_size: int | None = None,
     ) -> None:
         super().__init__()
         check_int("num_hiddens", num_hiddens)
-        self.W_q = nn.Linear(query_size, num_hiddens, bias=False) if query_size else nn.LazyLinear(num_hiddens, bias=False)
-        self.W_k = nn.Linear(key_size, num_hiddens, bias=False) if key_size else nn.LazyLinear(num_hiddens, bias=False)
+        self.W_q = (
+            nn.Linear(query_size, num_hiddens, bias=False)
+            if query_size
+            else nn.LazyLinear(num_hiddens, bias=False)
+        )
+        self.W_k = (
+            nn.Linear(key_size, num_hiddens, bias=False)
+            if key_size
+            else nn.LazyLinear(num_hiddens, bias=False)
+        )
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
         self.dropout = nn.Dropout(dropout)
         self.attention_weights: torch.Tensor | None = None
 
     def score(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         """``(B, n_q, d_q), (B, n_k, d_k) -> (B, n_q, n_k)``."""
-        check_qkv(queries, keys, sizes=(_in(self.W_q), _in(self.W_k)), dtype=self.w_v.weight.dtype)
+        check_qkv(
+            queries,
+            keys,
+            sizes=(_in(self.W_q), _in(self.W_k)),
+            dtype=self.w_v.weight.dtype,
+        )
         q, k = self.W_q(queries), self.W_k(keys)  # (B, n_q, h), (B, n_k, h)
-        features = torch.tanh(q.unsqueeze(2) + k.unsqueeze(1))  # (B, n_q, 1, h) + (B, 1, n_k, h) -> (B, n_q, n_k, h)
+        features = torch.tanh(
+            q.unsqueeze(2) + k.unsqueeze(1)
+        )  # (B, n_q, 1, h) + (B, 1, n_k, h) -> (B, n_q, n_k, h)
         return self.w_v(features).squeeze(-1)  # (B, n_q, n_k, 1) -> (B, n_q, n_k)
 
     def forward(
@@ -228,7 +284,9 @@ class AdditiveAttention(nn.Module):
         scores = self.score(queries, keys)  # checks queries and keys
         check_pairs(keys, values)
         self.attention_weights = masked_softmax(scores, valid_lens)
-        return torch.bmm(self.dropout(self.attention_weights), values)  # (B, n_q, n_k) @ (B, n_k, d_v)
+        return torch.bmm(
+            self.dropout(self.attention_weights), values
+        )  # (B, n_q, n_k) @ (B, n_k, d_v)
 
 
 class BilinearScore(nn.Module):
@@ -245,7 +303,9 @@ class BilinearScore(nn.Module):
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         check_qkv(queries, keys, sizes=tuple(self.W.shape), dtype=self.W.dtype)
-        return queries @ self.W @ keys.transpose(1, 2)  # (B, n_q, d_q) @ (d_q, d_k) @ (B, d_k, n_k)
+        return (
+            queries @ self.W @ keys.transpose(1, 2)
+        )  # (B, n_q, d_q) @ (d_q, d_k) @ (B, d_k, n_k)
 
 
 class ConcatScore(nn.Module):
@@ -264,10 +324,19 @@ class ConcatScore(nn.Module):
         self.linear = nn.Linear(query_size + key_size, 1)
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        check_qkv(queries, keys, sizes=(self.query_size, self.key_size), dtype=self.linear.weight.dtype)
+        check_qkv(
+            queries,
+            keys,
+            sizes=(self.query_size, self.key_size),
+            dtype=self.linear.weight.dtype,
+        )
         n_q, n_k = queries.shape[1], keys.shape[1]
         pairs = torch.cat(
-            [queries.unsqueeze(2).expand(-1, -1, n_k, -1), keys.unsqueeze(1).expand(-1, n_q, -1, -1)], dim=-1
+            [
+                queries.unsqueeze(2).expand(-1, -1, n_k, -1),
+                keys.unsqueeze(1).expand(-1, n_q, -1, -1),
+            ],
+            dim=-1,
         )  # (B, n_q, n_k, d_q + d_k): every query next to every key
         return self.linear(pairs).squeeze(-1)  # (B, n_q, n_k)
 
@@ -322,9 +391,16 @@ class MultiHeadAttention(nn.Module):
         def linear(name: str, size: int | str | None) -> nn.Module:
             if size == "lazy":
                 return nn.LazyLinear(num_hiddens, bias=bias)
-            return nn.Linear(num_hiddens if size is None else check_int(name, size), num_hiddens, bias=bias)
+            return nn.Linear(
+                num_hiddens if size is None else check_int(name, size),
+                num_hiddens,
+                bias=bias,
+            )
 
-        self.W_q, self.W_k = linear("query_size", query_size), linear("key_size", key_size)
+        self.W_q, self.W_k = (
+            linear("query_size", query_size),
+            linear("key_size", key_size),
+        )
         self.W_v = linear("value_size", value_size)
         self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
         self.dropout = dropout
@@ -332,20 +408,43 @@ class MultiHeadAttention(nn.Module):
         self.attention_weights: torch.Tensor | None = None
 
     @classmethod
-    def from_torch(cls, ref: nn.MultiheadAttention, keep_weights: bool = True) -> MultiHeadAttention:
+    def from_torch(
+        cls, ref: nn.MultiheadAttention, keep_weights: bool = True
+    ) -> MultiHeadAttention:
         """The layer ``ref`` computes, as a book layer with its weights (called with ``(B, n, d)`` inputs).
 
         ``nn.MultiheadAttention`` stacks ``W_q, W_k, W_v`` in ``in_proj_weight`` (or
         keeps ``q/k/v_proj_weight`` when ``kdim``/``vdim`` differ) and calls ``W_o``
         ``out_proj``. Draws no random numbers.
         """
-        if not isinstance(ref, nn.MultiheadAttention) or ref.bias_k is not None or ref.add_zero_attn:
-            raise TypeError(f"expected an nn.MultiheadAttention without bias_k/add_zero_attn, got {ref!r}")
+        if (
+            not isinstance(ref, nn.MultiheadAttention)
+            or ref.bias_k is not None
+            or ref.add_zero_attn
+        ):
+            raise TypeError(
+                f"expected an nn.MultiheadAttention without bias_k/add_zero_attn, got {ref!r}"
+            )
         bias = ref.in_proj_bias is not None
-        sizes = {"query_size": ref.embed_dim, "key_size": ref.kdim, "value_size": ref.vdim}
-        with torch.device("meta"):  # no initialisation: every parameter is copied below
-            mha = cls(ref.embed_dim, ref.num_heads, ref.dropout, bias, **sizes, keep_weights=keep_weights)
-        mha = mha.to_empty(device=ref.out_proj.weight.device).to(ref.out_proj.weight.dtype)
+        sizes = {
+            "query_size": ref.embed_dim,
+            "key_size": ref.kdim,
+            "value_size": ref.vdim,
+        }
+        with torch.device(
+            "meta"
+        ):  # no initialisation: every parameter is copied below
+            mha = cls(
+                ref.embed_dim,
+                ref.num_heads,
+                ref.dropout,
+                bias,
+                **sizes,
+                keep_weights=keep_weights,
+            )
+        mha = mha.to_empty(device=ref.out_proj.weight.device).to(
+            ref.out_proj.weight.dtype
+        )
         mha.load_state_dict(_torch_state(ref, to_book=True))
         return mha.train(ref.training)
 
@@ -353,7 +452,9 @@ class MultiHeadAttention(nn.Module):
         """``nn.MultiheadAttention(batch_first=True)`` with this layer's weights; draws no random numbers."""
         d, (q, k, v) = self.W_o.out_features, (self.W_q, self.W_k, self.W_v)
         if q.in_features != d:
-            raise ValueError(f"nn.MultiheadAttention needs query_size = num_hiddens = {d}, got {q.in_features}")
+            raise ValueError(
+                f"nn.MultiheadAttention needs query_size = num_hiddens = {d}, got {q.in_features}"
+            )
         with torch.device("meta"):
             ref = nn.MultiheadAttention(
                 d, self.num_heads, self.dropout, bias=self.W_o.bias is not None,
@@ -364,14 +465,20 @@ class MultiHeadAttention(nn.Module):
         return ref.train(self.training)
 
     def split_heads(self, X: torch.Tensor) -> torch.Tensor:
-        """``(B, n, h * d_h) -> (B, h, n, d_h)``: one slice of the features per head."""
+        """``(B, n, h * d_h) -> (B, h, n, d_h)``: one slice of the features per
+        head."""
         B, n, _ = X.shape
-        return X.reshape(B, n, self.num_heads, self.head_size).transpose(1, 2)  # (B, n, h, d_h) -> (B, h, n, d_h)
+        return X.reshape(B, n, self.num_heads, self.head_size).transpose(
+            1, 2
+        )  # (B, n, h, d_h) -> (B, h, n, d_h)
 
     def merge_heads(self, X: torch.Tensor) -> torch.Tensor:
-        """``(B, h, n, d_h) -> (B, n, h * d_h)``: the heads' outputs side by side (the concatenation)."""
+        """``(B, h, n, d_h) -> (B, n, h * d_h)``: the heads' outputs side by side
+        (the concatenation)."""
         B, h, n, d_h = X.shape
-        return X.transpose(1, 2).reshape(B, n, h * d_h)  # (B, n, h, d_h) -> (B, n, h * d_h)
+        return X.transpose(1, 2).reshape(
+            B, n, h * d_h
+        )  # (B, n, h, d_h) -> (B, n, h * d_h)
 
     def forward(
         self,
@@ -385,17 +492,26 @@ class MultiHeadAttention(nn.Module):
         q = self.split_heads(self.W_q(queries))  # (B, h, n_q, d_h)
         k = self.split_heads(self.W_k(keys))  # (B, h, n_k, d_h)
         v = self.split_heads(self.W_v(values))  # (B, h, n_k, d_h)
-        return self.W_o(self.merge_heads(self.attend(q, k, v, valid_lens)))  # (B, n_q, h * d_h) -> (B, n_q, d)
+        return self.W_o(
+            self.merge_heads(self.attend(q, k, v, valid_lens))
+        )  # (B, n_q, h * d_h) -> (B, n_q, d)
 
     def attend(
-        self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, valid_lens: torch.Tensor | None = None,
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        valid_lens: torch.Tensor | None = None,
         keep_weights: bool | None = None,
-    ) -> torch.Tensor:  # fmt: skip
-        """Scaled dot-product attention of every head at once, on projected, split heads.
+    ) -> torch.Tensor:
+        """Scaled dot-product attention of every head at once, on projected, split
+        heads.
 
-        ``q (B, h, n_q, d_h)``, ``k`` and ``v`` ``(B, h, n_k, d_h)`` -> ``(B, h, n_q, d_h)``;
+        ``q (B, h, n_q, d_h)``, ``k`` and ``v`` ``(B, h, n_k, d_h)`` ->
+        ``(B, h, n_q, d_h)``;
         :meth:`forward` and a key-value cache (``DecoderBlock.step``) both end here.
-        ``keep_weights`` overrides the layer's setting for this call (``None``: keep it).
+        ``keep_weights`` overrides the layer's setting for this call (``None``: keep
+        it).
         """
         p = self.dropout if self.training else 0.0
         keep = None  # (B, 1, n_q or 1, n_k), True = attend
@@ -404,18 +520,40 @@ class MultiHeadAttention(nn.Module):
             keep = _valid_mask(valid_lens, (*q.shape[:3], k.shape[2])).to(q.device)
         if not (self.keep_weights if keep_weights is None else keep_weights):
             self.attention_weights = None
-            out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=p)  # (B, h, n_q, d_h)
-            return out if keep is None else out.masked_fill(~keep.any(-1, keepdim=True), 0.0)  # no key: zeros
+            out = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=keep, dropout_p=p
+            )  # (B, h, n_q, d_h)
+            return (
+                out
+                if keep is None
+                else out.masked_fill(~keep.any(-1, keepdim=True), 0.0)
+            )  # no key: zeros
         (B, h, n_q, d_h), n_k = q.shape, k.shape[2]
-        bias = q.new_zeros(())  # added to Q K^T by the product itself (no pass of its own): -inf on padded keys
+        # added to Q K^T inside the product (no pass of its own): -inf on padded keys
+        bias = q.new_zeros(())
         if keep is not None:
             m = keep.shape[2]  # n_q or 1
-            bias = q.new_zeros(keep.shape).masked_fill_(~keep, float("-inf")).expand(B, h, m, n_k).reshape(B * h, m, n_k)
-        q2 = (q / math.sqrt(d_h)).reshape(B * h, n_q, d_h)  # scale the queries, not the larger scores
-        kT = k.transpose(-2, -1).reshape(B * h, d_h, n_k)  # the B * h heads as one batch
-        scores = torch.baddbmm(bias, q2, kT, beta=float(keep is not None)).view(B, h, n_q, n_k)  # bias + Q K^T
-        self.attention_weights = _softmax(scores, None)  # masked keys are -inf already
-        return F.dropout(self.attention_weights, p) @ v  # (B, h, n_q, n_k) @ (B, h, n_k, d_h)
+            bias = (
+                q.new_zeros(keep.shape)
+                .masked_fill_(~keep, float("-inf"))
+                .expand(B, h, m, n_k)
+                .reshape(B * h, m, n_k)
+            )
+        q2 = (q / math.sqrt(d_h)).reshape(
+            B * h, n_q, d_h
+        )  # scale the queries, not the larger scores
+        kT = k.transpose(-2, -1).reshape(
+            B * h, d_h, n_k
+        )  # the B * h heads as one batch
+        scores = torch.baddbmm(bias, q2, kT, beta=float(keep is not None)).view(
+            B, h, n_q, n_k
+        )  # bias + Q K^T
+        self.attention_weights = _softmax(
+            scores, None
+        )  # masked keys are -inf already
+        return (
+            F.dropout(self.attention_weights, p) @ v
+        )  # (B, h, n_q, n_k) @ (B, h, n_k, d_h)
 
 
 def _torch_state(layer: nn.Module, to_book: bool) -> dict[str, torch.Tensor]:
@@ -426,18 +564,32 @@ def _torch_state(layer: nn.Module, to_book: bool) -> dict[str, torch.Tensor]:
             weights = ref.in_proj_weight.chunk(3)
         else:
             weights = (ref.q_proj_weight, ref.k_proj_weight, ref.v_proj_weight)
-        state = {f"W_{n}.weight": w for n, w in zip("qkv", weights)} | {"W_o.weight": ref.out_proj.weight}
+        state = {f"W_{n}.weight": w for n, w in zip("qkv", weights)} | {
+            "W_o.weight": ref.out_proj.weight
+        }
         if ref.in_proj_bias is not None:
-            state |= {f"W_{n}.bias": b for n, b in zip("qkv", ref.in_proj_bias.chunk(3))} | {"W_o.bias": ref.out_proj.bias}
+            state |= {
+                f"W_{n}.bias": b for n, b in zip("qkv", ref.in_proj_bias.chunk(3))
+            } | {"W_o.bias": ref.out_proj.bias}
         return state
     book = layer
     weights = [book.W_q.weight, book.W_k.weight, book.W_v.weight]
     if len({w.shape for w in weights}) == 1:  # torch stacks them: (3d, d)
-        state = {"in_proj_weight": torch.cat(weights), "out_proj.weight": book.W_o.weight}
+        state = {
+            "in_proj_weight": torch.cat(weights),
+            "out_proj.weight": book.W_o.weight,
+        }
     else:
-        state = {f"{n}_proj_weight": w for n, w in zip("qkv", weights)} | {"out_proj.weight": book.W_o.weight}
+        state = {f"{n}_proj_weight": w for n, w in zip("qkv", weights)} | {
+            "out_proj.weight": book.W_o.weight
+        }
     if book.W_o.bias is not None:
-        state |= {"in_proj_bias": torch.cat([book.W_q.bias, book.W_k.bias, book.W_v.bias]), "out_proj.bias": book.W_o.bias}
+        state |= {
+            "in_proj_bias": torch.cat(
+                [book.W_q.bias, book.W_k.bias, book.W_v.bias]
+            ),
+            "out_proj.bias": book.W_o.bias,
+        }
     return state
 
 

@@ -26,13 +26,22 @@ from torch import nn
 
 from attnbook._checks import check_int as _check_int
 
-__all__ = ["CBAM", "AttentionCNN", "ChannelAttention", "ResidualCNN", "SpatialAttention", "SqueezeExcitation"]
+__all__ = [
+    "CBAM",
+    "AttentionCNN",
+    "ChannelAttention",
+    "ResidualCNN",
+    "SpatialAttention",
+    "SqueezeExcitation",
+]
 
 #: Builds a layer from no arguments (an activation or gate), e.g. ``nn.ReLU`` or ``nn.Sigmoid``.
 LayerFactory = Callable[[], nn.Module]
 
 
-def _hidden_channels(channels: int, reduction: int, hidden_channels: int | None) -> int:
+def _hidden_channels(
+    channels: int, reduction: int, hidden_channels: int | None
+) -> int:
     """Width of the bottleneck: ``channels // reduction`` unless given explicitly."""
     _check_int("channels", channels)
     if hidden_channels is not None:
@@ -46,21 +55,31 @@ def _hidden_channels(channels: int, reduction: int, hidden_channels: int | None)
     return channels // reduction
 
 
-def _check_feature_map(x: torch.Tensor, channels: int | None, who: str, module: nn.Module | None = None) -> None:
+def _check_feature_map(
+    x: torch.Tensor, channels: int | None, who: str, module: nn.Module | None = None
+) -> None:
     """Raise unless ``x`` is a float tensor ``(B, C, H, W)`` with ``channels`` channels (and ``module``'s dtype)."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{who} expects a torch.Tensor (B, C, H, W), got {type(x).__name__}")
+        raise TypeError(
+            f"{who} expects a torch.Tensor (B, C, H, W), got {type(x).__name__}"
+        )
     if x.dim() != 4:
-        raise ValueError(f"{who} expects a 4-D feature map (B, C, H, W), got shape {tuple(x.shape)} ({x.dim()}-D)")
+        raise ValueError(
+            f"{who} expects a 4-D feature map (B, C, H, W), got shape {tuple(x.shape)} ({x.dim()}-D)"
+        )
     if channels is not None and x.shape[1] != channels:
         raise ValueError(
             f"{who} was built for {channels} channels, got input of shape {tuple(x.shape)} with {x.shape[1]}"
         )
     if not x.is_floating_point():
-        raise TypeError(f"{who} expects a floating-point tensor, got dtype {x.dtype}")
+        raise TypeError(
+            f"{who} expects a floating-point tensor, got dtype {x.dtype}"
+        )
     weight = next(module.parameters(), None) if module is not None else None
     if weight is not None and x.dtype != weight.dtype:
-        raise TypeError(f"{who} has {weight.dtype} weights but got a {x.dtype} input; convert one to the other")
+        raise TypeError(
+            f"{who} has {weight.dtype} weights but got a {x.dtype} input; convert one to the other"
+        )
 
 
 class SqueezeExcitation(nn.Module):
@@ -124,7 +143,9 @@ class SqueezeExcitation(nn.Module):
         z = x.mean(dim=(2, 3))  # squeeze: (B, C, H, W) -> (B, C)
         s = self.gate(self.mlp(z))  # excitation: (B, C), each in (0, 1)
         self.attention_weights = s
-        return x * s[:, :, None, None]  # rescale every channel: (B, C, 1, 1) broadcasts over H, W
+        return (
+            x * s[:, :, None, None]
+        )  # rescale every channel: (B, C, 1, 1) broadcasts over H, W
 
 
 class ChannelAttention(SqueezeExcitation):
@@ -154,13 +175,20 @@ class ChannelAttention(SqueezeExcitation):
         mlp_bias: bool = False,
     ) -> None:
         super().__init__(
-            channels, reduction, hidden_channels=hidden_channels, act_layer=act_layer, gate_layer=gate_layer, bias=mlp_bias
+            channels,
+            reduction,
+            hidden_channels=hidden_channels,
+            act_layer=act_layer,
+            gate_layer=gate_layer,
+            bias=mlp_bias,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_feature_map(x, self.channels, "ChannelAttention", self)
         avg = x.mean(dim=(2, 3))  # (B, C)
-        mx = x.flatten(2).max(dim=-1).values  # (B, C); max() backpropagates faster than amax()
+        mx = (
+            x.flatten(2).max(dim=-1).values
+        )  # (B, C); max() backpropagates faster than amax()
         m = self.gate(self.mlp(avg) + self.mlp(mx))  # (B, C)
         self.attention_weights = m
         return x * m[:, :, None, None]
@@ -194,15 +222,21 @@ class SpatialAttention(nn.Module):
         super().__init__()
         _check_int("kernel_size", kernel_size)
         if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size must be odd so that the map keeps its size, got {kernel_size}")
-        self.conv = nn.Conv2d(2, 1, kernel_size, padding=kernel_size // 2, bias=norm_layer is None)
+            raise ValueError(
+                f"kernel_size must be odd so that the map keeps its size, got {kernel_size}"
+            )
+        self.conv = nn.Conv2d(
+            2, 1, kernel_size, padding=kernel_size // 2, bias=norm_layer is None
+        )
         self.norm = norm_layer(1) if norm_layer is not None else nn.Identity()
         self.gate = gate_layer()
         self.attention_weights: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_feature_map(x, None, "SpatialAttention", self)
-        pooled = torch.cat([x.mean(dim=1, keepdim=True), x.max(dim=1, keepdim=True).values], dim=1)  # (B, 2, H, W)
+        pooled = torch.cat(
+            [x.mean(dim=1, keepdim=True), x.max(dim=1, keepdim=True).values], dim=1
+        )  # (B, 2, H, W)
         m = self.gate(self.norm(self.conv(pooled)))  # (B, 1, H, W)
         self.attention_weights = m[:, 0]  # (B, H, W)
         return x * m  # (B, 1, H, W) broadcasts over the channels
@@ -240,18 +274,30 @@ class CBAM(nn.Module):
     ) -> None:
         super().__init__()
         self.channel = ChannelAttention(
-            channels, reduction, hidden_channels=hidden_channels, act_layer=act_layer, gate_layer=gate_layer,
+            channels,
+            reduction,
+            hidden_channels=hidden_channels,
+            act_layer=act_layer,
+            gate_layer=gate_layer,
             mlp_bias=mlp_bias,
         )
-        self.spatial = SpatialAttention(kernel_size, norm_layer=norm_layer, gate_layer=gate_layer)
+        self.spatial = SpatialAttention(
+            kernel_size, norm_layer=norm_layer, gate_layer=gate_layer
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.spatial(self.channel(x))
 
 
-def _check_classifier_sizes(widths: object, in_channels: object, num_classes: object, block: str) -> None:
+def _check_classifier_sizes(
+    widths: object, in_channels: object, num_classes: object, block: str
+) -> None:
     """The sizes both CNN classifiers take: one positive int width per ``block``, input channels, classes."""
-    if isinstance(widths, (str, int)) or not isinstance(widths, Sequence) or not widths:
+    if (
+        isinstance(widths, (str, int))
+        or not isinstance(widths, Sequence)
+        or not widths
+    ):
         raise ValueError(f"widths must name at least one {block}, got {widths!r}")
     for i, width in enumerate(widths):
         _check_int(f"widths[{i}]", width)
@@ -294,26 +340,35 @@ class AttentionCNN(nn.Module):
         ins = [in_channels, *widths[:-1]]
         self.blocks = nn.ModuleList(
             nn.Sequential(
-                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(), nn.MaxPool2d(2)
+                nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+                nn.BatchNorm2d(c_out),
+                nn.ReLU(),
+                nn.MaxPool2d(2),
             )
             for c_in, c_out in zip(ins, widths, strict=True)
         )
         self.head = nn.Linear(widths[-1], num_classes)
         # built last: a given seed initialises the convolutions and the head identically with or without attention
-        self.attention = nn.ModuleList(attention(c) for c in widths) if attention is not None else nn.ModuleList()
+        self.attention = (
+            nn.ModuleList(attention(c) for c in widths)
+            if attention is not None
+            else nn.ModuleList()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_feature_map(x, self.blocks[0][0].in_channels, "AttentionCNN", self)
         if min(x.shape[-2:]) < 2 ** len(self.blocks):
             raise ValueError(
-                f"AttentionCNN halves the image {len(self.blocks)} times: expected H, W >= {2 ** len(self.blocks)}, "
-                f"got {tuple(x.shape[-2:])}"
+                f"AttentionCNN halves the image {len(self.blocks)} times: expected "
+                f"H, W >= {2 ** len(self.blocks)}, got {tuple(x.shape[-2:])}"
             )
         for i, block in enumerate(self.blocks):
             x = block(x)  # (B, width_i, H / 2^(i+1), W / 2^(i+1))
             if len(self.attention):
                 x = self.attention[i](x)  # same shape
-        return self.head(x.mean(dim=(2, 3)))  # global average pooling: (B, width) -> (B, num_classes)
+        return self.head(
+            x.mean(dim=(2, 3))
+        )  # global average pooling: (B, width) -> (B, num_classes)
 
 
 class ResidualCNN(nn.Module):
@@ -356,23 +411,40 @@ class ResidualCNN(nn.Module):
         super().__init__()
         _check_classifier_sizes(widths, in_channels, num_classes, "residual block")
 
-        def conv_bn(c_in: int, c_out: int, k: int, stride: int = 1) -> list[nn.Module]:
-            return [nn.Conv2d(c_in, c_out, k, stride=stride, padding=k // 2, bias=False), nn.BatchNorm2d(c_out)]
+        def conv_bn(
+            c_in: int, c_out: int, k: int, stride: int = 1
+        ) -> list[nn.Module]:
+            return [
+                nn.Conv2d(
+                    c_in, c_out, k, stride=stride, padding=k // 2, bias=False
+                ),
+                nn.BatchNorm2d(c_out),
+            ]
 
-        self.stem = nn.Sequential(*conv_bn(in_channels, widths[0], 3), nn.ReLU(), nn.MaxPool2d(2))
+        self.stem = nn.Sequential(
+            *conv_bn(in_channels, widths[0], 3), nn.ReLU(), nn.MaxPool2d(2)
+        )
         ins = [widths[0], *widths[:-1]]
         strides = [1] + [2] * (len(widths) - 1)
         self.branches = nn.ModuleList(
-            nn.Sequential(*conv_bn(c_in, c_out, 3, s), nn.ReLU(), *conv_bn(c_out, c_out, 3))
+            nn.Sequential(
+                *conv_bn(c_in, c_out, 3, s), nn.ReLU(), *conv_bn(c_out, c_out, 3)
+            )
             for c_in, c_out, s in zip(ins, widths, strides, strict=True)
         )
         self.shortcuts = nn.ModuleList(
-            nn.Identity() if (c_in, s) == (c_out, 1) else nn.Sequential(*conv_bn(c_in, c_out, 1, s))
+            nn.Identity()
+            if (c_in, s) == (c_out, 1)
+            else nn.Sequential(*conv_bn(c_in, c_out, 1, s))
             for c_in, c_out, s in zip(ins, widths, strides, strict=True)
         )
         self.head = nn.Linear(widths[-1], num_classes)
         # built last: a given seed initialises the convolutions and the head identically with or without attention
-        self.attention = nn.ModuleList(attention(c) for c in widths) if attention is not None else nn.ModuleList()
+        self.attention = (
+            nn.ModuleList(attention(c) for c in widths)
+            if attention is not None
+            else nn.ModuleList()
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_feature_map(x, self.stem[0].in_channels, "ResidualCNN", self)
@@ -380,6 +452,10 @@ class ResidualCNN(nn.Module):
         for i, (branch, shortcut) in enumerate(zip(self.branches, self.shortcuts)):
             f = branch(x)
             if len(self.attention):
-                f = self.attention[i](f)  # the gate re-weights the residual branch only
+                f = self.attention[i](
+                    f
+                )  # the gate re-weights the residual branch only
             x = torch.relu(shortcut(x) + f)
-        return self.head(x.mean(dim=(2, 3)))  # global average pooling: (B, width) -> (B, num_classes)
+        return self.head(
+            x.mean(dim=(2, 3))
+        )  # global average pooling: (B, width) -> (B, num_classes)

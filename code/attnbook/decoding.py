@@ -66,7 +66,11 @@ class Memory:
 
     def select(self, index: torch.Tensor) -> Memory:
         """The memory of examples ``index`` (e.g. each repeated ``k`` times for beam search)."""
-        return Memory(self.outputs[index], self.src_len[index], None if self.final is None else self.final[index])
+        return Memory(
+            self.outputs[index],
+            self.src_len[index],
+            None if self.final is None else self.final[index],
+        )
 
 
 def decoder_inputs(tgt: torch.Tensor) -> torch.Tensor:
@@ -96,12 +100,16 @@ class Decoded:
 def _lengths(tokens: torch.Tensor) -> torch.Tensor:
     """Position of the first ``<eos>`` plus one, or ``T`` where there is none."""
     is_eos = tokens == EOS  # (B, T)
-    first = torch.where(is_eos.any(1), is_eos.float().argmax(1) + 1, tokens.shape[1])
+    first = torch.where(
+        is_eos.any(1), is_eos.float().argmax(1) + 1, tokens.shape[1]
+    )
     return first.long()
 
 
 @torch.no_grad()
-def greedy_decode(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, max_len: int) -> Decoded:
+def greedy_decode(
+    model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, max_len: int
+) -> Decoded:
     """Pick the most likely token at every step until ``<eos>`` or ``max_len`` tokens.
 
     ``<pad>`` is never generated (it only fills the space after ``<eos>``). Returns the tokens, their log-probability and -- if the decoder has attention
@@ -119,12 +127,16 @@ def greedy_decode(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, max_
     for _ in range(max_len):
         logits, state, w = model.decoder.step(y, state, memory)
         logp = logits.log_softmax(-1)  # (B, V)
-        y = logp.index_fill(1, torch.tensor([PAD], device=y.device), float("-inf")).argmax(-1)  # (B,), never <pad>
+        y = logp.index_fill(
+            1, torch.tensor([PAD], device=y.device), float("-inf")
+        ).argmax(-1)  # (B,), never <pad>
         scores += torch.where(done, 0.0, logp.gather(1, y[:, None]).squeeze(1))
         y = y.masked_fill(done, PAD)
         tokens.append(y)
         if w is not None:
-            weights.append(w.masked_fill(done[:, None], 0.0))  # no attention after <eos>
+            weights.append(
+                w.masked_fill(done[:, None], 0.0)
+            )  # no attention after <eos>
         done = done | (y == EOS)
         if bool(done.all()):
             break
@@ -136,7 +148,11 @@ def greedy_decode(model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, max_
 
 @torch.no_grad()
 def beam_search(
-    model: Seq2Seq, src: torch.Tensor, src_len: torch.Tensor, max_len: int, beam_size: int = 3
+    model: Seq2Seq,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    max_len: int,
+    beam_size: int = 3,
 ) -> Decoded:
     """Keep the ``beam_size`` most probable partial outputs at every step; return the best finished one.
 
@@ -150,10 +166,14 @@ def beam_search(
     model.eval()
     memory, state = model.encode(src, src_len)
     B, k, device = src.shape[0], beam_size, memory.outputs.device
-    repeat = torch.arange(B, device=device).repeat_interleave(k)  # (B*k,): example of every beam
+    repeat = torch.arange(B, device=device).repeat_interleave(
+        k
+    )  # (B*k,): example of every beam
     memory, state = memory.select(repeat), _select(state, repeat)
     scores = torch.full((B, k), float("-inf"), device=device)
-    scores[:, 0] = 0.0  # start from one beam, or the first step would pick the same token k times
+    scores[:, 0] = (
+        0.0  # start from one beam, or the first step would pick the same token k times
+    )
     seqs = torch.zeros(B, k, 0, dtype=torch.long, device=device)
     finished = torch.zeros(B, k, dtype=torch.bool, device=device)
     y = torch.full((B * k,), BOS, dtype=torch.long, device=device)
@@ -166,17 +186,30 @@ def beam_search(
         logp[..., PAD] = torch.where(finished, 0.0, float("-inf"))
         candidates = (scores[..., None] + logp).view(B, k * V)  # (B, k*V)
         scores, flat = candidates.topk(k, dim=1)  # (B, k)
-        beam, token = flat // V, flat % V  # which beam each survivor extends, with which token
-        seqs = torch.cat([seqs.gather(1, beam[..., None].expand(-1, -1, seqs.shape[2])), token[..., None]], dim=2)
+        beam, token = (
+            flat // V,
+            flat % V,
+        )  # which beam each survivor extends, with which token
+        seqs = torch.cat(
+            [
+                seqs.gather(1, beam[..., None].expand(-1, -1, seqs.shape[2])),
+                token[..., None],
+            ],
+            dim=2,
+        )
         finished = finished.gather(1, beam) | (token == EOS)
-        state = _select(state, (beam + torch.arange(B, device=device)[:, None] * k).view(-1))  # (B*k,)
+        state = _select(
+            state, (beam + torch.arange(B, device=device)[:, None] * k).view(-1)
+        )  # (B*k,)
         y = token.view(-1)
         if bool(finished.all()):
             break
     best = scores.argmax(1)  # (B,)
     tokens = seqs[torch.arange(B, device=device), best]  # (B, T)
     model.train(was_training)
-    return Decoded(tokens, _lengths(tokens), scores.gather(1, best[:, None]).squeeze(1))
+    return Decoded(
+        tokens, _lengths(tokens), scores.gather(1, best[:, None]).squeeze(1)
+    )
 
 
 def predict(
@@ -201,8 +234,13 @@ def predict(
     device = next(model.parameters()).device
     out: list[str] = []
     for i in range(0, src.shape[0], batch_size):
-        s, n = src[i : i + batch_size].to(device), src_len[i : i + batch_size].to(device)
-        s = s[:, : int(n.max())]  # drop columns that are padding in every row of this batch
+        s, n = (
+            src[i : i + batch_size].to(device),
+            src_len[i : i + batch_size].to(device),
+        )
+        s = s[
+            :, : int(n.max())
+        ]  # drop columns that are padding in every row of this batch
         if beam_size == 1:
             decoded = greedy_decode(model, s, n, max_len)
         else:
@@ -218,7 +256,9 @@ class TranslationTask(Protocol):
     tgt_vocab: Vocab
     max_target_len: int
 
-    def encode_sources(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]: ...
+    def encode_sources(
+        self, texts: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
 
     def source_tokens(self, text: str) -> list[str]: ...
 
@@ -243,7 +283,9 @@ class Translation:
     source_tokens: list[str] = field(default_factory=list)
 
 
-def translate(model: Seq2Seq, task: TranslationTask, text: str, *, beam_size: int = 1) -> Translation:
+def translate(
+    model: Seq2Seq, task: TranslationTask, text: str, *, beam_size: int = 1
+) -> Translation:
     """Translate one raw string, e.g. ``translate(model, task, "June 1, 1999").output == "1999-06-01"``.
 
     Source tokens (characters, or words for a word-level task) that the model has
@@ -258,12 +300,22 @@ def translate(model: Seq2Seq, task: TranslationTask, text: str, *, beam_size: in
     tokens = task.source_tokens(text)
     device = next(model.parameters()).device
     if beam_size == 1:
-        decoded = greedy_decode(model, src.to(device), src_len.to(device), task.max_target_len)
+        decoded = greedy_decode(
+            model, src.to(device), src_len.to(device), task.max_target_len
+        )
     else:
-        decoded = beam_search(model, src.to(device), src_len.to(device), task.max_target_len, beam_size)
+        decoded = beam_search(
+            model,
+            src.to(device),
+            src_len.to(device),
+            task.max_target_len,
+            beam_size,
+        )
     n = int(decoded.lengths[0])
     ids = decoded.tokens[0, :n].tolist()
-    attention = None if decoded.attention is None else decoded.attention[0, :n].cpu()
+    attention = (
+        None if decoded.attention is None else decoded.attention[0, :n].cpu()
+    )
     return Translation(
         source=text,
         output=task.tgt_vocab.decode(ids),

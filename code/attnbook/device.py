@@ -36,17 +36,25 @@ def get_device(verbose: bool = True, cpu_threads: int | None = 1) -> torch.devic
     if torch.cuda.is_available():
         device = torch.device("cuda")
         name = torch.cuda.get_device_name(device)
-    elif getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+    elif (
+        getattr(torch.backends, "mps", None) is not None
+        and torch.backends.mps.is_available()
+    ):
         device, name = torch.device("mps"), "Apple GPU (MPS)"
     else:
         threads = torch.get_num_threads()
         if cpu_threads is not None and cpu_threads != threads:
             set_cpu_threads(cpu_threads)
-            change = f", set from {threads} by get_device(cpu_threads={cpu_threads})"
+            change = (
+                f", set from {threads} by get_device(cpu_threads={cpu_threads})"
+            )
         else:
             change = ""
         threads = torch.get_num_threads()
-        device, name = torch.device("cpu"), f"CPU, torch uses {threads} thread{'s' if threads > 1 else ''}{change}"
+        device, name = (
+            torch.device("cpu"),
+            f"CPU, torch uses {threads} thread{'s' if threads > 1 else ''}{change}",
+        )
     if verbose:
         print(f"attnbook: using {device.type} ({name}), torch {torch.__version__}")
     return device

@@ -47,17 +47,26 @@ def uniform_scorer(dim: int) -> BilinearScore:
     return scorer
 
 
-def item_scores(scorer: BilinearScore, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+def item_scores(
+    scorer: BilinearScore, queries: torch.Tensor, keys: torch.Tensor
+) -> torch.Tensor:
     """One query per example: ``queries (B, d)``, ``keys (B, n, d)`` -> scores ``(B, n)``."""
     if queries.dim() != 2:
-        raise ValueError(f"expected one query per example, queries of shape (B, d); got {tuple(queries.shape)}")
-    return scorer(queries.unsqueeze(1), keys).squeeze(1)  # (B, 1, d) x (B, n, d) -> (B, 1, n) -> (B, n)
+        raise ValueError(
+            f"expected one query per example, queries of shape (B, d); got {tuple(queries.shape)}"
+        )
+    return scorer(queries.unsqueeze(1), keys).squeeze(
+        1
+    )  # (B, 1, d) x (B, n, d) -> (B, 1, n) -> (B, n)
 
 
 def soft_attention(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """Expectation of the values under ``softmax(scores)``: ``(B, n), (B, n, d_v) -> (B, d_v)``."""
+    """Expectation of the values under ``softmax(scores)``:
+    ``(B, n), (B, n, d_v) -> (B, d_v)``."""
     alpha = scores.softmax(dim=-1)  # (B, n)
-    return torch.bmm(alpha.unsqueeze(1), values).squeeze(1)  # (B, 1, n) @ (B, n, d_v) -> (B, d_v)
+    return torch.bmm(alpha.unsqueeze(1), values).squeeze(
+        1
+    )  # (B, 1, n) @ (B, n, d_v) -> (B, d_v)
 
 
 def hard_attention(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -74,7 +83,10 @@ def _squared_error(output: torch.Tensor, wanted: torch.Tensor) -> torch.Tensor:
 
 
 def reinforce_surrogate(
-    scores: torch.Tensor, values: torch.Tensor, wanted: torch.Tensor, baseline: float | torch.Tensor = 0.0
+    scores: torch.Tensor,
+    values: torch.Tensor,
+    wanted: torch.Tensor,
+    baseline: float | torch.Tensor = 0.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample one item per example and build the score-function surrogate.
 
@@ -101,7 +113,11 @@ def gradient_samples(
     """
     grads = []
     for b in range(len(task.target)):
-        q, k, v = task.queries[b : b + 1], task.keys[b : b + 1], task.values[b : b + 1]
+        q, k, v = (
+            task.queries[b : b + 1],
+            task.keys[b : b + 1],
+            task.values[b : b + 1],
+        )
         wanted = task.wanted[b : b + 1]
         scores = item_scores(scorer, q, k)
         if method == "soft":
@@ -109,10 +125,14 @@ def gradient_samples(
         elif method == "reinforce":
             objective = reinforce_surrogate(scores, v, wanted, baseline)[0].sum()
         elif method == "expected":
-            per_item = _squared_error(v, wanted.unsqueeze(1))  # (1, n): loss if item i were chosen
+            per_item = _squared_error(
+                v, wanted.unsqueeze(1)
+            )  # (1, n): loss if item i were chosen
             objective = (scores.softmax(-1) * per_item).sum()
         else:
-            raise ValueError(f"method must be 'soft', 'reinforce' or 'expected', got {method!r}")
+            raise ValueError(
+                f"method must be 'soft', 'reinforce' or 'expected', got {method!r}"
+            )
         (g,) = torch.autograd.grad(objective, scorer.W)
         grads.append(g.flatten())
     return torch.stack(grads)
@@ -123,8 +143,12 @@ class TrainingCurve:
     """What :func:`train_selector` records at each evaluation step."""
 
     steps: list[int] = field(default_factory=list)
-    accuracy: list[float] = field(default_factory=list)  # argmax picks the target, held-out batch
-    hard_loss: list[float] = field(default_factory=list)  # squared error of the argmax value, held out
+    accuracy: list[float] = field(
+        default_factory=list
+    )  # argmax picks the target, held-out batch
+    hard_loss: list[float] = field(
+        default_factory=list
+    )  # squared error of the argmax value, held out
 
 
 def train_selector(
@@ -147,13 +171,20 @@ def train_selector(
     if method not in ("soft", "reinforce"):
         raise ValueError(f"method must be 'soft' or 'reinforce', got {method!r}")
     check_int("steps", steps, low=0)
-    for name, value in (("batch", batch), ("eval_every", eval_every), ("n_items", n_items), ("dim", dim)):
+    for name, value in (
+        ("batch", batch),
+        ("eval_every", eval_every),
+        ("n_items", n_items),
+        ("dim", dim),
+    ):
         check_int(name, value)
     check_int("seed", seed, low=0)
     check_float("lr", lr)
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)  # torch.multinomial draws from the global generator
-    test = make_selection_task(1000, n_items, dim, generator=torch.Generator().manual_seed(10_000))
+    test = make_selection_task(
+        1000, n_items, dim, generator=torch.Generator().manual_seed(10_000)
+    )
     scorer = uniform_scorer(dim)
     opt = torch.optim.Adam(scorer.parameters(), lr=lr)
     baseline = torch.tensor(0.0)
@@ -163,16 +194,26 @@ def train_selector(
             with torch.no_grad():
                 s = item_scores(scorer, test.queries, test.keys)
                 curve.steps.append(step)
-                curve.accuracy.append((s.argmax(-1) == test.target).float().mean().item())
-                curve.hard_loss.append(_squared_error(hard_attention(s, test.values), test.wanted).mean().item())
+                curve.accuracy.append(
+                    (s.argmax(-1) == test.target).float().mean().item()
+                )
+                curve.hard_loss.append(
+                    _squared_error(hard_attention(s, test.values), test.wanted)
+                    .mean()
+                    .item()
+                )
         if step == steps:
             break
         task = make_selection_task(batch, n_items, dim, generator=gen)
         scores = item_scores(scorer, task.queries, task.keys)
         if method == "soft":
-            objective = _squared_error(soft_attention(scores, task.values), task.wanted).mean()
+            objective = _squared_error(
+                soft_attention(scores, task.values), task.wanted
+            ).mean()
         else:
-            surrogate, loss = reinforce_surrogate(scores, task.values, task.wanted, baseline)
+            surrogate, loss = reinforce_surrogate(
+                scores, task.values, task.wanted, baseline
+            )
             objective = surrogate.mean()
             baseline = 0.9 * baseline + 0.1 * loss.mean().detach()
         optimizer_step(opt, objective)

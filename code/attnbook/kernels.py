@@ -60,41 +60,56 @@ def _check_bandwidth(bandwidth: float | torch.Tensor) -> None:
     elif isinstance(bandwidth, (int, float)) and not isinstance(bandwidth, bool):
         value = float(bandwidth)
     else:
-        raise TypeError(f"bandwidth must be a number or a 0-d floating tensor, got {type(bandwidth).__name__}")
+        raise TypeError(
+            f"bandwidth must be a number or a 0-d floating tensor, got {type(bandwidth).__name__}"
+        )
     if not (value > 0 and math.isfinite(value)):
         raise ValueError(f"bandwidth must be positive and finite, got {value}")
 
 
 def _check_distances(distances: torch.Tensor) -> None:
     if not isinstance(distances, torch.Tensor):
-        raise TypeError(f"distances must be a torch.Tensor, got {type(distances).__name__}")
+        raise TypeError(
+            f"distances must be a torch.Tensor, got {type(distances).__name__}"
+        )
     if not distances.is_floating_point():
-        raise TypeError(f"distances must be a floating-point tensor, got dtype {distances.dtype}")
+        raise TypeError(
+            f"distances must be a floating-point tensor, got dtype {distances.dtype}"
+        )
 
 
-def gaussian(distances: torch.Tensor, bandwidth: float | torch.Tensor) -> torch.Tensor:
+def gaussian(
+    distances: torch.Tensor, bandwidth: float | torch.Tensor
+) -> torch.Tensor:
     """Gaussian kernel ``exp(-u^2 / 2)`` with ``u = d / h``; every key gets some weight."""
     _check_distances(distances)
     _check_bandwidth(bandwidth)
     return torch.exp(-0.5 * (distances / bandwidth) ** 2)
 
 
-def boxcar(distances: torch.Tensor, bandwidth: float | torch.Tensor) -> torch.Tensor:
+def boxcar(
+    distances: torch.Tensor, bandwidth: float | torch.Tensor
+) -> torch.Tensor:
     """Boxcar (uniform) kernel: 1 if ``|d| <= h`` else 0 -- a plain average of the keys within ``h``."""
     _check_distances(distances)
     _check_bandwidth(bandwidth)
     return (distances.abs() <= bandwidth).to(distances.dtype)
 
 
-def constant(distances: torch.Tensor, bandwidth: float | torch.Tensor) -> torch.Tensor:
+def constant(
+    distances: torch.Tensor, bandwidth: float | torch.Tensor
+) -> torch.Tensor:
     """Constant kernel: weight 1 whatever the distance, i.e. average pooling (``h`` is checked, then ignored)."""
     _check_distances(distances)
     _check_bandwidth(bandwidth)
     return torch.ones_like(distances)
 
 
-def epanechnikov(distances: torch.Tensor, bandwidth: float | torch.Tensor) -> torch.Tensor:
-    """Epanechnikov kernel ``max(0, 1 - u^2)`` with ``u = d / h`` (Epanechnikov 1969): a parabola of width ``2h``."""
+def epanechnikov(
+    distances: torch.Tensor, bandwidth: float | torch.Tensor
+) -> torch.Tensor:
+    """Epanechnikov kernel ``max(0, 1 - u^2)`` with ``u = d / w`` (Epanechnikov
+    1969): a parabola of width ``2w``."""
     _check_distances(distances)
     _check_bandwidth(bandwidth)
     return torch.clamp(1 - (distances / bandwidth) ** 2, min=0)
@@ -112,19 +127,32 @@ KERNELS: dict[str, Kernel] = {
 def _resolve_kernel(kernel: str | Kernel) -> tuple[str, Kernel]:
     if isinstance(kernel, str):
         if kernel not in KERNELS:
-            raise ValueError(f"unknown kernel {kernel!r}; expected one of {sorted(KERNELS)} or a callable")
+            raise ValueError(
+                f"unknown kernel {kernel!r}; expected one of {sorted(KERNELS)} or a callable"
+            )
         return kernel, KERNELS[kernel]
     if callable(kernel):
         return getattr(kernel, "__name__", repr(kernel)), kernel
-    raise TypeError(f"kernel must be a name in {sorted(KERNELS)} or a callable, got {type(kernel).__name__}")
+    raise TypeError(
+        f"kernel must be a name in {sorted(KERNELS)} or a callable, got {type(kernel).__name__}"
+    )
 
 
-def _check_inputs(queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, leave_one_out: bool) -> None:
+def _check_inputs(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    leave_one_out: bool,
+) -> None:
     for name, t in (("queries", queries), ("keys", keys), ("values", values)):
         if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
+            raise TypeError(
+                f"{name} must be a torch.Tensor, got {type(t).__name__}"
+            )
         if not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor, got dtype {t.dtype}")
+            raise TypeError(
+                f"{name} must be a floating-point tensor, got dtype {t.dtype}"
+            )
         if not bool(torch.isfinite(t).all()):
             raise ValueError(f"{name} must be finite, got inf or NaN")
     if len({queries.dtype, keys.dtype, values.dtype}) != 1:
@@ -159,7 +187,8 @@ def nadaraya_watson(
     *,
     leave_one_out: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Nadaraya--Watson estimate at each query: attention pooling with kernel weights.
+    """Nadaraya--Watson estimate at each query: attention pooling with kernel
+    weights.
 
     ``alpha[j, i] = K((q_j - k_i) / h) / sum_l K((q_j - k_l) / h)`` and
     ``prediction[j] = sum_i alpha[j, i] v_i`` (Nadaraya 1964; Watson 1964).
@@ -167,7 +196,8 @@ def nadaraya_watson(
     Args:
         queries: ``(n_queries,)`` points at which to predict.
         keys: ``(n_keys,)`` training inputs.
-        values: ``(n_keys,)`` or ``(n_keys, d_v)`` training targets, one row per key.
+        values: ``(n_keys,)`` or ``(n_keys, d_v)`` training targets, one row per
+            key.
         kernel: a name in :data:`KERNELS` or a callable with the same signature
             as :func:`gaussian`.
         bandwidth: ``h > 0`` (a number, or a 0-d tensor to learn it).
@@ -195,7 +225,8 @@ def nadaraya_watson(
     the keys -- the same quotient, but it cannot underflow to 0/0 when ``h`` is
     tiny; where even ``((q - k) / h)^2`` overflows, the scores are taken relative
     to the nearest key first, so a query far from every key (or a tiny ``h``)
-    gets the weight of its nearest key(s), never NaN. It is also chapter 1's soft lookup with score ``-(q - k)^2`` and
+    gets the weight of its nearest key(s), never NaN. It is also chapter 1's soft
+    lookup with score ``-(q - k)^2`` and
     temperature ``2 h^2``.
     """
     name, kernel_fn = _resolve_kernel(kernel)
@@ -211,9 +242,15 @@ def nadaraya_watson(
         scores = -0.5 * (distances / bandwidth) ** 2  # log of the Gaussian kernel
         if excluded is not None:
             scores = scores.masked_fill(excluded, float("-inf"))
-        lost = torch.isinf(scores.amax(dim=1))  # (n_q,): (q - k) / h overflowed for every key
+        lost = torch.isinf(
+            scores.amax(dim=1)
+        )  # (n_q,): (q - k) / h overflowed for every key
         if bool(lost.any()):
-            scores = torch.where(lost[:, None], _relative_scores(distances, bandwidth, excluded), scores)
+            scores = torch.where(
+                lost[:, None],
+                _relative_scores(distances, bandwidth, excluded),
+                scores,
+            )
         weights = torch.softmax(scores, dim=1)
     else:
         raw = kernel_fn(distances, bandwidth)
@@ -221,9 +258,13 @@ def nadaraya_watson(
         if excluded is not None:
             raw = raw.masked_fill(excluded, 0.0)
         total = raw.sum(dim=1, keepdim=True)  # (n_queries, 1)
-        empty = torch.nonzero(total.squeeze(1) == 0).flatten()  # queries with no key in reach
+        empty = torch.nonzero(
+            total.squeeze(1) == 0
+        ).flatten()  # queries with no key in reach
         if empty.numel() > 0:
-            message = _empty_rows_message(name, bandwidth, queries, distances, excluded, empty)
+            message = _empty_rows_message(
+                name, bandwidth, queries, distances, excluded, empty
+            )
             raise ValueError(message)
         weights = raw / total
     predictions = weights @ values  # (n_q, n_k) @ (n_k[, d_v]) -> (n_q[, d_v])
@@ -231,7 +272,9 @@ def nadaraya_watson(
 
 
 def _relative_scores(
-    distances: torch.Tensor, bandwidth: float | torch.Tensor, excluded: torch.Tensor | None
+    distances: torch.Tensor,
+    bandwidth: float | torch.Tensor,
+    excluded: torch.Tensor | None,
 ) -> torch.Tensor:
     """Gaussian log-weights shifted so that each row's nearest key scores 0 (softmax is shift-invariant).
 
@@ -242,16 +285,28 @@ def _relative_scores(
     if excluded is not None:
         a = a.masked_fill(excluded, float("inf"))
     m = a.amin(dim=1, keepdim=True)  # (n_q, 1)
-    scores = torch.where(a == m, 0.0, -0.5 * ((a - m) / bandwidth) * ((a + m) / bandwidth))
-    return scores if excluded is None else scores.masked_fill(excluded, float("-inf"))
+    scores = torch.where(
+        a == m, 0.0, -0.5 * ((a - m) / bandwidth) * ((a + m) / bandwidth)
+    )
+    return (
+        scores if excluded is None else scores.masked_fill(excluded, float("-inf"))
+    )
 
 
 def _check_kernel_output(name: str, raw: object, shape: torch.Size) -> None:
     if not isinstance(raw, torch.Tensor) or raw.shape != shape:
-        got = tuple(raw.shape) if isinstance(raw, torch.Tensor) else type(raw).__name__
-        raise ValueError(f"kernel {name!r} must return a tensor of shape {tuple(shape)}, got {got}")
+        got = (
+            tuple(raw.shape)
+            if isinstance(raw, torch.Tensor)
+            else type(raw).__name__
+        )
+        raise ValueError(
+            f"kernel {name!r} must return a tensor of shape {tuple(shape)}, got {got}"
+        )
     if not bool(torch.isfinite(raw).all()) or bool((raw < 0).any()):
-        raise ValueError(f"kernel {name!r} must return finite, non-negative weights")
+        raise ValueError(
+            f"kernel {name!r} must return finite, non-negative weights"
+        )
 
 
 def _empty_rows_message(
@@ -265,7 +320,9 @@ def _empty_rows_message(
     gaps = distances.detach().abs()
     if excluded is not None:
         gaps = gaps.masked_fill(excluded, float("inf"))
-    nearest = gaps.min(dim=1).values  # (n_queries,): distance to the nearest usable key
+    nearest = gaps.min(
+        dim=1
+    ).values  # (n_queries,): distance to the nearest usable key
     j = int(empty[0])
     h = float(bandwidth)
     return (
@@ -278,7 +335,8 @@ def _empty_rows_message(
 
 
 class ParametricNadarayaWatson(nn.Module):
-    """Gaussian Nadaraya--Watson pooling whose width ``w`` (the bandwidth) is learned.
+    """Gaussian Nadaraya--Watson pooling whose width ``w`` (the bandwidth) is
+    learned.
 
     ``alpha(q, k_i) = softmax_i(-(q - k_i)^2 / (2 w^2))``; the single parameter is
     stored as ``log w`` so that gradient steps can never make the width
@@ -288,8 +346,15 @@ class ParametricNadarayaWatson(nn.Module):
 
     def __init__(self, w: float = 1.0) -> None:
         super().__init__()
-        if not (isinstance(w, (int, float)) and not isinstance(w, bool) and w > 0 and math.isfinite(w)):
-            raise ValueError(f"initial width w must be a positive finite number, got {w!r}")
+        if not (
+            isinstance(w, (int, float))
+            and not isinstance(w, bool)
+            and w > 0
+            and math.isfinite(w)
+        ):
+            raise ValueError(
+                f"initial width w must be a positive finite number, got {w!r}"
+            )
         self.log_w = nn.Parameter(torch.tensor(math.log(w)))
         self.attention_weights: torch.Tensor | None = None
 
@@ -299,7 +364,11 @@ class ParametricNadarayaWatson(nn.Module):
         return self.log_w.exp()
 
     def forward(
-        self, queries: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, leave_one_out: bool = False
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        values: torch.Tensor,
+        leave_one_out: bool = False,
     ) -> torch.Tensor:
         """Shapes as in :func:`nadaraya_watson`; returns the predictions."""
         predictions, self.attention_weights = nadaraya_watson(
@@ -318,7 +387,8 @@ def train_width(
     leave_one_out: bool = True,
     progress: bool = True,
 ) -> list[float]:
-    """Fit the width by full-batch Adam on the mean squared error over the training pairs.
+    """Fit the width by full-batch Adam on the mean squared error over the training
+    pairs.
 
     Every training input ``x_i`` is used as a query against all training pairs
     as keys and values. With ``leave_one_out=True`` (the default) pair ``i`` is
@@ -339,11 +409,17 @@ def train_width(
     check_float("lr", lr)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses: list[float] = []
-    with progress_bar(steps, "leave-one-out" if leave_one_out else "plain", progress) as bar:
+    with progress_bar(
+        steps, "leave-one-out" if leave_one_out else "plain", progress
+    ) as bar:
         for _ in range(steps):
             loss = ((model(x, x, y, leave_one_out=leave_one_out) - y) ** 2).mean()
-            optimizer_step(optimizer, loss)  # the update of attnbook.train.train, without clipping
+            optimizer_step(
+                optimizer, loss
+            )  # the update of attnbook.train.train, without clipping
             losses.append(loss.item())
             bar.update(1)
-            bar.set_postfix(loss=f"{losses[-1]:.4f}", w=f"{model.w.item():.4f}", refresh=False)
+            bar.set_postfix(
+                loss=f"{losses[-1]:.4f}", w=f"{model.w.item():.4f}", refresh=False
+            )
     return losses

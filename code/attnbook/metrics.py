@@ -43,18 +43,32 @@ def _tokens(seq: object, name: str) -> list:
         return list(seq)
     if isinstance(seq, torch.Tensor):
         if seq.dim() != 1 or seq.is_floating_point() or seq.is_complex():
-            raise ValueError(f"each of {name} must be a 1-D integer tensor of ids, got {seq.dtype} {tuple(seq.shape)}")
+            raise ValueError(
+                f"each of {name} must be a 1-D integer tensor of ids, got {seq.dtype} {tuple(seq.shape)}"
+            )
         return seq.tolist()
     if not isinstance(seq, Sequence):
-        raise TypeError(f"each of {name} must be a string or a sequence of tokens, got {type(seq).__name__}")
+        raise TypeError(
+            f"each of {name} must be a string or a sequence of tokens, got {type(seq).__name__}"
+        )
     out = []
     for token in seq:
-        if isinstance(token, torch.Tensor) and token.dim() == 0 and not token.is_floating_point():
+        if (
+            isinstance(token, torch.Tensor)
+            and token.dim() == 0
+            and not token.is_floating_point()
+        ):
             token = int(token)
         if isinstance(token, numbers.Integral) and not isinstance(token, bool):
-            token = int(token)  # numpy ids, 0-d tensors: plain ints, so that equal ids compare equal
+            token = int(
+                token
+            )  # numpy ids, 0-d tensors: plain ints, so that equal ids compare equal
         elif not isinstance(token, str):
-            raise TypeError(f"{name} tokens must be str or int ids, got {type(token).__name__} {token!r}"[:200])
+            raise TypeError(
+                f"{name} tokens must be str or int ids, got {type(token).__name__} {token!r}"[
+                    :200
+                ]
+            )
         out.append(token)
     return out
 
@@ -66,7 +80,9 @@ def _pairs(predictions: object, references: object) -> list[tuple[list, list]]:
         if isinstance(value, torch.Tensor) and value.dim() == 2:
             value = list(value)
         if isinstance(value, str) or not isinstance(value, Sequence):
-            raise TypeError(f"{name} must be a list of token sequences (or strings), got {type(value).__name__}")
+            raise TypeError(
+                f"{name} must be a list of token sequences (or strings), got {type(value).__name__}"
+            )
         seqs[name] = [_tokens(seq, name) for seq in value]
     if len(seqs["predictions"]) != len(seqs["references"]):
         raise ValueError(
@@ -78,7 +94,9 @@ def _pairs(predictions: object, references: object) -> list[tuple[list, list]]:
     return list(zip(seqs["predictions"], seqs["references"], strict=True))
 
 
-def exact_match(predictions: Sequence[Tokens], references: Sequence[Tokens]) -> float:
+def exact_match(
+    predictions: Sequence[Tokens], references: Sequence[Tokens]
+) -> float:
     """Fraction of predictions equal to their reference, in [0, 1]."""
     pairs = _pairs(predictions, references)
     return sum(p == r for p, r in pairs) / len(pairs)
@@ -120,8 +138,12 @@ def corpus_bleu(
         ref_len += len(ref)
         for n in range(1, max_order + 1):
             p, r = _ngrams(pred, n), _ngrams(ref, n)
-            correct[n - 1] += sum(min(count, r[g]) for g, count in p.items())  # clipped matches
-            total[n - 1] += max(len(pred) - n + 1, 0)  # 0, not negative, for predictions shorter than n
+            correct[n - 1] += sum(
+                min(count, r[g]) for g, count in p.items()
+            )  # clipped matches
+            total[n - 1] += max(
+                len(pred) - n + 1, 0
+            )  # 0, not negative, for predictions shorter than n
     if pred_len == 0 or not any(correct):
         return 0.0
     brevity = 1.0 if pred_len >= ref_len else math.exp(1 - ref_len / pred_len)
@@ -141,6 +163,14 @@ def corpus_bleu(
     return 100 * brevity * math.exp(sum(log_precisions) / len(log_precisions))
 
 
-def sentence_bleu(prediction: Tokens, reference: Tokens, *, max_order: int = 4) -> float:
+def sentence_bleu(
+    prediction: Tokens, reference: Tokens, *, max_order: int = 4
+) -> float:
     """BLEU of one prediction (0-100), smoothed and over the orders it has, like sacreBLEU's ``sentence_bleu``."""
-    return corpus_bleu([prediction], [reference], max_order=max_order, smooth="exp", effective_order=True)
+    return corpus_bleu(
+        [prediction],
+        [reference],
+        max_order=max_order,
+        smooth="exp",
+        effective_order=True,
+    )

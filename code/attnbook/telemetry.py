@@ -20,7 +20,9 @@ __all__ = ["glue", "record"]
 def record(name: str, value: float) -> float:
     """Append ``{"name": value}`` to ``$ATTNBOOK_METRICS`` if set; return ``value`` unchanged."""
     if not isinstance(name, str) or not name or any(c.isspace() for c in name):
-        raise ValueError(f"metric name must be a non-empty string without spaces, got {name!r}")
+        raise ValueError(
+            f"metric name must be a non-empty string without spaces, got {name!r}"
+        )
     number = float(value)
     if not math.isfinite(number):
         raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")

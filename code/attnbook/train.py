@@ -27,10 +27,19 @@ from torch import nn
 
 from attnbook._checks import check_float, check_int
 
-__all__ = ["History", "masked_cross_entropy", "optimizer_step", "progress_bar", "set_seed", "train"]
+__all__ = [
+    "History",
+    "masked_cross_entropy",
+    "optimizer_step",
+    "progress_bar",
+    "set_seed",
+    "train",
+]
 
 #: ``forward(model, batch) -> (logits (..., V), targets (...))`` for one batch.
-ForwardFn = Callable[[nn.Module, tuple[torch.Tensor, ...]], tuple[torch.Tensor, torch.Tensor]]
+ForwardFn = Callable[
+    [nn.Module, tuple[torch.Tensor, ...]], tuple[torch.Tensor, torch.Tensor]
+]
 
 
 def set_seed(seed: int) -> torch.Generator:
@@ -43,7 +52,10 @@ def set_seed(seed: int) -> torch.Generator:
 
 
 def masked_cross_entropy(
-    logits: torch.Tensor, targets: torch.Tensor, pad_index: int | None = None, label_smoothing: float = 0.0
+    logits: torch.Tensor,
+    targets: torch.Tensor,
+    pad_index: int | None = None,
+    label_smoothing: float = 0.0,
 ) -> torch.Tensor:
     """Mean cross-entropy over the targets that are not ``pad_index``.
 
@@ -51,21 +63,31 @@ def masked_cross_entropy(
         logits: ``(..., V)`` unnormalised scores, e.g. ``(B, T, V)``.
         targets: ``(...)`` class ids, e.g. ``(B, T)``; positions equal to
             ``pad_index`` contribute nothing, neither to the sum nor to the count.
-        label_smoothing: ``eps`` in [0, 1): the target distribution puts ``1 - eps`` on the
-            true class and spreads ``eps`` uniformly over all classes (Szegedy et al., 2016).
+        label_smoothing: ``eps`` in [0, 1): the target distribution puts ``1 - eps``
+            on the
+            true class and spreads ``eps`` uniformly over all classes (Szegedy et
+            al., 2016).
 
     A batch whose targets are all padding has loss 0 (not NaN).
     """
     if logits.dim() < 2 or tuple(targets.shape) != tuple(logits.shape[:-1]):
         raise ValueError(
-            f"logits (..., V) and targets (...) must agree: got logits {tuple(logits.shape)}, targets {tuple(targets.shape)}"
+            "logits (..., V) and targets (...) must agree: got logits "
+            f"{tuple(logits.shape)}, targets {tuple(targets.shape)}"
         )
     if targets.dtype != torch.long:
         raise TypeError(f"targets must be int64 class ids, got {targets.dtype}")
-    flat_logits, flat_targets = logits.reshape(-1, logits.shape[-1]), targets.reshape(-1)  # (N, V), (N,)
+    flat_logits, flat_targets = (
+        logits.reshape(-1, logits.shape[-1]),
+        targets.reshape(-1),
+    )  # (N, V), (N,)
     if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}")
-    losses = nn.functional.cross_entropy(flat_logits, flat_targets, reduction="none", label_smoothing=label_smoothing)
+        raise ValueError(
+            f"label_smoothing must lie in [0, 1), got {label_smoothing!r}"
+        )
+    losses = nn.functional.cross_entropy(
+        flat_logits, flat_targets, reduction="none", label_smoothing=label_smoothing
+    )
     if pad_index is None:
         return losses.mean()
     keep = flat_targets != pad_index
@@ -93,13 +115,20 @@ class History:
     seconds: float = 0.0
 
 
-def optimizer_step(optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip_norm: float | None = None) -> None:
+def optimizer_step(
+    optimizer: torch.optim.Optimizer,
+    loss: torch.Tensor,
+    clip_norm: float | None = None,
+) -> None:
     """One update of every training loop in the book: zero the gradients, backpropagate ``loss``,
     clip the gradients' total norm to ``clip_norm`` (``None``: no clipping), take the optimizer's step."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if clip_norm is not None:
-        nn.utils.clip_grad_norm_([p for group in optimizer.param_groups for p in group["params"]], clip_norm)
+        nn.utils.clip_grad_norm_(
+            [p for group in optimizer.param_groups for p in group["params"]],
+            clip_norm,
+        )
     optimizer.step()
 
 
@@ -174,7 +203,9 @@ def train(
         raise TypeError("data must be a non-empty sequence of tensors")
     n = data[0].shape[0]
     if any(t.dim() == 0 or t.shape[0] != n for t in data) or n == 0:
-        raise ValueError(f"data tensors must share a non-zero first dimension, got {[tuple(t.shape) for t in data]}")
+        raise ValueError(
+            f"data tensors must share a non-zero first dimension, got {[tuple(t.shape) for t in data]}"
+        )
     check_int("epochs", epochs)
     check_int("batch_size", batch_size)
     check_float("lr", lr)
@@ -189,7 +220,9 @@ def train(
     n_batches = -(-n // batch_size)
     plot = None
     if live and _in_notebook():
-        from attnbook.viz.live import LivePlot  # matplotlib: only when a plot is drawn
+        from attnbook.viz.live import (
+            LivePlot,
+        )  # matplotlib: only when a plot is drawn
 
         plot = LivePlot(name, valid_name, epochs * n_batches, n_batches)
     redraw_every = max(1, epochs * n_batches // 4)
@@ -200,20 +233,40 @@ def train(
             for idx in torch.randperm(n, generator=generator).split(batch_size):
                 batch = tuple(t[idx].to(device) for t in data)
                 logits, targets = forward(model, batch)
-                loss = masked_cross_entropy(logits, targets, pad_index, label_smoothing)
+                loss = masked_cross_entropy(
+                    logits, targets, pad_index, label_smoothing
+                )
                 optimizer_step(optimizer, loss, clip_norm)
                 with torch.no_grad():
-                    keep = targets != pad_index if pad_index is not None else torch.ones_like(targets, dtype=torch.bool)
-                    k, hits = int(keep.sum()), int(((logits.argmax(-1) == targets) & keep).sum())
+                    keep = (
+                        targets != pad_index
+                        if pad_index is not None
+                        else torch.ones_like(targets, dtype=torch.bool)
+                    )
+                    k, hits = (
+                        int(keep.sum()),
+                        int(((logits.argmax(-1) == targets) & keep).sum()),
+                    )
                 history.batch_loss.append(loss.item())
                 history.batch_accuracy.append(hits / max(k, 1))
-                total_loss, correct, count = total_loss + loss.item() * k, correct + hits, count + k
+                total_loss, correct, count = (
+                    total_loss + loss.item() * k,
+                    correct + hits,
+                    count + k,
+                )
                 bar.update(1)
-                if plot is not None and bar.n % redraw_every == 0 and bar.n % n_batches != 0:
+                if (
+                    plot is not None
+                    and bar.n % redraw_every == 0
+                    and bar.n % n_batches != 0
+                ):
                     plot.update(history)
             history.epoch_loss.append(total_loss / max(count, 1))
             history.epoch_accuracy.append(correct / max(count, 1))
-            postfix = {"loss": f"{history.epoch_loss[-1]:.3f}", "acc": f"{history.epoch_accuracy[-1]:.3f}"}
+            postfix = {
+                "loss": f"{history.epoch_loss[-1]:.3f}",
+                "acc": f"{history.epoch_accuracy[-1]:.3f}",
+            }
             if validate is not None:
                 model.eval()
                 history.valid.append(float(validate(model)))

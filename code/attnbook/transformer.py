@@ -64,12 +64,20 @@ class PositionWiseFFN(nn.Module):
     ``W_2 dropout(act(W_1 x + b_1)) + b_2`` with ``W_1: d -> ffn_num_hiddens``.
     """
 
-    def __init__(self, num_hiddens: int, ffn_num_hiddens: int, activation: Activation = "relu", dropout: float = 0.0) -> None:
+    def __init__(
+        self,
+        num_hiddens: int,
+        ffn_num_hiddens: int,
+        activation: Activation = "relu",
+        dropout: float = 0.0,
+    ) -> None:
         super().__init__()
         check_choice("activation", activation, ("relu", "gelu"))
         check_int("ffn_num_hiddens", ffn_num_hiddens)
         self.dense1 = nn.Linear(num_hiddens, ffn_num_hiddens)
-        self.activation = nn.ReLU() if activation == "relu" else nn.GELU()  # exact (erf) GELU
+        self.activation = (
+            nn.ReLU() if activation == "relu" else nn.GELU()
+        )  # exact (erf) GELU
         self.dropout = nn.Dropout(dropout)
         self.dense2 = nn.Linear(ffn_num_hiddens, num_hiddens)
 
@@ -110,11 +118,15 @@ class EncoderBlock(nn.Module):
         self.norm_first = norm_first
         self.attention = MultiHeadAttention(num_hiddens, num_heads, dropout, bias)
         self.norm1 = nn.LayerNorm(num_hiddens, eps=eps)
-        self.ffn = PositionWiseFFN(num_hiddens, ffn_num_hiddens, activation, dropout)
+        self.ffn = PositionWiseFFN(
+            num_hiddens, ffn_num_hiddens, activation, dropout
+        )
         self.norm2 = nn.LayerNorm(num_hiddens, eps=eps)
         self.dropout = nn.Dropout(dropout)
 
-    def forward(self, X: torch.Tensor, valid_lens: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, X: torch.Tensor, valid_lens: torch.Tensor | None = None
+    ) -> torch.Tensor:
         d = self.norm1.normalized_shape[0]
         check_tensor("X", X, f"(batch, steps, {d})", dim=3, size=d)
         if self.norm_first:
@@ -126,8 +138,11 @@ class EncoderBlock(nn.Module):
 
 
 # --------------------------------------------------------------------------- decoder
-def causal_valid_lens(batch: int, steps: int, device: torch.device | None = None) -> torch.Tensor:
-    """``(B, T)`` valid lengths ``[1, 2, ..., T]`` per row: query ``t`` may see keys ``0..t`` only.
+def causal_valid_lens(
+    batch: int, steps: int, device: torch.device | None = None
+) -> torch.Tensor:
+    """``(B, T)`` valid lengths ``[1, 2, ..., T]`` per row: query ``t`` may see keys
+    ``0..t`` only.
 
     Given to :func:`attnbook.masked_softmax` (through ``MultiHeadAttention``),
     this is the causal mask: every weight on a *later* position is exactly 0.
@@ -175,23 +190,43 @@ class DecoderBlock(nn.Module):
         self.self_attention = MultiHeadAttention(d, num_heads, dropout, bias)
         self.cross_attention = MultiHeadAttention(d, num_heads, dropout, bias)
         self.ffn = PositionWiseFFN(d, ffn_num_hiddens, activation, dropout)
-        self.norm1, self.norm2, self.norm3 = (nn.LayerNorm(d, eps=eps) for _ in range(3))
+        self.norm1, self.norm2, self.norm3 = (
+            nn.LayerNorm(d, eps=eps) for _ in range(3)
+        )
         self.dropout = nn.Dropout(dropout)
 
-    def _sublayer(self, X: torch.Tensor, norm: nn.LayerNorm, f: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
-        """The residual connection around ``f`` with LayerNorm before (pre-norm) or after (post-norm)."""
+    def _sublayer(
+        self,
+        X: torch.Tensor,
+        norm: nn.LayerNorm,
+        f: Callable[[torch.Tensor], torch.Tensor],
+    ) -> torch.Tensor:
+        """The residual connection around ``f`` with LayerNorm before (pre-norm) or
+        after (post-norm)."""
         if self.norm_first:
             return X + self.dropout(f(norm(X)))
         return norm(X + self.dropout(f(X)))
 
-    def forward(self, X: torch.Tensor, memory: torch.Tensor, src_len: torch.Tensor | None = None) -> torch.Tensor:
-        """All target positions at once (training, teacher forcing): ``(B, T, d), (B, S, d) -> (B, T, d)``."""
+    def forward(
+        self,
+        X: torch.Tensor,
+        memory: torch.Tensor,
+        src_len: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """All target positions at once (training, teacher forcing):
+        ``(B, T, d), (B, S, d) -> (B, T, d)``."""
         d = self.norm1.normalized_shape[0]
         check_tensor("X", X, f"(batch, steps, {d})", dim=3, size=d)
         check_tensor("memory", memory, f"(batch, steps, {d})", dim=3, size=d)
         causal = causal_valid_lens(X.shape[0], X.shape[1], X.device)  # (B, T)
-        X = self._sublayer(X, self.norm1, lambda H: self.self_attention(H, H, H, causal))
-        X = self._sublayer(X, self.norm2, lambda H: self.cross_attention(H, memory, memory, src_len))
+        X = self._sublayer(
+            X, self.norm1, lambda H: self.self_attention(H, H, H, causal)
+        )
+        X = self._sublayer(
+            X,
+            self.norm2,
+            lambda H: self.cross_attention(H, memory, memory, src_len),
+        )
         return self._sublayer(X, self.norm3, self.ffn)
 
     def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -209,10 +244,12 @@ class DecoderBlock(nn.Module):
         """Decode new positions with a key-value cache (inference; eval mode).
 
         Args:
-            x: ``(B, m, d)`` the new positions' inputs (``m = 1`` when decoding token by token).
+            x: ``(B, m, d)`` the new positions' inputs (``m = 1`` when decoding
+                token by token).
             cache: self-attention keys and values of the ``t`` earlier positions,
                 ``2 x (B, h, t, d_h)`` (``t = 0`` at the first step).
-            memory_kv: :meth:`memory_kv` of the encoder outputs, ``2 x (B, h, S, d_h)``.
+            memory_kv: :meth:`memory_kv` of the encoder outputs,
+                ``2 x (B, h, S, d_h)``.
 
         Returns:
             ``(B, m, d)`` and the cache grown to ``t + m`` positions. Each step
@@ -221,20 +258,50 @@ class DecoderBlock(nn.Module):
             position ``i`` sees the cache and new positions ``<= i`` (causal). Both
             attentions keep their weights, whatever ``keep_weights`` says.
         """
-        check_kv_cache(x, cache, memory_kv, self.norm1.normalized_shape[0], self.self_attention.num_heads)
+        check_kv_cache(
+            x,
+            cache,
+            memory_kv,
+            self.norm1.normalized_shape[0],
+            self.self_attention.num_heads,
+        )
         a, t, m = self.self_attention, cache[0].shape[2], x.shape[1]
-        causal = None if m == 1 else torch.arange(t + 1, t + m + 1, device=x.device).expand(x.shape[0], m)  # (B, m)
+        causal = (
+            None
+            if m == 1
+            else torch.arange(t + 1, t + m + 1, device=x.device).expand(
+                x.shape[0], m
+            )
+        )  # (B, m)
         new_cache = cache
 
         def self_attend(H: torch.Tensor) -> torch.Tensor:
             nonlocal new_cache
-            q, k, v = (a.split_heads(W(H)) for W in (a.W_q, a.W_k, a.W_v))  # (B, h, m, d_h) each
-            new_cache = (torch.cat([cache[0], k], dim=2), torch.cat([cache[1], v], dim=2))  # (B, h, t + m, d_h)
-            return a.W_o(a.merge_heads(a.attend(q, *new_cache, causal, keep_weights=True)))
+            q, k, v = (
+                a.split_heads(W(H)) for W in (a.W_q, a.W_k, a.W_v)
+            )  # (B, h, m, d_h) each
+            new_cache = (
+                torch.cat([cache[0], k], dim=2),
+                torch.cat([cache[1], v], dim=2),
+            )  # (B, h, t + m, d_h)
+            return a.W_o(
+                a.merge_heads(a.attend(q, *new_cache, causal, keep_weights=True))
+            )
 
-        def cross_attend(H: torch.Tensor) -> torch.Tensor:  # keeps the weights: decoding reports the alignment
+        def cross_attend(
+            H: torch.Tensor,
+        ) -> torch.Tensor:  # keeps the weights: decoding reports the alignment
             c = self.cross_attention
-            return c.W_o(c.merge_heads(c.attend(c.split_heads(c.W_q(H)), *memory_kv, src_len, keep_weights=True)))
+            return c.W_o(
+                c.merge_heads(
+                    c.attend(
+                        c.split_heads(c.W_q(H)),
+                        *memory_kv,
+                        src_len,
+                        keep_weights=True,
+                    )
+                )
+            )
 
         x = self._sublayer(x, self.norm1, self_attend)
         x = self._sublayer(x, self.norm2, cross_attend)
@@ -242,9 +309,17 @@ class DecoderBlock(nn.Module):
 
 
 class _Embed(nn.Module):
-    """Token embedding (optionally times ``sqrt(d)``) plus the sinusoidal positions: ``(B, T) -> (B, T, d)``."""
+    """Token embedding (optionally times ``sqrt(d)``) plus the sinusoidal positions:
+    ``(B, T) -> (B, T, d)``."""
 
-    def __init__(self, vocab_size: int, num_hiddens: int, dropout: float, max_len: int, scale: bool) -> None:
+    def __init__(
+        self,
+        vocab_size: int,
+        num_hiddens: int,
+        dropout: float,
+        max_len: int,
+        scale: bool,
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, num_hiddens)
         self.pos_encoding = PositionalEncoding(num_hiddens, dropout, max_len)
@@ -254,7 +329,9 @@ class _Embed(nn.Module):
         X = self.embedding(ids) * self.scale  # (B, T, d)
         if start == 0:
             return self.pos_encoding(X)
-        P = self.pos_encoding.P[:, start : start + ids.shape[1]]  # (1, T, d): positions start, start + 1, ...
+        P = self.pos_encoding.P[
+            :, start : start + ids.shape[1]
+        ]  # (1, T, d): positions start, start + 1, ...
         return self.pos_encoding.dropout(X + P)
 
 
@@ -272,15 +349,29 @@ class TransformerEncoder(nn.Module):
     ) -> None:  # fmt: skip
         super().__init__()
         self.vocab_size, self.max_len = vocab_size, max_len
-        self.embed = _Embed(vocab_size, num_hiddens, dropout, max_len, scale_embeddings)
+        self.embed = _Embed(
+            vocab_size, num_hiddens, dropout, max_len, scale_embeddings
+        )
         self.blocks = nn.ModuleList(
-            EncoderBlock(num_hiddens, ffn_num_hiddens, num_heads, dropout, norm_first=norm_first)
+            EncoderBlock(
+                num_hiddens,
+                ffn_num_hiddens,
+                num_heads,
+                dropout,
+                norm_first=norm_first,
+            )
             for _ in range(num_layers)
         )
         self.final_norm = nn.LayerNorm(num_hiddens) if norm_first else nn.Identity()
 
     def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
-        check_token_ids(src, src_len, vocab_size=self.vocab_size, max_len=self.max_len, what="src")
+        check_token_ids(
+            src,
+            src_len,
+            vocab_size=self.vocab_size,
+            max_len=self.max_len,
+            what="src",
+        )
         X = self.embed(src)  # (B, S, d)
         for block in self.blocks:
             X = block(X, src_len)
@@ -299,17 +390,37 @@ class TransformerDecoder(nn.Module):
         dropout: float = 0.0, *, norm_first: bool = False, max_len: int = 64, scale_embeddings: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
-        self.vocab_size, self.max_len, self.num_heads = vocab_size, max_len, num_heads
-        self.embed = _Embed(vocab_size, num_hiddens, dropout, max_len, scale_embeddings)
+        self.vocab_size, self.max_len, self.num_heads = (
+            vocab_size,
+            max_len,
+            num_heads,
+        )
+        self.embed = _Embed(
+            vocab_size, num_hiddens, dropout, max_len, scale_embeddings
+        )
         self.blocks = nn.ModuleList(
-            DecoderBlock(num_hiddens, ffn_num_hiddens, num_heads, dropout, norm_first=norm_first)
+            DecoderBlock(
+                num_hiddens,
+                ffn_num_hiddens,
+                num_heads,
+                dropout,
+                norm_first=norm_first,
+            )
             for _ in range(num_layers)
         )
         self.final_norm = nn.LayerNorm(num_hiddens) if norm_first else nn.Identity()
         self.dense = nn.Linear(num_hiddens, vocab_size)
 
-    def forward(self, y_in: torch.Tensor, memory: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
-        check_token_ids(y_in, None, vocab_size=self.vocab_size, max_len=self.max_len, what="target")
+    def forward(
+        self, y_in: torch.Tensor, memory: torch.Tensor, src_len: torch.Tensor
+    ) -> torch.Tensor:
+        check_token_ids(
+            y_in,
+            None,
+            vocab_size=self.vocab_size,
+            max_len=self.max_len,
+            what="target",
+        )
         X = self.embed(y_in)  # (B, T, d)
         for block in self.blocks:
             X = block(X, memory, src_len)
@@ -323,7 +434,10 @@ class TransformerDecoder(nn.Module):
         cross-attention keys and values ``(L, B, h, S, d_h)``.
         """
         cross = [block.memory_kv(memory.outputs) for block in self.blocks]
-        ck, cv = torch.stack([k for k, _ in cross]), torch.stack([v for _, v in cross])  # (L, B, h, S, d_h)
+        ck, cv = (
+            torch.stack([k for k, _ in cross]),
+            torch.stack([v for _, v in cross]),
+        )  # (L, B, h, S, d_h)
         empty = ck[:, :, :, :0]  # (L, B, h, 0, d_h)
         return empty, empty, ck, cv
 
@@ -335,15 +449,21 @@ class TransformerDecoder(nn.Module):
         sk, sv, ck, cv = state
         t = sk.shape[3]  # positions decoded so far
         if t >= self.max_len:
-            raise ValueError(f"cannot decode position {t}: the positional table has max_len={self.max_len}")
+            raise ValueError(
+                f"cannot decode position {t}: the positional table has max_len={self.max_len}"
+            )
         X = self.embed(y_prev[:, None], start=t)  # (B, 1, d)
         new_k, new_v = [], []
         for i, block in enumerate(self.blocks):
-            X, (k, v) = block.step(X, (sk[i], sv[i]), (ck[i], cv[i]), memory.src_len)
+            X, (k, v) = block.step(
+                X, (sk[i], sv[i]), (ck[i], cv[i]), memory.src_len
+            )
             new_k.append(k)
             new_v.append(v)
         logits = self.dense(self.final_norm(X)).squeeze(1)  # (B, V)
-        weights = self.blocks[-1].cross_attention.attention_weights.mean(1).squeeze(1)  # (B, h, 1, S) -> (B, S)
+        weights = (
+            self.blocks[-1].cross_attention.attention_weights.mean(1).squeeze(1)
+        )  # (B, h, 1, S) -> (B, S)
         return logits, (torch.stack(new_k), torch.stack(new_v), ck, cv), weights
 
 
@@ -356,30 +476,57 @@ class Transformer(nn.Module):
     :mod:`attnbook.decoding` work for both.
     """
 
-    def __init__(self, encoder: TransformerEncoder, decoder: TransformerDecoder) -> None:
+    def __init__(
+        self, encoder: TransformerEncoder, decoder: TransformerDecoder
+    ) -> None:
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
 
     @classmethod
     def build(
-        cls, src_vocab_size: int, tgt_vocab_size: int, num_hiddens: int = 64, ffn_num_hiddens: int = 128,
-        num_heads: int = 4, num_layers: int = 2, dropout: float = 0.1, *, norm_first: bool = False,
+        cls, src_vocab_size: int, tgt_vocab_size: int, num_hiddens: int = 64,
+        ffn_num_hiddens: int = 128, num_heads: int = 4, num_layers: int = 2,
+        dropout: float = 0.1, *, norm_first: bool = False,
         max_len: int = 64, scale_embeddings: bool = False,
     ) -> Transformer:  # fmt: skip
         """An encoder and a decoder of the same sizes."""
-        kw = {"dropout": dropout, "norm_first": norm_first, "max_len": max_len, "scale_embeddings": scale_embeddings}
+        kw = {
+            "dropout": dropout,
+            "norm_first": norm_first,
+            "max_len": max_len,
+            "scale_embeddings": scale_embeddings,
+        }
         return cls(
-            TransformerEncoder(src_vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers, **kw),
-            TransformerDecoder(tgt_vocab_size, num_hiddens, ffn_num_hiddens, num_heads, num_layers, **kw),
+            TransformerEncoder(
+                src_vocab_size,
+                num_hiddens,
+                ffn_num_hiddens,
+                num_heads,
+                num_layers,
+                **kw,
+            ),
+            TransformerDecoder(
+                tgt_vocab_size,
+                num_hiddens,
+                ffn_num_hiddens,
+                num_heads,
+                num_layers,
+                **kw,
+            ),
         )
 
-    def encode(self, src: torch.Tensor, src_len: torch.Tensor) -> tuple[Memory, tuple[torch.Tensor, ...]]:
+    def encode(
+        self, src: torch.Tensor, src_len: torch.Tensor
+    ) -> tuple[Memory, tuple[torch.Tensor, ...]]:
         """Run the encoder; return the memory and the decoder's initial state (see ``init_state``)."""
         outputs = self.encoder(src, src_len)  # (B, S, d)
         memory = Memory(outputs, src_len.to(outputs.device))
         return memory, self.decoder.init_state(memory)
 
-    def forward(self, src: torch.Tensor, src_len: torch.Tensor, y_in: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: ``src (B, S)``, ``src_len (B,)``, ``y_in (B, T)`` -> logits ``(B, T, V)``."""
+    def forward(
+        self, src: torch.Tensor, src_len: torch.Tensor, y_in: torch.Tensor
+    ) -> torch.Tensor:
+        """Teacher forcing: ``src (B, S)``, ``src_len (B,)``, ``y_in (B, T)`` ->
+        logits ``(B, T, V)``."""
         return self.decoder(y_in, self.encoder(src, src_len), src_len)

@@ -21,21 +21,35 @@ from attnbook.transformer import EncoderBlock
 __all__ = ["PatchEmbedding", "VisionTransformer", "attention_rollout", "patchify"]
 
 
-def _check_images(x: object, channels: int, image_size: int, who: str, dtype: torch.dtype | None = None) -> None:
+def _check_images(
+    x: object,
+    channels: int,
+    image_size: int,
+    who: str,
+    dtype: torch.dtype | None = None,
+) -> None:
     """Raise ``ValueError``/``TypeError`` unless ``x`` is a float ``(B, channels, image_size, image_size)``."""
     if not isinstance(x, torch.Tensor):
-        raise TypeError(f"{who} expects a torch.Tensor (B, C, H, W), got {type(x).__name__}")
+        raise TypeError(
+            f"{who} expects a torch.Tensor (B, C, H, W), got {type(x).__name__}"
+        )
     if x.dim() != 4:
-        raise ValueError(f"{who} expects images of shape (B, C, H, W), got shape {tuple(x.shape)} ({x.dim()}-D)")
+        raise ValueError(
+            f"{who} expects images of shape (B, C, H, W), got shape {tuple(x.shape)} ({x.dim()}-D)"
+        )
     expected = (channels, image_size, image_size)
     if tuple(x.shape[1:]) != expected:
         raise ValueError(
             f"{who} was built for images (B, {channels}, {image_size}, {image_size}), got {tuple(x.shape)}"
         )
     if not x.is_floating_point():
-        raise TypeError(f"{who} expects a floating-point tensor, got dtype {x.dtype}")
+        raise TypeError(
+            f"{who} expects a floating-point tensor, got dtype {x.dtype}"
+        )
     if dtype is not None and x.dtype != dtype:
-        raise TypeError(f"{who} has {dtype} weights but got a {x.dtype} input; convert one to the other")
+        raise TypeError(
+            f"{who} has {dtype} weights but got a {x.dtype} input; convert one to the other"
+        )
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -48,14 +62,28 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     """
     _check_int("patch_size", patch_size)
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
-        got = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"patchify expects images of shape (B, C, H, W), got {got}")
+        got = (
+            tuple(images.shape)
+            if isinstance(images, torch.Tensor)
+            else type(images).__name__
+        )
+        raise ValueError(
+            f"patchify expects images of shape (B, C, H, W), got {got}"
+        )
     B, C, H, W = images.shape
     if H % patch_size or W % patch_size:
-        raise ValueError(f"image size {H} x {W} is not divisible by the patch size {patch_size}")
-    x = images.reshape(B, C, H // patch_size, patch_size, W // patch_size, patch_size)  # (B, C, H/p, p, W/p, p)
-    x = x.permute(0, 2, 4, 1, 3, 5)  # (B, H/p, W/p, C, p, p): patch grid first, patch contents last
-    return x.reshape(B, (H // patch_size) * (W // patch_size), C * patch_size * patch_size)  # (B, N, C p p)
+        raise ValueError(
+            f"image size {H} x {W} is not divisible by the patch size {patch_size}"
+        )
+    x = images.reshape(
+        B, C, H // patch_size, patch_size, W // patch_size, patch_size
+    )  # (B, C, H/p, p, W/p, p)
+    x = x.permute(
+        0, 2, 4, 1, 3, 5
+    )  # (B, H/p, W/p, C, p, p): patch grid first, patch contents last
+    return x.reshape(
+        B, (H // patch_size) * (W // patch_size), C * patch_size * patch_size
+    )  # (B, N, C p p)
 
 
 class PatchEmbedding(nn.Module):
@@ -72,7 +100,9 @@ class PatchEmbedding(nn.Module):
         ValueError: ``image_size`` not divisible by ``patch_size``; input of the wrong rank, channels or size.
     """
 
-    def __init__(self, image_size: int, patch_size: int, in_channels: int, num_hiddens: int) -> None:
+    def __init__(
+        self, image_size: int, patch_size: int, in_channels: int, num_hiddens: int
+    ) -> None:
         super().__init__()
         for name, value in (("image_size", image_size), ("patch_size", patch_size), ("in_channels", in_channels),
                             ("num_hiddens", num_hiddens)):  # fmt: skip
@@ -81,21 +111,42 @@ class PatchEmbedding(nn.Module):
             raise ValueError(
                 f"image_size must be divisible by patch_size, got image_size={image_size}, patch_size={patch_size}"
             )
-        self.image_size, self.patch_size, self.in_channels = image_size, patch_size, in_channels
+        self.image_size, self.patch_size, self.in_channels = (
+            image_size,
+            patch_size,
+            in_channels,
+        )
         self.grid = image_size // patch_size  # patches per side
         self.num_patches = self.grid**2
-        self.proj = nn.Conv2d(in_channels, num_hiddens, kernel_size=patch_size, stride=patch_size)
+        self.proj = nn.Conv2d(
+            in_channels, num_hiddens, kernel_size=patch_size, stride=patch_size
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_images(x, self.in_channels, self.image_size, "PatchEmbedding", self.proj.weight.dtype)
+        _check_images(
+            x,
+            self.in_channels,
+            self.image_size,
+            "PatchEmbedding",
+            self.proj.weight.dtype,
+        )
         x = self.proj(x)  # (B, d, H/p, W/p): one d-vector per patch
         return x.flatten(2).transpose(1, 2)  # (B, d, N) -> (B, N, d)
 
     def forward_linear(self, x: torch.Tensor) -> torch.Tensor:
-        """The same map written as patchify + linear: ``patchify(x) W^T + b`` with ``W`` the conv kernel."""
-        _check_images(x, self.in_channels, self.image_size, "PatchEmbedding", self.proj.weight.dtype)
+        """The same map written as patchify + linear: ``patchify(x) W^T + b`` with
+        ``W`` the conv kernel."""
+        _check_images(
+            x,
+            self.in_channels,
+            self.image_size,
+            "PatchEmbedding",
+            self.proj.weight.dtype,
+        )
         W = self.proj.weight.reshape(self.proj.out_channels, -1)  # (d, C p p)
-        return patchify(x, self.patch_size) @ W.T + self.proj.bias  # (B, N, C p p) @ (C p p, d) -> (B, N, d)
+        return (
+            patchify(x, self.patch_size) @ W.T + self.proj.bias
+        )  # (B, N, C p p) @ (C p p, d) -> (B, N, d)
 
 
 class VisionTransformer(nn.Module):
@@ -143,18 +194,40 @@ class VisionTransformer(nn.Module):
         super().__init__()
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
-        for name, value in (("num_classes", num_classes), ("num_layers", num_layers), ("mlp_hiddens", mlp_hiddens)):
+        for name, value in (
+            ("num_classes", num_classes),
+            ("num_layers", num_layers),
+            ("mlp_hiddens", mlp_hiddens),
+        ):
             _check_int(name, value)
         self.pool = pool
-        self.patch_embedding = PatchEmbedding(image_size, patch_size, in_channels, num_hiddens)
+        self.patch_embedding = PatchEmbedding(
+            image_size, patch_size, in_channels, num_hiddens
+        )
         n_tokens = self.patch_embedding.num_patches + (pool == "cls")
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, num_hiddens)) if pool == "cls" else None
-        self.pos_embedding = nn.Parameter(torch.zeros(1, n_tokens, num_hiddens)) if position else None
+        self.cls_token = (
+            nn.Parameter(torch.zeros(1, 1, num_hiddens)) if pool == "cls" else None
+        )
+        self.pos_embedding = (
+            nn.Parameter(torch.zeros(1, n_tokens, num_hiddens))
+            if position
+            else None
+        )
         if self.pos_embedding is not None:
-            nn.init.trunc_normal_(self.pos_embedding, std=0.02)  # as in the paper's code and timm
+            nn.init.trunc_normal_(
+                self.pos_embedding, std=0.02
+            )  # as in the paper's code and timm
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
-            EncoderBlock(num_hiddens, mlp_hiddens, num_heads, dropout, norm_first=True, activation="gelu", eps=1e-6)
+            EncoderBlock(
+                num_hiddens,
+                mlp_hiddens,
+                num_heads,
+                dropout,
+                norm_first=True,
+                activation="gelu",
+                eps=1e-6,
+            )
             for _ in range(num_layers)
         )
         self.norm = nn.LayerNorm(num_hiddens, eps=1e-6)
@@ -162,13 +235,20 @@ class VisionTransformer(nn.Module):
             self.head: nn.Module = nn.Linear(num_hiddens, num_classes)
         else:
             _check_int("head_hiddens", head_hiddens)
-            self.head = nn.Sequential(nn.Linear(num_hiddens, head_hiddens), nn.Tanh(), nn.Linear(head_hiddens, num_classes))
+            self.head = nn.Sequential(
+                nn.Linear(num_hiddens, head_hiddens),
+                nn.Tanh(),
+                nn.Linear(head_hiddens, num_classes),
+            )
 
     def tokens(self, x: torch.Tensor) -> torch.Tensor:
-        """Every token's output after the final LayerNorm, ``(B, T, d)`` (class token first if there is one)."""
+        """Every token's output after the final LayerNorm, ``(B, T, d)`` (class
+        token first if there is one)."""
         X = self.patch_embedding(x)  # (B, N, d)
         if self.cls_token is not None:
-            X = torch.cat([self.cls_token.expand(X.shape[0], -1, -1), X], dim=1)  # (B, 1 + N, d)
+            X = torch.cat(
+                [self.cls_token.expand(X.shape[0], -1, -1), X], dim=1
+            )  # (B, 1 + N, d)
         if self.pos_embedding is not None:
             X = X + self.pos_embedding  # (1, T, d) broadcasts over the batch
         X = self.dropout(X)
@@ -191,50 +271,91 @@ class VisionTransformer(nn.Module):
 
 
 def _is_distribution(A: torch.Tensor) -> bool:
-    """Every row non-negative, finite, summing to 1 (loosely: half-precision weights round)."""
+    """Every row non-negative, finite, summing to 1 (loosely: half-precision
+    weights round)."""
     total = A.sum(dim=-1, dtype=torch.float32)
-    return bool(torch.isfinite(A).all() and (A >= 0).all() and ((total - 1).abs() <= 1e-2).all())
+    finite, nonneg = torch.isfinite(A).all(), (A >= 0).all()
+    return bool(finite and nonneg and ((total - 1).abs() <= 1e-2).all())
 
 
-def attention_rollout(attention_weights: Sequence[torch.Tensor], residual_weight: float = 0.5) -> torch.Tensor:
-    r"""Attention rollout (Abnar & Zuidema, 2020): how much each output token draws on each *input* token.
+def _check_rollout_inputs(
+    attention_weights: object, residual_weight: object
+) -> None:
+    if isinstance(attention_weights, torch.Tensor) or not attention_weights:
+        raise ValueError(
+            "attention_weights must be a non-empty sequence of per-layer tensors "
+            "(B, h, T, T)"
+        )
+    if not isinstance(residual_weight, (int, float)) or isinstance(
+        residual_weight, bool
+    ):
+        raise TypeError(
+            f"residual_weight must be a number, got {type(residual_weight).__name__}"
+        )
+    if not 0.0 <= residual_weight < 1.0:
+        raise ValueError(
+            f"residual_weight must lie in [0, 1), got {residual_weight!r}"
+        )
+    shape = None
+    for layer, A in enumerate(attention_weights):
+        ok = isinstance(A, torch.Tensor) and A.dim() in (3, 4)
+        if not ok or A.shape[-1] != A.shape[-2]:
+            got = (
+                tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__
+            )
+            raise ValueError(
+                f"layer {layer}: expected attention weights (B, h, T, T) or "
+                f"(B, T, T), got {got}"
+            )
+        if not A.is_floating_point():
+            raise TypeError(
+                f"layer {layer}: attention weights must be floating point, got {A.dtype}"
+            )
+        if not tracing() and not _is_distribution(A):
+            raise ValueError(
+                f"layer {layer}: expected attention weights (non-negative rows summing "
+                "to 1, e.g. softmax outputs), got logits, NaN or rows that do not sum "
+                "to 1 (a fully masked query has no rollout)"
+            )
+        this = (A.shape[0], A.shape[-2], A.shape[-1])
+        if shape is not None and this != shape:
+            raise ValueError(
+                f"layer {layer}: expected weights of shape {shape}, got {this}"
+            )
+        shape = this
 
-    Per layer :math:`\ell`, average the heads and account for the residual connection,
-    :math:`\hat A_\ell = (1 - r)\,\bar A_\ell + r I` with :math:`r` = ``residual_weight`` (0.5 in the paper),
-    renormalise the rows to sum to 1, and multiply through the layers:
-    :math:`\tilde A_L = \hat A_L \hat A_{L-1} \cdots \hat A_1`.
+
+def attention_rollout(
+    attention_weights: Sequence[torch.Tensor], residual_weight: float = 0.5
+) -> torch.Tensor:
+    r"""Attention rollout (Abnar & Zuidema, 2020): how much each output token draws
+    on each *input* token.
+
+    Per layer :math:`\ell`, average the heads, account for the residual connection
+    with :math:`\hat A_\ell = (1 - r)\,\bar A_\ell + r I` (:math:`r` =
+    ``residual_weight``, 0.5 in the paper), renormalise the rows to sum to 1, and
+    multiply through the layers: :math:`\tilde A_L = \hat A_L \cdots \hat A_1`.
 
     Args:
-        attention_weights: one ``(B, h, T, T)`` (or ``(B, T, T)``, a single head) tensor per layer, first
-            layer first, e.g. :attr:`VisionTransformer.attention_weights`.
+        attention_weights: one ``(B, h, T, T)`` (or ``(B, T, T)``, a single head)
+            tensor per layer, first layer first, e.g.
+            :attr:`VisionTransformer.attention_weights`.
         residual_weight: :math:`r` in ``[0, 1)``.
 
     Returns:
-        ``(B, T, T)``; row ``i`` is a distribution over the input tokens for output token ``i``.
+        ``(B, T, T)``; row ``i`` is a distribution over the input tokens for
+        output token ``i``.
     """
-    if isinstance(attention_weights, torch.Tensor) or not attention_weights:
-        raise ValueError("attention_weights must be a non-empty sequence of per-layer tensors (B, h, T, T)")
-    if not isinstance(residual_weight, (int, float)) or isinstance(residual_weight, bool):
-        raise TypeError(f"residual_weight must be a number, got {type(residual_weight).__name__}")
-    if not 0.0 <= residual_weight < 1.0:
-        raise ValueError(f"residual_weight must lie in [0, 1), got {residual_weight!r}")
+    _check_rollout_inputs(attention_weights, residual_weight)
     rollout = None
-    for layer, A in enumerate(attention_weights):
-        if not isinstance(A, torch.Tensor) or A.dim() not in (3, 4) or A.shape[-1] != A.shape[-2]:
-            got = tuple(A.shape) if isinstance(A, torch.Tensor) else type(A).__name__
-            raise ValueError(f"layer {layer}: expected attention weights (B, h, T, T) or (B, T, T), got {got}")
-        if not A.is_floating_point():
-            raise TypeError(f"layer {layer}: attention weights must be floating point, got {A.dtype}")
-        if not tracing() and not _is_distribution(A):
-            raise ValueError(
-                f"layer {layer}: expected attention weights (non-negative rows summing to 1, e.g. softmax "
-                "outputs), got logits, NaN or rows that do not sum to 1 (a fully masked query has no rollout)"
-            )
+    for A in attention_weights:
         A = A.mean(dim=1) if A.dim() == 4 else A  # (B, T, T): average over heads
-        if rollout is not None and A.shape != rollout.shape:
-            raise ValueError(f"layer {layer}: expected weights of shape {tuple(rollout.shape)}, got {tuple(A.shape)}")
         eye = torch.eye(A.shape[-1], dtype=A.dtype, device=A.device)
-        A = (1.0 - residual_weight) * A + residual_weight * eye  # the residual path as attention to oneself
+        A = (
+            1 - residual_weight
+        ) * A + residual_weight * eye  # residual = self-attention
         A = A / A.sum(dim=-1, keepdim=True)  # rows sum to 1 again
-        rollout = A if rollout is None else A @ rollout  # (B, T, T): later layers act on earlier mixtures
+        rollout = (
+            A if rollout is None else A @ rollout
+        )  # later layers mix earlier ones
     return rollout

@@ -30,16 +30,27 @@ def _check_lines(stmt: ast.stmt) -> set[int]:
     """Lines of ``stmt`` (recursively) that are checks."""
     if isinstance(stmt, ast.Raise):
         return _lines(stmt)
-    if isinstance(stmt, ast.If) and all(isinstance(s, ast.Raise) for s in stmt.body) and not stmt.orelse:
+    if (
+        isinstance(stmt, ast.If)
+        and all(isinstance(s, ast.Raise) for s in stmt.body)
+        and not stmt.orelse
+    ):
         return _lines(stmt)
     calls = [n for n in ast.walk(stmt) if isinstance(n, ast.Call)]
-    if isinstance(stmt, ast.Expr) and calls and all(
-        _is_check_name(getattr(c.func, "id", getattr(c.func, "attr", ""))) for c in calls
+    if (
+        isinstance(stmt, ast.Expr)
+        and calls
+        and all(
+            _is_check_name(getattr(c.func, "id", getattr(c.func, "attr", "")))
+            for c in calls
+        )
     ):
         return _lines(stmt)
     found: set[int] = set()
     for child in ast.iter_child_nodes(stmt):
-        if isinstance(child, ast.stmt) and not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if isinstance(child, ast.stmt) and not isinstance(
+            child, (ast.FunctionDef, ast.AsyncFunctionDef)
+        ):
             found |= _check_lines(child)
     return found
 
@@ -47,29 +58,43 @@ def _check_lines(stmt: ast.stmt) -> set[int]:
 def count(path: pathlib.Path) -> tuple[int, int]:
     """(check lines, body lines) over every function of ``path``."""
     source = path.read_text(encoding="utf-8")
-    code_lines = {i for i, line in enumerate(source.splitlines(), 1) if line.strip() and not line.strip().startswith("#")}
+    code_lines = {
+        i
+        for i, line in enumerate(source.splitlines(), 1)
+        if line.strip() and not line.strip().startswith("#")
+    }
     body: set[int] = set()
     checks: set[int] = set()
     for fn in ast.walk(ast.parse(source)):
         if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
             continue
         stmts = fn.body
-        if stmts and isinstance(stmts[0], ast.Expr) and isinstance(getattr(stmts[0], "value", None), ast.Constant):
+        if (
+            stmts
+            and isinstance(stmts[0], ast.Expr)
+            and isinstance(getattr(stmts[0], "value", None), ast.Constant)
+        ):
             stmts = stmts[1:]  # the docstring
         for stmt in stmts:
             if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 continue  # counted as a function of its own
             lines = _lines(stmt) & code_lines
             body |= lines
-            checks |= (lines if _is_check_name(fn.name) else _check_lines(stmt)) & code_lines
+            checks |= (
+                lines if _is_check_name(fn.name) else _check_lines(stmt)
+            ) & code_lines
     return len(checks), len(body)
 
 
 def main() -> None:
-    paths = [pathlib.Path(p) for p in sys.argv[1:]] or [PACKAGE / name for name in CORE]
+    paths = [pathlib.Path(p) for p in sys.argv[1:]] or [
+        PACKAGE / name for name in CORE
+    ]
     for path in paths:
         n_checks, n_body = count(path)
-        print(f"{path.name:16s} {n_checks:4d} check lines / {n_body:4d} body lines = {100 * n_checks / n_body:5.1f} %")
+        print(
+            f"{path.name:16s} {n_checks:4d} check lines / {n_body:4d} body lines = {100 * n_checks / n_body:5.1f} %"
+        )
 
 
 if __name__ == "__main__":

@@ -32,7 +32,9 @@ import zipfile
 import torch
 from torch import nn
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # code/: the book's package
+sys.path.insert(
+    0, str(pathlib.Path(__file__).resolve().parents[1])
+)  # code/: the book's package
 from attnbook import DotProductAttention, MultiHeadAttention, masked_softmax
 from attnbook.profiling import interleaved_ms
 
@@ -44,11 +46,20 @@ def load_d2l(wheel: pathlib.Path) -> types.SimpleNamespace:
     with zipfile.ZipFile(wheel) as archive:
         source = archive.read("d2l/torch.py").decode("utf-8")
     tree = ast.parse(source)
-    nodes = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in WANTED}
-    d2l = types.SimpleNamespace(Module=nn.Module)  # d2l.Module adds plotting/training hooks only
+    nodes = {
+        n.name: n
+        for n in tree.body
+        if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and n.name in WANTED
+    }
+    d2l = types.SimpleNamespace(
+        Module=nn.Module
+    )  # d2l.Module adds plotting/training hooks only
     namespace = {"torch": torch, "nn": nn, "math": math, "d2l": d2l}
     for name in WANTED:  # in dependency order
-        exec(compile(ast.Module([nodes[name]], []), f"d2l/torch.py:{name}", "exec"), namespace)  # noqa: S102 -- d2l's own source, read from its wheel
+        code = compile(
+            ast.Module([nodes[name]], []), f"d2l/torch.py:{name}", "exec"
+        )
+        exec(code, namespace)  # noqa: S102 -- d2l's own source, read from its wheel
         setattr(d2l, name, namespace[name])
     return d2l
 
@@ -58,7 +69,9 @@ def fwd_and_bwd(fn, *inputs: torch.Tensor) -> dict[str, object]:
 
     def fwd() -> None:
         with torch.no_grad():
-            fn(*(x.clone() for x in inputs))  # d2l's masked_softmax writes into its input
+            fn(
+                *(x.clone() for x in inputs)
+            )  # d2l's masked_softmax writes into its input
 
     def fwd_bwd() -> None:
         fn(*(x.clone() for x in leaves)).sum().backward()
@@ -67,11 +80,17 @@ def fwd_and_bwd(fn, *inputs: torch.Tensor) -> dict[str, object]:
 
 
 def compare(title: str, rows: dict[str, dict[str, object]], repeats: int) -> None:
-    flat = {f"{name}|{kind}": f for name, kinds in rows.items() for kind, f in kinds.items()}
+    flat = {
+        f"{name}|{kind}": f
+        for name, kinds in rows.items()
+        for kind, f in kinds.items()
+    }
     ms = interleaved_ms(flat, repeats)
     book = next(iter(rows))
     print(f"\n{title}")
-    print(f"  {'implementation':28s} {'fwd ms':>9s} {'fwd+bwd ms':>11s} {'book / it (fwd, fwd+bwd)':>27s}")
+    print(
+        f"  {'implementation':28s} {'fwd ms':>9s} {'fwd+bwd ms':>11s} {'book / it (fwd, fwd+bwd)':>27s}"
+    )
     for name in rows:
         f, fb = ms[f"{name}|fwd"], ms[f"{name}|fwd_bwd"]
         ratio = f"{ms[f'{book}|fwd'] / f:.2f}x, {ms[f'{book}|fwd_bwd'] / fb:.2f}x"
@@ -80,20 +99,30 @@ def compare(title: str, rows: dict[str, dict[str, object]], repeats: int) -> Non
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--wheel", type=pathlib.Path, default=pathlib.Path("/tmp/d2l/d2l-1.0.3-py3-none-any.whl"))
+    parser.add_argument(
+        "--wheel",
+        type=pathlib.Path,
+        default=pathlib.Path("/tmp/d2l/d2l-1.0.3-py3-none-any.whl"),
+    )
     parser.add_argument("--repeats", type=int, default=21)
     args = parser.parse_args()
     if not args.wheel.is_file():
-        sys.exit(f"no d2l wheel at {args.wheel}: pip download d2l==1.0.3 --no-deps -d {args.wheel.parent}")
+        sys.exit(
+            f"no d2l wheel at {args.wheel}: pip download d2l==1.0.3 --no-deps -d {args.wheel.parent}"
+        )
     d2l = load_d2l(args.wheel)
     torch.set_num_threads(1)
     g = torch.Generator().manual_seed(0)
     B, h, T, d = 32, 8, 128, 256
     lens = torch.randint(1, T + 1, (B,), generator=g)
-    lens_per_head = lens.repeat_interleave(h)  # (B*h,): what d2l's multi-head attention passes down
+    lens_per_head = lens.repeat_interleave(
+        h
+    )  # (B*h,): what d2l's multi-head attention passes down
 
     scores = torch.randn(B, h, T, T, generator=g)
-    blocked = (torch.arange(T) >= lens[:, None])[:, None, None, :]  # (B, 1, 1, T), True = padding
+    blocked = (torch.arange(T) >= lens[:, None])[
+        :, None, None, :
+    ]  # (B, 1, 1, T), True = padding
     compare("masked softmax, scores (32, 8, 128, 128)", {
         "book masked_softmax": fwd_and_bwd(lambda S: masked_softmax(S, lens), scores),
         "d2l masked_softmax (3-D)": fwd_and_bwd(lambda S: d2l.masked_softmax(S.view(B * h, T, T), lens_per_head), scores),
@@ -101,7 +130,10 @@ def main() -> None:
     }, args.repeats)  # fmt: skip
 
     q, k, v = (torch.randn(B * h, T, d // h, generator=g) for _ in range(3))
-    book_dot, d2l_dot = DotProductAttention().eval(), d2l.DotProductAttention(0.0).eval()
+    book_dot, d2l_dot = (
+        DotProductAttention().eval(),
+        d2l.DotProductAttention(0.0).eval(),
+    )
     compare("dot-product attention, (256, 128, 32)", {
         "book DotProductAttention": fwd_and_bwd(lambda q, k, v: book_dot(q, k, v, lens_per_head), q, k, v),
         "d2l DotProductAttention": fwd_and_bwd(lambda q, k, v: d2l_dot(q, k, v, lens_per_head), q, k, v),
@@ -113,12 +145,16 @@ def main() -> None:
     d2l_mha = d2l.MultiHeadAttention(d, h, 0.0, bias=True).eval()
     with torch.no_grad():
         d2l_mha(X[:1], X[:1], X[:1], lens[:1])  # materialise its lazy layers
-        d2l_mha.load_state_dict(book_mha.state_dict())  # the same names: W_q, W_k, W_v, W_o
+        d2l_mha.load_state_dict(
+            book_mha.state_dict()
+        )  # the same names: W_q, W_k, W_v, W_o
     torch_mha = book_mha.to_torch().eval()
     pad = blocked[:, 0, 0]  # (B, T)
     with torch.no_grad():
         same = (book_mha(X, X, X, lens) - d2l_mha(X, X, X, lens)).abs().max().item()
-    print(f"\n(book vs d2l multi-head attention, same weights: max difference {same:.1e})")
+    print(
+        f"\n(book vs d2l multi-head attention, same weights: max difference {same:.1e})"
+    )
     compare("multi-head attention keeping the weights, (32, 128, 256), 8 heads, key padding", {
         "book MultiHeadAttention": fwd_and_bwd(lambda A: book_mha(A, A, A, lens), X),
         "d2l MultiHeadAttention": fwd_and_bwd(lambda A: d2l_mha(A, A, A, lens), X),

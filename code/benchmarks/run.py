@@ -100,7 +100,9 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 from playwright.sync_api import sync_playwright
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # code/: the book-build helpers
+sys.path.insert(
+    0, str(pathlib.Path(__file__).resolve().parents[1])
+)  # code/: the book-build helpers
 from bookext.browser import OfflinePage, launch_chromium, serve, site_pages
 from bookext.notebooks import chapters, execute
 
@@ -174,12 +176,16 @@ def clean_for_cold_build(build: pathlib.Path) -> pathlib.Path:
     return metrics_file
 
 
-def timed_build(root: pathlib.Path, metrics_file: pathlib.Path) -> tuple[float, Metrics]:
+def timed_build(
+    root: pathlib.Path, metrics_file: pathlib.Path
+) -> tuple[float, Metrics]:
     """Run ``make book``'s steps (parallel execution, strict build); return the seconds and chapter metrics.
 
     Exits with the log tail if either step fails.
     """
-    os.environ["ATTNBOOK_METRICS"] = str(metrics_file.resolve())  # the kernels inherit it
+    os.environ["ATTNBOOK_METRICS"] = str(
+        metrics_file.resolve()
+    )  # the kernels inherit it
     jupyter_book = pathlib.Path(sys.executable).parent / "jupyter-book"
     command = [str(jupyter_book), "build", ".", "-n", "-W", "--keep-going"]
     start = time.perf_counter()
@@ -188,19 +194,40 @@ def timed_build(root: pathlib.Path, metrics_file: pathlib.Path) -> tuple[float, 
     if failed:
         for run in failed:
             print(f"{run.md.name} failed:\n{run.error}", file=sys.stderr)
-        sys.exit(f"[bench] executing {', '.join(run.md.name for run in failed)} failed")
-    result = subprocess.run(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+        sys.exit(
+            f"[bench] executing {', '.join(run.md.name for run in failed)} failed"
+        )
+    result = subprocess.run(
+        command,
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        check=False,
+    )
     seconds = time.perf_counter() - start
     if result.returncode != 0:
         log_file = root / "_build" / "bench-build.log"
         log_file.write_text(result.stdout, encoding="utf-8")
         lines = result.stdout.splitlines()
-        problems = [line for line in lines if "WARNING:" in line or "ERROR:" in line]  # what -W turned fatal
-        print("\n".join(lines[-LOG_TAIL_LINES:] + ["", "Sphinx warnings and errors:", *problems]), file=sys.stderr)
-        sys.exit(f"[bench] the book build failed (exit {result.returncode}): {' '.join(command)}; full log: {log_file}")
+        problems = [
+            line for line in lines if "WARNING:" in line or "ERROR:" in line
+        ]  # what -W turned fatal
+        print(
+            "\n".join(
+                lines[-LOG_TAIL_LINES:]
+                + ["", "Sphinx warnings and errors:", *problems]
+            ),
+            file=sys.stderr,
+        )
+        sys.exit(
+            f"[bench] the book build failed (exit {result.returncode}): {' '.join(command)}; full log: {log_file}"
+        )
     executed_in_build = result.stdout.count("Executing notebook")
     if executed_in_build:
-        log(f"WARNING: the build executed {executed_in_build} chapter(s) itself: the cache did not match")
+        log(
+            f"WARNING: the build executed {executed_in_build} chapter(s) itself: the cache did not match"
+        )
     chapter_metrics: Metrics = {}
     for run in runs:
         chapter_metrics[f"chapter.{run.md.stem}.exec_s"] = round(run.seconds, 2)
@@ -221,7 +248,13 @@ def machine() -> dict[str, float]:
     except AttributeError:  # macOS, Windows
         usable = cores
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
-    return {"cores": cores, "usable_cores": usable, "load1": load[0], "load5": load[1], "load15": load[2]}
+    return {
+        "cores": cores,
+        "usable_cores": usable,
+        "load1": load[0],
+        "load5": load[1],
+        "load15": load[2],
+    }
 
 
 def load_warning(at_start: dict[str, float]) -> str:
@@ -258,8 +291,12 @@ class _LinkCollector(html.parser.HTMLParser):
         super().__init__()
         self.links: list[str] = []
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.links += [value for name, value in attrs if name in ("src", "href") and value]
+    def handle_starttag(
+        self, tag: str, attrs: list[tuple[str, str | None]]
+    ) -> None:
+        self.links += [
+            value for name, value in attrs if name in ("src", "href") and value
+        ]
 
 
 def local_assets(page: pathlib.Path, site: pathlib.Path) -> set[pathlib.Path]:
@@ -272,7 +309,10 @@ def local_assets(page: pathlib.Path, site: pathlib.Path) -> set[pathlib.Path]:
         if parts.scheme or parts.netloc or not parts.path:
             continue
         target = (page.parent / unquote(parts.path)).resolve()
-        if target.is_file() and target.relative_to(site.resolve()).parts[0] in ("_images", "_downloads"):
+        if target.is_file() and target.relative_to(site.resolve()).parts[0] in (
+            "_images",
+            "_downloads",
+        ):
             assets.add(target)
     return assets
 
@@ -283,7 +323,9 @@ def page_weights(root: pathlib.Path, site: pathlib.Path) -> Metrics:
     for page in sorted((site / "chapters").glob("*.html")):
         source = root / "chapters" / f"{page.stem}.md"
         if source.is_file() and is_notebook_chapter(source):
-            size = page.stat().st_size + sum(a.stat().st_size for a in local_assets(page, site))
+            size = page.stat().st_size + sum(
+                a.stat().st_size for a in local_assets(page, site)
+            )
             metrics[f"page.{page.stem}.kb"] = kib(size)
     metrics["site.static_kb"] = kib(tree_bytes(site / "_static"))
     metrics["site.vendored_js_kb"] = kib(tree_bytes(site / "_static" / "attnbook"))
@@ -291,18 +333,36 @@ def page_weights(root: pathlib.Path, site: pathlib.Path) -> Metrics:
 
 
 #: Files a web server sends as they are: compressed already.
-PRECOMPRESSED = {".woff", ".woff2", ".png", ".jpg", ".jpeg", ".gif", ".webp", ".gz", ".zip"}
+PRECOMPRESSED = {
+    ".woff",
+    ".woff2",
+    ".png",
+    ".jpg",
+    ".jpeg",
+    ".gif",
+    ".webp",
+    ".gz",
+    ".zip",
+}
 
 
 def transferred_bytes(site: pathlib.Path, base_url: str, urls: list[str]) -> int:
     """Bytes a first visit transfers for these loopback ``urls`` (text gzipped, see the docstring)."""
     total = 0
-    for url in dict.fromkeys(u.split("#")[0] for u in urls):  # each file once, as a cache would
-        path = site / unquote(urlsplit(url).path).removeprefix(urlsplit(base_url).path)
+    for url in dict.fromkeys(
+        u.split("#")[0] for u in urls
+    ):  # each file once, as a cache would
+        path = site / unquote(urlsplit(url).path).removeprefix(
+            urlsplit(base_url).path
+        )
         if path.is_dir():
             path = path / "index.html"
         data = path.read_bytes()
-        total += len(data) if path.suffix.lower() in PRECOMPRESSED else len(gzip.compress(data, compresslevel=6))
+        total += (
+            len(data)
+            if path.suffix.lower() in PRECOMPRESSED
+            else len(gzip.compress(data, compresslevel=6))
+        )
     return total
 
 
@@ -317,12 +377,16 @@ def transfer_weights(root: pathlib.Path, site: pathlib.Path) -> Metrics:
                 if not (source.is_file() and is_notebook_chapter(source)):
                     continue
                 log(f"page transfer: {page.name}")
-                with OfflinePage(browser, f"{base_url}chapters/{page.name}") as visit:
+                with OfflinePage(
+                    browser, f"{base_url}chapters/{page.name}"
+                ) as visit:
                     if WIDGET_STATE in page.read_text(encoding="utf-8"):
                         visit.wait_for_explorers()
                     visit.wait_for_math()
                     fetched = list(visit.fetched)
-                metrics[f"page.{page.stem}.transfer_gz_kb"] = kib(transferred_bytes(site, base_url, fetched))
+                metrics[f"page.{page.stem}.transfer_gz_kb"] = kib(
+                    transferred_bytes(site, base_url, fetched)
+                )
         finally:
             browser.close()
     return metrics
@@ -340,15 +404,23 @@ def redraw_times_ms(browser: object, url: str) -> tuple[list[float], list[float]
         visit.wait_for_explorers()
         result = visit.page.evaluate(MOVE_SLIDERS_JS, MOVES_PER_PAGE)
     if result["stale"]:
-        raise RuntimeError(f"{url}: the figure did not redraw after: {'; '.join(result['stale'])}")
+        raise RuntimeError(
+            f"{url}: the figure did not redraw after: {'; '.join(result['stale'])}"
+        )
     return [float(t) for t in result["times"]], [float(t) for t in result["draws"]]
 
 
 def explorer_latency(site: pathlib.Path) -> Metrics:
     """``explorer.redraw_p50_ms`` / ``_p95_ms`` over all moves on all pages that embed widget state."""
-    pages = [p for p in site_pages(site) if WIDGET_STATE in (site / p).read_text(encoding="utf-8")]
+    pages = [
+        p
+        for p in site_pages(site)
+        if WIDGET_STATE in (site / p).read_text(encoding="utf-8")
+    ]
     if not pages:
-        raise RuntimeError(f"no page under {site} embeds widget state: the explorers were not saved by the build")
+        raise RuntimeError(
+            f"no page under {site} embeds widget state: the explorers were not saved by the build"
+        )
     times: list[float] = []
     draws: list[float] = []
     with serve(site) as base_url, sync_playwright() as playwright:
@@ -384,11 +456,24 @@ new MutationObserver(() => {
 
 def explorer_views(html_text: str) -> int:
     """How many explorers a built page displays (widget views whose model is a HeatmapExplorer)."""
-    state = re.search(r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', html_text, re.DOTALL)
+    state = re.search(
+        r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>',
+        html_text,
+        re.DOTALL,
+    )
     models = json.loads(state.group(1))["state"] if state else {}
-    views = re.findall(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', html_text, re.DOTALL)
-    return sum(models.get(json.loads(v)["model_id"], {}).get("state", {}).get("_anywidget_id", "").endswith(
-        "HeatmapExplorer") for v in views)
+    views = re.findall(
+        r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>',
+        html_text,
+        re.DOTALL,
+    )
+    return sum(
+        models.get(json.loads(v)["model_id"], {})
+        .get("state", {})
+        .get("_anywidget_id", "")
+        .endswith("HeatmapExplorer")
+        for v in views
+    )
 
 
 CPU_SLOWDOWN = 4
@@ -396,8 +481,12 @@ CPU_SLOWDOWN = 4
 
 def explorer_ready(site: pathlib.Path) -> Metrics:
     """``explorer.ready_ms`` (median) and ``explorer.ready_max_ms`` over the chapter pages with explorers."""
-    pages = [p for p in site_pages(site) if p.startswith("chapters/")
-             and WIDGET_STATE in (site / p).read_text(encoding="utf-8")]
+    pages = [
+        p
+        for p in site_pages(site)
+        if p.startswith("chapters/")
+        and WIDGET_STATE in (site / p).read_text(encoding="utf-8")
+    ]
     if not pages:
         raise RuntimeError(f"no chapter page under {site} embeds widget state")
     ready: list[float] = []
@@ -407,15 +496,25 @@ def explorer_ready(site: pathlib.Path) -> Metrics:
             for page in pages:
                 n = explorer_views((site / page).read_text(encoding="utf-8"))
                 script = READY_JS.replace("N)", f"{n})")
-                with OfflinePage(browser, base_url + page, cpu_slowdown=CPU_SLOWDOWN, init_script=script) as visit:
-                    visit.page.wait_for_function("() => window.__explorersReadyMs !== null", timeout=120_000)
-                    ready.append(float(visit.page.evaluate("window.__explorersReadyMs")))
+                with OfflinePage(
+                    browser,
+                    base_url + page,
+                    cpu_slowdown=CPU_SLOWDOWN,
+                    init_script=script,
+                ) as visit:
+                    visit.page.wait_for_function(
+                        "() => window.__explorersReadyMs !== null", timeout=120_000
+                    )
+                    ready.append(
+                        float(visit.page.evaluate("window.__explorersReadyMs"))
+                    )
                 log(f"explorer ready: {page} {ready[-1]:.0f} ms")
         finally:
             browser.close()
-    return {"explorer.ready_ms": round(float(np.median(ready)), 1), "explorer.ready_max_ms": round(max(ready), 1)}
-
-
+    return {
+        "explorer.ready_ms": round(float(np.median(ready)), 1),
+        "explorer.ready_max_ms": round(max(ready), 1),
+    }
 
 
 # -- 6: attention kernels -----------------------------------------------------------------------
@@ -426,11 +525,16 @@ def _rows(prefix: str, rows: dict[str, dict[str, float]]) -> Metrics:
     metrics: Metrics = {}
     for name, row in rows.items():
         key = name.replace(", ", "_").replace(" ", "_").lower()
-        metrics |= {f"{prefix}.{key}.{field}": round(value, 3) for field, value in row.items()}
+        metrics |= {
+            f"{prefix}.{key}.{field}": round(value, 3)
+            for field, value in row.items()
+        }
     return metrics
 
 
-def _ratio(rows: dict[str, dict[str, float]], mine: str, theirs: str, step: str) -> float:
+def _ratio(
+    rows: dict[str, dict[str, float]], mine: str, theirs: str, step: str
+) -> float:
     return round(rows[mine][f"{step}_ms"] / rows[theirs][f"{step}_ms"], 3)
 
 
@@ -445,18 +549,39 @@ def attention_metrics(repeats: int = 21) -> Metrics:
     try:
         soft = softmax_speed((32, 8, 128, 128), repeats=repeats)
         small = softmax_speed((4, 2, 8, 8), repeats=10 * repeats)
-        mha = mha_speed(batch=32, length=128, width=256, heads=8, repeats=repeats, key_padding=True)
-        enc = encoder_speed(batch=32, length=128, width=256, heads=8, repeats=repeats)
+        mha = mha_speed(
+            batch=32,
+            length=128,
+            width=256,
+            heads=8,
+            repeats=repeats,
+            key_padding=True,
+        )
+        enc = encoder_speed(
+            batch=32, length=128, width=256, heads=8, repeats=repeats
+        )
     finally:
         torch.set_num_threads(threads)
     metrics = _rows("softmax", soft) | _rows("mha", mha) | _rows("encoder", enc)
     for step in ("fwd", "fwd_bwd"):
-        metrics[f"softmax.ratio_vs_torch.{step}"] = _ratio(soft, "book", "torch idiom", step)
-        metrics[f"mha.ratio_vs_torch.{step}"] = _ratio(mha, "book, weights", "torch, weights", step)
-        metrics[f"mha.ratio_vs_torch_fused.{step}"] = _ratio(mha, "book, fused", "torch, fused", step)
-        metrics[f"encoder.ratio_vs_torch.{step}"] = _ratio(enc, "book", "torch", step)
-    metrics["softmax.checks_ratio.fwd"] = _ratio(soft, "book", "book, no checks", "fwd")
-    metrics["softmax.checks_ratio_small.fwd"] = _ratio(small, "book", "book, no checks", "fwd")
+        metrics[f"softmax.ratio_vs_torch.{step}"] = _ratio(
+            soft, "book", "torch idiom", step
+        )
+        metrics[f"mha.ratio_vs_torch.{step}"] = _ratio(
+            mha, "book, weights", "torch, weights", step
+        )
+        metrics[f"mha.ratio_vs_torch_fused.{step}"] = _ratio(
+            mha, "book, fused", "torch, fused", step
+        )
+        metrics[f"encoder.ratio_vs_torch.{step}"] = _ratio(
+            enc, "book", "torch", step
+        )
+    metrics["softmax.checks_ratio.fwd"] = _ratio(
+        soft, "book", "book, no checks", "fwd"
+    )
+    metrics["softmax.checks_ratio_small.fwd"] = _ratio(
+        small, "book", "book, no checks", "fwd"
+    )
     return metrics
 
 
@@ -475,7 +600,9 @@ def recorded_metrics(metrics_file: pathlib.Path) -> Metrics:
 def merge(measured: Metrics, recorded: Metrics) -> Metrics:
     clash = sorted(measured.keys() & recorded.keys())
     if clash:
-        raise ValueError(f"chapters recorded metrics whose names the benchmark itself uses: {clash}")
+        raise ValueError(
+            f"chapters recorded metrics whose names the benchmark itself uses: {clash}"
+        )
     return dict(sorted({**measured, **recorded}.items()))
 
 
@@ -486,7 +613,9 @@ def _fmt(value: float) -> str:
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
-def markdown_report(metrics: Metrics, at_start: dict[str, float], at_end: dict[str, float]) -> str:
+def markdown_report(
+    metrics: Metrics, at_start: dict[str, float], at_end: dict[str, float]
+) -> str:
     try:
         torch_version = importlib.metadata.version("torch")
     except importlib.metadata.PackageNotFoundError:
@@ -500,14 +629,20 @@ def markdown_report(metrics: Metrics, at_start: dict[str, float], at_end: dict[s
     )
     if warning := load_warning(at_start):
         header += f"\n\n**{warning}**"
-    rows = "\n".join(f"| `{name}` | {_fmt(value)} |" for name, value in metrics.items())
+    rows = "\n".join(
+        f"| `{name}` | {_fmt(value)} |" for name, value in metrics.items()
+    )
     return f"{header}\n\n| metric | value |\n|---|---:|\n{rows}\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=pathlib.Path, default=pathlib.Path(__file__).resolve().parents[2],
-                        help="the book's repository root (default: the one holding this script)")
+    parser.add_argument(
+        "--root",
+        type=pathlib.Path,
+        default=pathlib.Path(__file__).resolve().parents[2],
+        help="the book's repository root (default: the one holding this script)",
+    )
     root = parser.parse_args().root.resolve()
     build = root / "_build"
     site = build / "html"
@@ -531,7 +666,9 @@ def main() -> None:
     metrics = merge(measured, recorded_metrics(metrics_file))
 
     report = markdown_report(metrics, at_start, machine())
-    (build / "bench.json").write_text(json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    (build / "bench.json").write_text(
+        json.dumps(metrics, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
     (build / "bench.md").write_text(report, encoding="utf-8")
     print(report, end="")
 

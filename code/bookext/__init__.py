@@ -55,7 +55,10 @@ MATHJAX = "mathjax/tex-chtml.js"
 EXPLORER = "explorer.js"
 EXPLORER_ID = "attnbook.viz.explorer.HeatmapExplorer"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
-_VIEW = re.compile(r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>', re.DOTALL)
+_VIEW = re.compile(
+    r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>',
+    re.DOTALL,
+)
 
 
 def _anywidget_frontend() -> pathlib.Path:
@@ -63,7 +66,9 @@ def _anywidget_frontend() -> pathlib.Path:
 
     path = pathlib.Path(anywidget.__file__).parent / "nbextension" / "index.js"
     if not path.is_file():
-        raise FileNotFoundError(f"anywidget's AMD front-end not found at {path}; reinstall anywidget")
+        raise FileNotFoundError(
+            f"anywidget's AMD front-end not found at {path}; reinstall anywidget"
+        )
     return path
 
 
@@ -78,7 +83,9 @@ def _copy_scripts(app: Sphinx) -> None:
     target = pathlib.Path(app.outdir) / "_static" / STATIC_DIR
     target.mkdir(parents=True, exist_ok=True)
     for folder in (_HERE / "vendor", _HERE / "static"):
-        shutil.copytree(folder, target, dirs_exist_ok=True)  # scripts, fonts, licence files
+        shutil.copytree(
+            folder, target, dirs_exist_ok=True
+        )  # scripts, fonts, licence files
     shutil.copyfile(_anywidget_frontend(), target / "anywidget.js")
     from attnbook.viz.explorer import _bundle
 
@@ -91,19 +98,30 @@ def needs_full_manager(state: dict[str, Any], body: str) -> bool:
     models = state.get("state", {})
     for match in _VIEW.finditer(body):
         model = models.get(json.loads(match.group(1)).get("model_id"), {})
-        if model.get("model_module") != "anywidget" or not isinstance(model.get("state", {}).get("_esm"), str):
+        if model.get("model_module") != "anywidget" or not isinstance(
+            model.get("state", {}).get("_esm"), str
+        ):
             return True
     return False
 
 
-def _light_widget_pages(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+def _light_widget_pages(
+    app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
     """On a page whose widgets are all explorers, swap the widget manager for ``attnbook-embed.js``.
 
     Runs after myst-nb added the manager's scripts (priority 500) to the builder's list
     for this page (``context["script_files"]``, restored by Sphinx after the page).
     """
     scripts = context.get("script_files", [])
-    state_script = next((s for s in scripts if getattr(s, "attributes", {}).get("type") == WIDGET_STATE), None)
+    state_script = next(
+        (
+            s
+            for s in scripts
+            if getattr(s, "attributes", {}).get("type") == WIDGET_STATE
+        ),
+        None,
+    )
     if state_script is None:
         return
     state = json.loads(state_script.attributes["body"])
@@ -116,15 +134,23 @@ def _light_widget_pages(app: Sphinx, pagename: str, templatename: str, context: 
     state_script.attributes["body"] = json.dumps(state).replace("</", "<\\/")
     manager = {f"{STATIC_DIR}/{name}" for name in SCRIPTS}
 
-    def name(script: Any) -> str:  # myst-nb's scripts come back as "_static/attnbook/..."
-        return str(getattr(script, "filename", script) or "").removeprefix("_static/")
+    def name(
+        script: Any,
+    ) -> str:  # myst-nb's scripts come back as "_static/attnbook/..."
+        return str(getattr(script, "filename", script) or "").removeprefix(
+            "_static/"
+        )
 
     at = next(i for i, s in enumerate(scripts) if name(s) in manager)
     scripts[:] = [s for s in scripts if name(s) not in manager]
-    scripts.insert(at, type(state_script)(f"_static/{STATIC_DIR}/{LIGHT_SCRIPT}"))  # a sphinx _JavaScript
+    scripts.insert(
+        at, type(state_script)(f"_static/{STATIC_DIR}/{LIGHT_SCRIPT}")
+    )  # a sphinx _JavaScript
 
 
-def _drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any) -> None:
+def _drop_duplicate_scripts(
+    app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
     """Keep the first of identical ``<script>`` entries.
 
     sphinx-thebe 0.3 registers its inline ``const THEBE_JS_URL = ...`` once per
@@ -135,11 +161,16 @@ def _drop_duplicate_scripts(app: Sphinx, pagename: str, templatename: str, conte
     unique = []
     for script in context.get("script_files", []):
         # inline scripts come back with filename None or "" depending on the read phase
-        key = (str(getattr(script, "filename", script) or ""), str(getattr(script, "attributes", {}).get("body", "")))
+        key = (
+            str(getattr(script, "filename", script) or ""),
+            str(getattr(script, "attributes", {}).get("body", "")),
+        )
         if key not in seen:
             seen.add(key)
             unique.append(script)
-    context["script_files"][:] = unique  # in place: it is the builder's list, which others append to
+    context["script_files"][:] = (
+        unique  # in place: it is the builder's list, which others append to
+    )
 
 
 def setup(app: Sphinx) -> dict[str, Any]:
@@ -147,5 +178,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("builder-inited", _copy_scripts)
     # early: Sphinx stops this event at the first handler that returns a template name
     app.connect("html-page-context", _drop_duplicate_scripts, priority=100)
-    app.connect("html-page-context", _light_widget_pages, priority=600)  # after myst-nb's (500)
+    app.connect(
+        "html-page-context", _light_widget_pages, priority=600
+    )  # after myst-nb's (500)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

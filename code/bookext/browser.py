@@ -21,13 +21,24 @@ from urllib.parse import urlparse
 
 from typing_extensions import Self
 
-__all__ = ["CHROMIUM_FLAGS", "OfflinePage", "launch_chromium", "serve", "site_pages"]
+__all__ = [
+    "CHROMIUM_FLAGS",
+    "OfflinePage",
+    "launch_chromium",
+    "serve",
+    "site_pages",
+]
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 #: Flags for a quiet headless Chromium on a closed network.
 CHROMIUM_FLAGS = [
-    "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
 ]
 
 
@@ -35,7 +46,9 @@ def site_pages(site: pathlib.Path) -> list[str]:
     """Every reader-facing HTML page of a built site, as paths relative to its root."""
     skip = ("_static/", "_sources/", "_images/")
     return sorted(
-        rel for p in site.rglob("*.html") if not (rel := p.relative_to(site).as_posix()).startswith(skip)
+        rel
+        for p in site.rglob("*.html")
+        if not (rel := p.relative_to(site).as_posix()).startswith(skip)
     )
 
 
@@ -48,8 +61,12 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def serve(site: pathlib.Path) -> Iterator[str]:
     """Serve ``site`` on a free loopback port; yields the base URL (ending in ``/``)."""
     if not (site / "index.html").is_file():
-        raise FileNotFoundError(f"no built site at {site} (index.html missing); run `make book` first")
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site)))
+        raise FileNotFoundError(
+            f"no built site at {site} (index.html missing); run `make book` first"
+        )
+    httpd = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_QuietHandler, directory=str(site))
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -61,7 +78,11 @@ def serve(site: pathlib.Path) -> Iterator[str]:
 
 def launch_chromium(playwright: Any) -> Any:
     """Debian's ``chromium`` (or ``$CHROMIUM``) if installed, else Playwright's own build."""
-    exe = os.environ.get("CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    exe = (
+        os.environ.get("CHROMIUM")
+        or shutil.which("chromium")
+        or shutil.which("chromium-browser")
+    )
     kwargs = {"executable_path": exe} if exe else {}
     return playwright.chromium.launch(args=CHROMIUM_FLAGS, **kwargs)
 
@@ -87,7 +108,9 @@ class OfflinePage:
         color_scheme: str | None = None,
         init_script: str | None = None,
     ) -> None:
-        options: dict[str, Any] = {"viewport": {"width": viewport[0], "height": viewport[1]}}
+        options: dict[str, Any] = {
+            "viewport": {"width": viewport[0], "height": viewport[1]}
+        }
         if touch:
             options |= {"has_touch": True, "is_mobile": True}
         if color_scheme:
@@ -97,7 +120,10 @@ class OfflinePage:
         self.errors: list[str] = []
         self.blocked: list[str] = []
         self.fetched: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on(
+            "console",
+            lambda m: self.errors.append(m.text) if m.type == "error" else None,
+        )
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         self.context.route("**/*", self._route)
         if init_script:
@@ -124,8 +150,12 @@ class OfflinePage:
         return the number of formulas."""
         if not self.page.locator('script[src*="mathjax"]').count():
             return 0
-        self.page.wait_for_function("() => window.MathJax && MathJax.startup && MathJax.startup.promise")
-        self.page.evaluate("async () => { await MathJax.startup.promise; await document.fonts.ready; }")
+        self.page.wait_for_function(
+            "() => window.MathJax && MathJax.startup && MathJax.startup.promise"
+        )
+        self.page.evaluate(
+            "async () => { await MathJax.startup.promise; await document.fonts.ready; }"
+        )
         self.page.wait_for_load_state("networkidle")  # fonts MathJax asked for
         return self.page.locator("mjx-container").count()
 

@@ -94,7 +94,9 @@ def parse(label: str) -> list[Run]:
         if m.group(1) is not None:
             runs.append(Run(m.group(1), bold=True))
         else:
-            inner, shift = (m.group(2), 0.3) if m.group(2) is not None else (m.group(3), -0.38)
+            inner, shift = (
+                (m.group(2), 0.3) if m.group(2) is not None else (m.group(3), -0.38)
+            )
             for r in parse(inner):
                 runs.append(Run(r.text, shift, 0.74, r.bold))
         pos = m.end()
@@ -108,14 +110,20 @@ def _run_width(text: str, size: float, bold: bool) -> float:
     from matplotlib.font_manager import FontProperties
     from matplotlib.textpath import TextToPath
 
-    prop = FontProperties(family="DejaVu Sans", size=size, weight="bold" if bold else "normal")
-    width, _, _ = TextToPath().get_text_width_height_descent(text.replace(" ", "\u00a0"), prop, ismath=False)
+    prop = FontProperties(
+        family="DejaVu Sans", size=size, weight="bold" if bold else "normal"
+    )
+    width, _, _ = TextToPath().get_text_width_height_descent(
+        text.replace(" ", "\u00a0"), prop, ismath=False
+    )
     return width
 
 
 def text_width(label: str, size: float = SIZE, bold: bool = False) -> float:
     """Estimated width in px: DejaVu Sans metrics plus 3 % for other fonts' hinting and kerning."""
-    return 1.03 * sum(_run_width(r.text, size * r.scale, bold or r.bold) for r in parse(label))
+    return 1.03 * sum(
+        _run_width(r.text, size * r.scale, bold or r.bold) for r in parse(label)
+    )
 
 
 @dataclass
@@ -151,7 +159,10 @@ class Box:
 
     def overlaps(self, other: Box, pad: float = 0.5) -> bool:
         return not (
-            self.r - pad <= other.l or other.r - pad <= self.l or self.b - pad <= other.t or other.b - pad <= self.t
+            self.r - pad <= other.l
+            or other.r - pad <= self.l
+            or self.b - pad <= other.t
+            or other.b - pad <= self.t
         )
 
 
@@ -167,7 +178,9 @@ class Diagram:
         self.name, self.height, self.title, self.desc = name, height, title, desc
         self.body: list[str] = []
         self.labels: list[tuple[Box, str]] = []
-        self.shapes: list[Box] = []  # boxes and operator circles: a label is either inside one or clear of it
+        self.shapes: list[
+            Box
+        ] = []  # boxes and operator circles: a label is either inside one or clear of it
         self.colours: set[str] = set()
 
     # -- primitives
@@ -278,7 +291,9 @@ class Diagram:
         need = max(text_width(s, size, bold) for s in lines) + 14
         w = need if w is None else w
         if w < need - 0.5:
-            raise ValueError(f"{self.name}: label {label!r} needs {need:.0f} px, box is {w:.0f}")
+            raise ValueError(
+                f"{self.name}: label {label!r} needs {need:.0f} px, box is {w:.0f}"
+            )
         h = max(h, len(lines) * size * 1.25 + 8)
         stroke = ROLE_COLOURS[role] if role else BOX_EDGE
         fill = fill or (tint(ROLE_COLOURS[role]) if role else NEUTRAL_FILL)
@@ -288,7 +303,16 @@ class Diagram:
         step = size * 1.25
         for i, s in enumerate(lines):
             y = cy + (i - (len(lines) - 1) / 2) * step
-            self.text(cx, y, s, size=size, bold=bold, ident=ident if i == 0 else None, cls=cls, colour=text_colour)
+            self.text(
+                cx,
+                y,
+                s,
+                size=size,
+                bold=bold,
+                ident=ident if i == 0 else None,
+                cls=cls,
+                colour=text_colour,
+            )
         return b
 
     def _marker(self, colour: str) -> str:
@@ -304,7 +328,10 @@ class Diagram:
         width: float = 1.5,
     ) -> None:
         colour = ROLE_COLOURS.get(role, role)
-        d = " ".join(f"{'M' if i == 0 else 'L'}{_f(x)},{_f(y)}" for i, (x, y) in enumerate(pts))
+        d = " ".join(
+            f"{'M' if i == 0 else 'L'}{_f(x)},{_f(y)}"
+            for i, (x, y) in enumerate(pts)
+        )
         a = [f'd="{d}"', 'fill="none"', f'stroke="{colour}"']
         if width != 1.5:
             a.append(f'stroke-width="{_f(width)}"')
@@ -314,16 +341,37 @@ class Diagram:
             a.append(f'marker-end="{self._marker(colour)}"')
         self.body.append(f"<path {' '.join(a)}/>")
 
-    def arrow(self, *pts: tuple[float, float], role: str = "ink", dash: bool = False, width: float = 1.5) -> None:
+    def arrow(
+        self,
+        *pts: tuple[float, float],
+        role: str = "ink",
+        dash: bool = False,
+        width: float = 1.5,
+    ) -> None:
         self.path(*pts, role=role, dash=dash, width=width)
 
-    def line(self, *pts: tuple[float, float], role: str = "ink", dash: bool = False, width: float = 1.5) -> None:
+    def line(
+        self,
+        *pts: tuple[float, float],
+        role: str = "ink",
+        dash: bool = False,
+        width: float = 1.5,
+    ) -> None:
         self.path(*pts, role=role, head=False, dash=dash, width=width)
 
     def dot(self, x: float, y: float, r: float = 2.6, role: str = "ink") -> None:
-        self.body.append(f'<circle cx="{_f(x)}" cy="{_f(y)}" r="{_f(r)}" fill="{ROLE_COLOURS.get(role, role)}"/>')
+        self.body.append(
+            f'<circle cx="{_f(x)}" cy="{_f(y)}" r="{_f(r)}" fill="{ROLE_COLOURS.get(role, role)}"/>'
+        )
 
-    def op(self, cx: float, cy: float, symbol: str, r: float = 10, role: str | None = None) -> Box:
+    def op(
+        self,
+        cx: float,
+        cy: float,
+        symbol: str,
+        r: float = 10,
+        role: str | None = None,
+    ) -> Box:
         """A small circle with an operator (+, ×, Σ)."""
         stroke = ROLE_COLOURS[role] if role else BOX_EDGE
         self.body.append(
@@ -340,17 +388,33 @@ class Diagram:
     def check(self) -> None:
         """Every label inside the canvas, and no two labels on top of each other."""
         for box, label in self.labels:
-            if box.l < 2 or box.t < 2 or box.r > WIDTH - 2 or box.b > self.height - 2:
-                raise ValueError(f"{self.name}: label {label!r} leaves the canvas: {box}")
+            if (
+                box.l < 2
+                or box.t < 2
+                or box.r > WIDTH - 2
+                or box.b > self.height - 2
+            ):
+                raise ValueError(
+                    f"{self.name}: label {label!r} leaves the canvas: {box}"
+                )
         for i, (a, la) in enumerate(self.labels):
             for b, lb in self.labels[i + 1 :]:
                 if a.overlaps(b):
-                    raise ValueError(f"{self.name}: labels {la!r} and {lb!r} overlap: {a} / {b}")
+                    raise ValueError(
+                        f"{self.name}: labels {la!r} and {lb!r} overlap: {a} / {b}"
+                    )
         for a, label in self.labels:
             for b in self.shapes:
-                inside = b.l <= a.l + 1 and a.r <= b.r + 1 and b.t <= a.t + 1 and a.b <= b.b + 1
+                inside = (
+                    b.l <= a.l + 1
+                    and a.r <= b.r + 1
+                    and b.t <= a.t + 1
+                    and a.b <= b.b + 1
+                )
                 if a.overlaps(b, pad=1.0) and not inside:
-                    raise ValueError(f"{self.name}: label {label!r} runs into a box: {a} / {b}")
+                    raise ValueError(
+                        f"{self.name}: label {label!r} runs into a box: {a} / {b}"
+                    )
 
     def svg(self) -> str:
         self.check()
@@ -374,15 +438,41 @@ class Diagram:
 
 
 # ----------------------------------------------------------------------------- shared pieces
-def weight_bars(d: Diagram, x: float, ys: list[float], weights: list[float], length: float, h: float = 14) -> list[Box]:
+def weight_bars(
+    d: Diagram,
+    x: float,
+    ys: list[float],
+    weights: list[float],
+    length: float,
+    h: float = 14,
+) -> list[Box]:
     """Horizontal bars of attention weights, coloured with the explorers' colour map, value printed after."""
     top = max(weights) or 1.0
     boxes = []
     for y, w in zip(ys, weights, strict=True):
-        d.rect(x, y - h / 2, length, h, fill="#f7f7f7", stroke="#cccccc", rx=2, width=0.8)
+        d.rect(
+            x,
+            y - h / 2,
+            length,
+            h,
+            fill="#f7f7f7",
+            stroke="#cccccc",
+            rx=2,
+            width=0.8,
+        )
         if w > 0:
-            d.rect(x, y - h / 2, max(1.5, length * w / top), h, fill=weight_colour(w / top), stroke="none", rx=2)
-        boxes.append(d.text(x + length + 5, y, f"{w:.2f}", size=SMALL, anchor="start"))
+            d.rect(
+                x,
+                y - h / 2,
+                max(1.5, length * w / top),
+                h,
+                fill=weight_colour(w / top),
+                stroke="none",
+                rx=2,
+            )
+        boxes.append(
+            d.text(x + length + 5, y, f"{w:.2f}", size=SMALL, anchor="start")
+        )
     return boxes
 
 
@@ -393,7 +483,9 @@ def ch1_attention_pooling() -> Diagram:
     keys = [1.0, 2.0, 3.0, 4.0]
     values = [10.0, 20.0, 30.0, 40.0]
     query, tau = 2.4, 0.5
-    alpha = torch.softmax(-((query - torch.tensor(keys)) ** 2) / tau, dim=0).tolist()  # chapter 1's toy lookup
+    alpha = torch.softmax(
+        -((query - torch.tensor(keys)) ** 2) / tau, dim=0
+    ).tolist()  # chapter 1's toy lookup
     out = sum(a * v for a, v in zip(alpha, values, strict=True))
 
     row_h, top = 58, 92
@@ -408,18 +500,37 @@ def ch1_attention_pooling() -> Diagram:
         f"values 10 to 40, temperature {tau}.",
     )  # fmt: skip
     for i, y in enumerate(ys):  # one band per input pair (k_i, v_i)
-        d.rect(112, y - row_h / 2 + 3, WIDTH - 112 - 92, row_h - 6, fill="#f6f6f6", stroke="none", rx=6)
-        d.text(122, y + 19, f"input {i + 1}", size=10.5, anchor="start", colour=MUTED)
+        d.rect(
+            112,
+            y - row_h / 2 + 3,
+            WIDTH - 112 - 92,
+            row_h - 6,
+            fill="#f6f6f6",
+            stroke="none",
+            rx=6,
+        )
+        d.text(
+            122, y + 19, f"input {i + 1}", size=10.5, anchor="start", colour=MUTED
+        )
     # column headers
     d.text(60, 28, "volitional cue", size=SMALL, bold=True, colour=PALETTE["query"])
     d.text(60, 46, "(what we look for)", size=SMALL, colour=MUTED)
-    d.text(190, 28, "non-volitional cues", size=SMALL, bold=True, colour=PALETTE["key"])
+    d.text(
+        190, 28, "non-volitional cues", size=SMALL, bold=True, colour=PALETTE["key"]
+    )
     d.text(190, 46, "keys **k**_{i}: what inputs offer", size=SMALL, colour=MUTED)
     d.text(293, 70, "scores", size=SMALL, colour=MUTED)
     d.text(492, 70, "weights α_{i}", size=SMALL, colour=MUTED)
     d.text(612, 70, "values **v**_{i}", size=SMALL, colour=MUTED)
     # the query, tall on the left
-    q = d.box(60, (ys[0] + ys[-1]) / 2, f"query\n**q** = {query}", "query", w=84, h=4 * row_h - 30)
+    q = d.box(
+        60,
+        (ys[0] + ys[-1]) / 2,
+        f"query\n**q** = {query}",
+        "query",
+        w=84,
+        h=4 * row_h - 30,
+    )
     score_x, key_x = 293, 175
     scores = []
     for i, y in enumerate(ys):
@@ -429,7 +540,9 @@ def ch1_attention_pooling() -> Diagram:
         d.arrow((q.r, lane), (s.l, lane), role="query")
         d.arrow((k.r, y + 4), (s.l, y + 4), role="key")
         scores.append(s)
-    sm = d.box(392, (ys[0] + ys[-1]) / 2, "softmax", "weights", w=74, h=4 * row_h - 14)
+    sm = d.box(
+        392, (ys[0] + ys[-1]) / 2, "softmax", "weights", w=74, h=4 * row_h - 14
+    )
     for s in scores:
         d.arrow((s.r, s.cy), (sm.l, s.cy))
     bars_x = 448
@@ -449,8 +562,12 @@ def ch1_attention_pooling() -> Diagram:
             opacity=0.25 + 0.75 * alpha[i] / max(alpha),
         )
         d.text(612, y + 19, f"v = {values[i]:g}", size=10.5, colour=MUTED)
-        d.arrow((v.r, y), (sigma.l + 2, sigma.cy + (y - sigma.cy) * 0.15), role="value")
-    o = d.box(sigma.cx, ys[-1] + row_h / 2 + 26, f"f(**q**) = {out:.1f}", "output", w=96)
+        d.arrow(
+            (v.r, y), (sigma.l + 2, sigma.cy + (y - sigma.cy) * 0.15), role="value"
+        )
+    o = d.box(
+        sigma.cx, ys[-1] + row_h / 2 + 26, f"f(**q**) = {out:.1f}", "output", w=96
+    )
     d.arrow((sigma.cx, sigma.b), (sigma.cx, o.t))
     d.text(WIDTH - 62, ys[0] - 12, "sum", size=SMALL, colour=MUTED)
     d.text(300, H - 22, "f(**q**) = Σ_{i} α(**q**, **k**_{i}) **v**_{i},   α = softmax(a / τ),   "
@@ -491,7 +608,10 @@ def ch2_nadaraya_watson() -> Diagram:
     d.line((X0, Y0 - 10), (X0, Y1), role="muted", width=1)
     d.text(X0 - 8, Y0 - 4, "y", size=SMALL, colour=MUTED, anchor="end")
     # the kernel bump around the query
-    curve = [(px(x / 20), 312 - 56 * math.exp(-0.5 * ((x / 20 - x_q) / w) ** 2)) for x in range(101)]
+    curve = [
+        (px(x / 20), 312 - 56 * math.exp(-0.5 * ((x / 20 - x_q) / w) ** 2))
+        for x in range(101)
+    ]
     d.raw('<path d="' + " ".join(f"{'M' if i == 0 else 'L'}{_f(a)},{_f(b)}" for i, (a, b) in enumerate(curve))
           + f'" fill="{tint(PALETTE["query"], 0.7)}" fill-opacity="0.6" stroke="{PALETTE["query"]}" stroke-width="1.4"/>')  # fmt: skip
     d.line((X0, 312), (X1, 312), role="muted", width=1)
@@ -507,7 +627,15 @@ def ch2_nadaraya_watson() -> Diagram:
             f'stroke="{PALETTE["key"]}" stroke-width="1.4" transform="rotate(45 {_f(px(x))} {_f(Y1 + 13)})"/>'
         )
         bar = 40 * a / top
-        d.rect(px(x) - 6, 352 - bar, 12, max(bar, 1), fill=weight_colour(a / top), stroke="none", rx=1)
+        d.rect(
+            px(x) - 6,
+            352 - bar,
+            12,
+            max(bar, 1),
+            fill=weight_colour(a / top),
+            stroke="none",
+            rx=1,
+        )
     d.line((X0, 352), (X1, 352), role="muted", width=1)
     d.text(X0 - 6, 338, "α", size=SMALL, colour=PALETTE["weights"], anchor="end")
     qx = px(x_q)
@@ -516,7 +644,15 @@ def ch2_nadaraya_watson() -> Diagram:
         f'<circle cx="{_f(qx)}" cy="{_f(py(f))}" r="6" fill="{tint(PALETTE["output"], 0.3)}" '
         f'stroke="{PALETTE["output"]}" stroke-width="2"/>'
     )
-    d.text(qx + 10, py(f) - 12, "f(x)", size=SMALL, anchor="start", colour=PALETTE["output"], bold=True)
+    d.text(
+        qx + 10,
+        py(f) - 12,
+        "f(x)",
+        size=SMALL,
+        anchor="start",
+        colour=PALETTE["output"],
+        bold=True,
+    )
     d.text(qx, Y0 - 16, "query x", size=SMALL, colour=PALETTE["query"], bold=True)
     # the legend-like explanation on the right
     R = 458
@@ -527,15 +663,53 @@ def ch2_nadaraya_watson() -> Diagram:
     ]
     y = 52
     for role, label in rows:
-        d.rect(R, y - 7, 14, 14, fill=tint(ROLE_COLOURS[role]), stroke=ROLE_COLOURS[role], rx=3, width=1.6)
+        d.rect(
+            R,
+            y - 7,
+            14,
+            14,
+            fill=tint(ROLE_COLOURS[role]),
+            stroke=ROLE_COLOURS[role],
+            rx=3,
+            width=1.6,
+        )
         d.text(R + 22, y, label, anchor="start")
         y += 26
-    d.box(R + 140, 168, "α_{i} = K((x − x_{i}) / w) / Σ_{j} K((x − x_{j}) / w)", "weights", w=272, h=30, size=12)
+    d.box(
+        R + 140,
+        168,
+        "α_{i} = K((x − x_{i}) / w) / Σ_{j} K((x − x_{j}) / w)",
+        "weights",
+        w=272,
+        h=30,
+        size=12,
+    )
     d.box(R + 140, 214, "f(x) = Σ_{i} α_{i} y_{i}", "output", w=272, h=30, size=12)
-    d.text(R, 258, f"Gaussian kernel K(u) = exp(−u²/2), w = {w}:", size=SMALL, anchor="start")
-    d.text(R, 278, "near keys get most of the weight, far ones", size=SMALL, anchor="start")
-    d.text(R, 296, "almost none (the bars under the keys).", size=SMALL, anchor="start")
-    d.text(R, 330, "No trainable parameter: the data are the model", size=SMALL, anchor="start", colour=MUTED)
+    d.text(
+        R,
+        258,
+        f"Gaussian kernel K(u) = exp(−u²/2), w = {w}:",
+        size=SMALL,
+        anchor="start",
+    )
+    d.text(
+        R,
+        278,
+        "near keys get most of the weight, far ones",
+        size=SMALL,
+        anchor="start",
+    )
+    d.text(
+        R, 296, "almost none (the bars under the keys).", size=SMALL, anchor="start"
+    )
+    d.text(
+        R,
+        330,
+        "No trainable parameter: the data are the model",
+        size=SMALL,
+        anchor="start",
+        colour=MUTED,
+    )
     return d
 
 
@@ -552,7 +726,11 @@ def ch3_scoring_functions() -> Diagram:
     )  # fmt: skip
     col = WIDTH / 4
     specs = [
-        ("additive", "d_{a}(d_{q} + d_{k} + 1) parameters", "d_{q} ≠ d_{k} allowed"),
+        (
+            "additive",
+            "d_{a}(d_{q} + d_{k} + 1) parameters",
+            "d_{q} ≠ d_{k} allowed",
+        ),
         ("dot product", "no parameters", "needs d_{q} = d_{k}"),
         ("scaled dot product", "no parameters", "needs d_{q} = d_{k}"),
         ("bilinear", "d_{q} d_{k} parameters", "d_{q} ≠ d_{k} allowed"),
@@ -614,7 +792,11 @@ def ch3_masking() -> Diagram:
         f"get weight 0 and the {valid} real weights sum to one. Weights computed by attnbook.masked_softmax.",
     )  # fmt: skip
     x0, cw = 170, 78
-    rows = [(64, "keys"), (118, "scores a(**q**, **k**_{i})"), (200, "weights α_{i}")]
+    rows = [
+        (64, "keys"),
+        (118, "scores a(**q**, **k**_{i})"),
+        (200, "weights α_{i}"),
+    ]
     for y, label in rows:
         d.text(x0 - 12, y, label, anchor="end")
     for i in range(n):
@@ -622,7 +804,14 @@ def ch3_masking() -> Diagram:
         pad = i >= valid
         d.box(cx, 64, "pad" if pad else f"**k**_{{{i + 1}}}", None if pad else "key", w=cw - 12,
               fill=MASKED if pad else None, dash=pad)  # fmt: skip
-        d.box(cx, 118, f"{scores[0, 0, i]:.1f}", w=cw - 12, fill=MASKED if pad else "#ffffff", dash=pad)
+        d.box(
+            cx,
+            118,
+            f"{scores[0, 0, i]:.1f}",
+            w=cw - 12,
+            fill=MASKED if pad else "#ffffff",
+            dash=pad,
+        )
         x = weights[i] / max(weights)
         d.box(cx, 200, f"{weights[i]:.2f}", w=cw - 12, h=30, fill=MASKED if pad else weight_colour(x),
               text_colour=INK if pad else on_weight(x), ident=f"weight-{i}")  # fmt: skip
@@ -631,8 +820,23 @@ def ch3_masking() -> Diagram:
     sm = d.box(x0 + cw * valid / 2, 158, f"softmax over the {valid} real keys", "weights", w=cw * valid - 12, h=24,
                size=SMALL)  # fmt: skip
     pad_x = x0 + cw * (valid + (n - valid) / 2)
-    d.box(pad_x, 158, "left out", w=cw * (n - valid) - 12, h=24, size=SMALL, fill=MASKED, dash=True)
-    d.line((x0 + cw * valid, 40), (x0 + cw * valid, 218), role="#999999", dash=True, width=1.2)
+    d.box(
+        pad_x,
+        158,
+        "left out",
+        w=cw * (n - valid) - 12,
+        h=24,
+        size=SMALL,
+        fill=MASKED,
+        dash=True,
+    )
+    d.line(
+        (x0 + cw * valid, 40),
+        (x0 + cw * valid, 218),
+        role="#999999",
+        dash=True,
+        width=1.2,
+    )
     d.text(x0 + cw * valid, 28, f"valid_lens = {valid}", size=SMALL, colour=MUTED)
     d.text(sm.cx, 232, f"sum = {sum(weights[:valid]):.2f}", size=SMALL)
     d.text(pad_x, 232, "weight 0, never NaN", size=SMALL, colour=MUTED)
@@ -640,8 +844,17 @@ def ch3_masking() -> Diagram:
 
 
 # ----------------------------------------------------------------------------- chapter 4
-def _rnn_row(d: Diagram, xs: list[float], y: float, labels: list[str], role: str | None, w: float = 48) -> list[Box]:
-    boxes = [d.box(x, y, lab, role, w=w, h=28) for x, lab in zip(xs, labels, strict=True)]
+def _rnn_row(
+    d: Diagram,
+    xs: list[float],
+    y: float,
+    labels: list[str],
+    role: str | None,
+    w: float = 48,
+) -> list[Box]:
+    boxes = [
+        d.box(x, y, lab, role, w=w, h=28) for x, lab in zip(xs, labels, strict=True)
+    ]
     for a, b in itertools.pairwise(boxes):
         d.arrow((a.r, y), (b.l, y))
     return boxes
@@ -660,12 +873,24 @@ def ch4_seq2seq() -> Diagram:
     enc_x = [62, 134, 206, 278]
     dec_x = [480, 574, 668]
     for top, with_att in ((0, False), (222, True)):
-        title = "with attention (Bahdanau et al.)" if with_att else "without attention (Cho et al., Sutskever et al.)"
+        title = (
+            "with attention (Bahdanau et al.)"
+            if with_att
+            else "without attention (Cho et al., Sutskever et al.)"
+        )
         d.text(16, top + 20, title, size=TITLE, bold=True, anchor="start")
         y = top + 78
-        hs = _rnn_row(d, enc_x, y, ["**h**_{1}", "**h**_{2}", "**h**_{3}", "**h**_{S}"], "key" if with_att else None)
+        hs = _rnn_row(
+            d,
+            enc_x,
+            y,
+            ["**h**_{1}", "**h**_{2}", "**h**_{3}", "**h**_{S}"],
+            "key" if with_att else None,
+        )
         d.text(170, top + 46, "encoder (GRU)", size=SMALL, colour=MUTED)
-        for x, b, lab in zip(enc_x, hs, ["x_{1}", "x_{2}", "x_{3}", "x_{S}"], strict=True):
+        for x, b, lab in zip(
+            enc_x, hs, ["x_{1}", "x_{2}", "x_{3}", "x_{S}"], strict=True
+        ):
             t = d.text(x - 10, y + 60, lab, size=SMALL)
             d.arrow((x - 10, t.t - 1), (x - 10, b.b))
         ss = _rnn_row(d, dec_x, y, ["**s**_{1}", "**s**_{2}", "**s**_{3}"], None)
@@ -685,17 +910,43 @@ def ch4_seq2seq() -> Diagram:
             d.dot(380, y)
             for b in ss:
                 d.arrow((c.r, bus), (b.cx - 12, bus), (b.cx - 12, b.b))
-            d.text(574, bus + 24, "the same **c** at every step", size=SMALL, colour=MUTED)
+            d.text(
+                574,
+                bus + 24,
+                "the same **c** at every step",
+                size=SMALL,
+                colour=MUTED,
+            )
         else:
             att = d.box(380, bus, "attention", "weights", w=86, h=26)
             for b in hs:
                 d.line((b.cx + 12, b.b), (b.cx + 12, bus))
             d.arrow((hs[0].cx + 12, bus), (att.l, bus), role="key")
-            d.text(170, bus + 22, "all **h**_{j}: keys and values", size=SMALL, colour=PALETTE["key"])
+            d.text(
+                170,
+                bus + 22,
+                "all **h**_{j}: keys and values",
+                size=SMALL,
+                colour=PALETTE["key"],
+            )
             for j, b in enumerate(ss):
-                d.arrow((att.r, bus), (b.cx - 12, bus), (b.cx - 12, b.b), role="value")
-                d.text(b.cx - 30, bus - 18, f"**c**_{{{j + 1}}}", size=SMALL, colour=PALETTE["value"])
-            d.text(574, bus + 22, "query of step t: **s**_{t−1}", size=SMALL, colour=PALETTE["query"])
+                d.arrow(
+                    (att.r, bus), (b.cx - 12, bus), (b.cx - 12, b.b), role="value"
+                )
+                d.text(
+                    b.cx - 30,
+                    bus - 18,
+                    f"**c**_{{{j + 1}}}",
+                    size=SMALL,
+                    colour=PALETTE["value"],
+                )
+            d.text(
+                574,
+                bus + 22,
+                "query of step t: **s**_{t−1}",
+                size=SMALL,
+                colour=PALETTE["query"],
+            )
     return d
 
 
@@ -713,7 +964,12 @@ def ch4_decoder_step() -> Diagram:
     ys = [58, 100, 142, 184]
     labels = ["**h**_{1}", "**h**_{2}", "**h**_{3}", "**h**_{S}"]
     d.text(70, 24, "encoder states", size=SMALL, colour=MUTED)
-    alpha = [0.08, 0.66, 0.2, 0.06]  # an illustration: one step that looks mostly at position 2
+    alpha = [
+        0.08,
+        0.66,
+        0.2,
+        0.06,
+    ]  # an illustration: one step that looks mostly at position 2
     q = d.box(70, 262, "**s**_{t−1}", "query", w=58, h=30)
     d.text(70, 294, "query", size=SMALL, colour=PALETTE["query"], bold=True)
     scores = []
@@ -728,14 +984,27 @@ def ch4_decoder_step() -> Diagram:
         d.dot(132, y + 9, role="query")
     d.line((q.r, q.cy), (132, q.cy), role="query")
     d.line((132, q.cy), (132, ys[0] + 9), role="query")
-    sm = d.box(304, (ys[0] + ys[-1]) / 2, "masked\nsoftmax", "weights", w=70, h=ys[-1] - ys[0] + 28, size=12)
+    sm = d.box(
+        304,
+        (ys[0] + ys[-1]) / 2,
+        "masked\nsoftmax",
+        "weights",
+        w=70,
+        h=ys[-1] - ys[0] + 28,
+        size=12,
+    )
     for s in scores:
         d.arrow((s.r, s.cy), (sm.l, s.cy))
     d.text(385, 24, "weights α_{tj}", size=SMALL, colour=MUTED)
     weight_bars(d, 350, ys, alpha, 44)
     sigma = d.op(470, (ys[0] + ys[-1]) / 2, "Σ", r=12)
     for y in ys:
-        d.arrow((432, y), (sigma.l + 1, sigma.cy + (y - sigma.cy) * 0.2), role="weights", width=1.2)
+        d.arrow(
+            (432, y),
+            (sigma.l + 1, sigma.cy + (y - sigma.cy) * 0.2),
+            role="weights",
+            width=1.2,
+        )
     d.text(540, sigma.cy - 30, "Σ_{j} α_{tj} **h**_{j}", size=SMALL, colour=MUTED)
     c = d.box(540, sigma.cy, "**c**_{t}", "value", w=40, h=28)
     d.arrow((sigma.r, sigma.cy), (c.l, c.cy), role="value")
@@ -753,8 +1022,18 @@ def ch4_decoder_step() -> Diagram:
     d.text(736, 196, "new state", size=SMALL, colour=MUTED, rotate=True)
     out = d.box(640, 58, "linear → y_{t}", w=104, h=28)
     d.arrow((st.cx, st.t), (st.cx, out.b))
-    d.arrow((q.l, q.cy), (28, q.cy), (28, 308), (620, 308), (620, gru.b), role="query", width=1.2)
-    d.text(330, 298, "previous state **s**_{t−1}", size=SMALL, colour=PALETTE["query"])
+    d.arrow(
+        (q.l, q.cy),
+        (28, q.cy),
+        (28, 308),
+        (620, 308),
+        (620, gru.b),
+        role="query",
+        width=1.2,
+    )
+    d.text(
+        330, 298, "previous state **s**_{t−1}", size=SMALL, colour=PALETTE["query"]
+    )
     return d
 
 
@@ -805,30 +1084,85 @@ def ch5_multihead() -> Diagram:
     # the h heads, drawn as a stack of cards
     x0, x1, y0 = 70, 680, 214
     for i in (2, 1):
-        d.rect(x0 + 8 * i, y0 - 8 * i, x1 - x0, 130, fill="#f4f4f4", stroke="#bbbbbb", rx=8)
+        d.rect(
+            x0 + 8 * i,
+            y0 - 8 * i,
+            x1 - x0,
+            130,
+            fill="#f4f4f4",
+            stroke="#bbbbbb",
+            rx=8,
+        )
     d.rect(x0, y0, x1 - x0, 130, fill="#fafafa", stroke=BOX_EDGE, rx=8)
     d.text(x1 - 12, y0 + 16, "head 1 of h", size=SMALL, colour=MUTED, anchor="end")
-    d.text(x0 + 12, y0 + 16, "scaled dot-product attention, per head", size=SMALL, bold=True, anchor="start")
+    d.text(
+        x0 + 12,
+        y0 + 16,
+        "scaled dot-product attention, per head",
+        size=SMALL,
+        bold=True,
+        anchor="start",
+    )
     s = d.box(262, y0 + 60, "**Q**_{i} **K**_{i}^{⊤} / √d_{h}", w=150, h=30)
     d.arrow((cols["query"], y0), (cols["query"], s.cy), (s.l, s.cy), role="query")
     d.arrow((cols["key"], y0), (cols["key"], s.cy), (s.r, s.cy), role="key")
     sm = d.box(262, y0 + 106, "softmax → weights", "weights", w=150, h=26)
     d.arrow((s.cx, s.b), (s.cx, sm.t))
-    d.text(sm.l - 8, y0 + 106, _shape(L["weights"]), size=SMALL, anchor="end", ident="shape-weights", cls="shape")
+    d.text(
+        sm.l - 8,
+        y0 + 106,
+        _shape(L["weights"]),
+        size=SMALL,
+        anchor="end",
+        ident="shape-weights",
+        cls="shape",
+    )
     av = d.box(540, y0 + 106, "weights · **V**_{i}", "value", w=130, h=26)
     d.arrow((sm.r, sm.cy), (av.l, av.cy), role="weights")
     d.arrow((cols["value"], y0), (cols["value"], av.t), role="value")
-    d.text(400, y0 + 44, "h heads in parallel, each on", size=SMALL, colour=MUTED, anchor="start")
-    d.text(400, y0 + 60, "its own d_{h} = d / h features", size=SMALL, colour=MUTED, anchor="start")
+    d.text(
+        400,
+        y0 + 44,
+        "h heads in parallel, each on",
+        size=SMALL,
+        colour=MUTED,
+        anchor="start",
+    )
+    d.text(
+        400,
+        y0 + 60,
+        "its own d_{h} = d / h features",
+        size=SMALL,
+        colour=MUTED,
+        anchor="start",
+    )
     d.arrow((av.cx, y0 + 130), (av.cx, 380))
-    d.text(av.cx + 14, 362, _shape(L["heads"]), size=SMALL, anchor="start", ident="shape-heads", cls="shape")
+    d.text(
+        av.cx + 14,
+        362,
+        _shape(L["heads"]),
+        size=SMALL,
+        anchor="start",
+        ident="shape-heads",
+        cls="shape",
+    )
     mg = d.box(av.cx, 394, "merge_heads (concatenate)", w=206, h=28, cls="code")
     wo = d.box(av.cx, 456, "**W**_{o}", "output", w=52, h=28)
     d.arrow((av.cx, mg.b), (av.cx, wo.t))
-    d.text(av.cx + 14, 426, _shape(L["merged"]), size=SMALL, anchor="start", ident="shape-merged", cls="shape")
+    d.text(
+        av.cx + 14,
+        426,
+        _shape(L["merged"]),
+        size=SMALL,
+        anchor="start",
+        ident="shape-merged",
+        cls="shape",
+    )
     out = d.box(300, 456, "output", "output", w=80, h=28)
     d.arrow((wo.l, wo.cy), (out.r, out.cy), role="output")
-    d.text(300, 486, _shape(L["output"]), size=SMALL, ident="shape-output", cls="shape")
+    d.text(
+        300, 486, _shape(L["output"]), size=SMALL, ident="shape-output", cls="shape"
+    )
     return d
 
 
@@ -863,8 +1197,16 @@ def ch6_cnn_rnn_attention() -> Diagram:
             for i, x in enumerate(xs):
                 if p == 1 and li == 1:
                     continue
-                lab = f"x_{{{i + 1}}}" if li == 0 else (f"y_{{{i + 1}}}" if li == len(levels) - 1 else "")
-                fill = tint(PALETTE["key"]) if li == 0 else ("#ffffff" if lab == "" else tint(PALETTE["output"]))
+                lab = (
+                    f"x_{{{i + 1}}}"
+                    if li == 0
+                    else (f"y_{{{i + 1}}}" if li == len(levels) - 1 else "")
+                )
+                fill = (
+                    tint(PALETTE["key"])
+                    if li == 0
+                    else ("#ffffff" if lab == "" else tint(PALETTE["output"]))
+                )
                 d.raw(
                     f'<circle cx="{_f(x)}" cy="{_f(y)}" r="11" fill="{fill}" stroke="{BOX_EDGE}" stroke-width="1.2"/>'
                 )
@@ -875,15 +1217,35 @@ def ch6_cnn_rnn_attention() -> Diagram:
                 for i, x in enumerate(xs):
                     for j in (i - 1, i, i + 1):
                         if 0 <= j < n:
-                            d.line((x, lo - 11), (xs[j], hi + 11), role="#bbbbbb", width=0.9)
-            pts = [(xs[i], y) for i, y in enumerate(levels)]  # each layer of k = 3 moves one position further
+                            d.line(
+                                (x, lo - 11),
+                                (xs[j], hi + 11),
+                                role="#bbbbbb",
+                                width=0.9,
+                            )
+            pts = [
+                (xs[i], y) for i, y in enumerate(levels)
+            ]  # each layer of k = 3 moves one position further
             for (ax, ay), (bx, by) in itertools.pairwise(pts):
                 d.line((ax, ay - 11), (bx, by + 11), role=hl, width=2.4)
-            d.text(x0 + pw / 2, 248, "x_{1} reaches only y_{4} after 3 layers", size=SMALL, colour=MUTED)
+            d.text(
+                x0 + pw / 2,
+                248,
+                "x_{1} reaches only y_{4} after 3 layers",
+                size=SMALL,
+                colour=MUTED,
+            )
         elif p == 1:
             for i, x in enumerate(xs):
-                d.line((x, levels[0] - 11), (x, levels[-1] + 11), role="#bbbbbb", width=1)
-            d.line((xs[0], levels[0] - 11), (xs[0], levels[1] + 8), role=hl, width=2.4)
+                d.line(
+                    (x, levels[0] - 11),
+                    (x, levels[-1] + 11),
+                    role="#bbbbbb",
+                    width=1,
+                )
+            d.line(
+                (xs[0], levels[0] - 11), (xs[0], levels[1] + 8), role=hl, width=2.4
+            )
             for a, b in itertools.pairwise(xs):
                 d.raw(
                     f'<rect x="{_f(a - 8)}" y="{_f(levels[1] - 8)}" width="16" height="16" rx="3" fill="#ffffff" '
@@ -894,17 +1256,46 @@ def ch6_cnn_rnn_attention() -> Diagram:
                 f'<rect x="{_f(xs[-1] - 8)}" y="{_f(levels[1] - 8)}" width="16" height="16" rx="3" fill="#ffffff" '
                 f'stroke="{BOX_EDGE}"/>'
             )
-            d.line((xs[-1], levels[1] - 8), (xs[-1], levels[-1] + 11), role=hl, width=2.4)
-            d.text(x0 + pw / 2, 248, "state passed one position at a time", size=SMALL, colour=MUTED)
+            d.line(
+                (xs[-1], levels[1] - 8),
+                (xs[-1], levels[-1] + 11),
+                role=hl,
+                width=2.4,
+            )
+            d.text(
+                x0 + pw / 2,
+                248,
+                "state passed one position at a time",
+                size=SMALL,
+                colour=MUTED,
+            )
         else:
             for i, x in enumerate(xs):
                 for j, x2 in enumerate(xs):
                     if not (i == 0 and j == n - 1):
-                        d.line((x, levels[0] - 11), (x2, levels[1] + 11), role="#c8c8c8", width=0.7)
-            d.line((xs[0], levels[0] - 11), (xs[-1], levels[1] + 11), role=hl, width=2.4)
-            d.text(x0 + pw / 2, 248, "every output sees every input", size=SMALL, colour=MUTED)
+                        d.line(
+                            (x, levels[0] - 11),
+                            (x2, levels[1] + 11),
+                            role="#c8c8c8",
+                            width=0.7,
+                        )
+            d.line(
+                (xs[0], levels[0] - 11),
+                (xs[-1], levels[1] + 11),
+                role=hl,
+                width=2.4,
+            )
+            d.text(
+                x0 + pw / 2,
+                248,
+                "every output sees every input",
+                size=SMALL,
+                colour=MUTED,
+            )
         d.text(x0 + pw / 2, 270, f"sequential steps {seq}", size=SMALL)
-        d.text(x0 + pw / 2, 288, f"maximum path length {path}", size=SMALL, bold=True)
+        d.text(
+            x0 + pw / 2, 288, f"maximum path length {path}", size=SMALL, bold=True
+        )
     return d
 
 
@@ -930,16 +1321,27 @@ def ch6_sinusoidal() -> Diagram:
             d.raw(
                 f'<rect x="{x0 + j * cw}" y="{y0 + t * ch}" width="{cw}" height="{ch}" fill="{weight_colour((v + 1) / 2)}"/>'
             )
-    d.raw(f'<rect x="{x0}" y="{y0}" width="{dm * cw}" height="{T * ch}" fill="none" stroke="{BOX_EDGE}"/>')
+    d.raw(
+        f'<rect x="{x0}" y="{y0}" width="{dm * cw}" height="{T * ch}" fill="none" stroke="{BOX_EDGE}"/>'
+    )
     for i in range(dm // 2):
         cx = x0 + (2 * i + 1) * cw
         if i < dm // 2 - 1:  # a white rule between pairs
-            d.line((cx + cw, y0 - 4), (cx + cw, y0 + T * ch), role="#ffffff", width=1.5)
+            d.line(
+                (cx + cw, y0 - 4), (cx + cw, y0 + T * ch), role="#ffffff", width=1.5
+            )
         d.text(cx - cw / 2, y0 - 12, "sin", size=10, colour=MUTED)
         d.text(cx + cw / 2, y0 - 12, "cos", size=10, colour=MUTED)
-    d.text(x0 + dm * cw / 2, 24, "column pairs (2i, 2i+1): one frequency ω_{i} = 10000^{−2i/d} each", size=SMALL)
+    d.text(
+        x0 + dm * cw / 2,
+        24,
+        "column pairs (2i, 2i+1): one frequency ω_{i} = 10000^{−2i/d} each",
+        size=SMALL,
+    )
     for t in range(0, T, 3):
-        d.text(x0 - 8, y0 + (t + 0.5) * ch, str(t), size=10, anchor="end", colour=MUTED)
+        d.text(
+            x0 - 8, y0 + (t + 0.5) * ch, str(t), size=10, anchor="end", colour=MUTED
+        )
     d.text(x0 - 40, y0 + T * ch / 2, "position t", size=SMALL, rotate=True)
     ya = y0 + T * ch + 22
     d.arrow((x0, ya), (x0 + dm * cw, ya), role="weights")
@@ -958,7 +1360,14 @@ def ch6_sinusoidal() -> Diagram:
 
 
 # ----------------------------------------------------------------------------- chapter 7
-def _sublayer(d: Diagram, cx: float, y: float, label: str, role: str | None = None, w: float = 170) -> Box:
+def _sublayer(
+    d: Diagram,
+    cx: float,
+    y: float,
+    label: str,
+    role: str | None = None,
+    w: float = 170,
+) -> Box:
     """An attention/FFN box followed by its Add & Norm box; returns the Add & Norm box."""
     b = d.box(cx, y, label, role, w=w, h=26)
     n = d.box(cx, y - 34, "Add & Norm", w=w, h=20, size=11.5, fill="#fff6d6")
@@ -978,8 +1387,12 @@ def ch7_transformer() -> Diagram:
         "from embeddings plus sinusoidal positional encodings.",
     )  # fmt: skip
     ex, dx = 200, 520
-    d.rect(ex - 110, 196, 220, 184, fill="#fbfbfb", stroke="#aaaaaa", rx=10, dash=True)
-    d.rect(dx - 110, 124, 220, 256, fill="#fbfbfb", stroke="#aaaaaa", rx=10, dash=True)
+    d.rect(
+        ex - 110, 196, 220, 184, fill="#fbfbfb", stroke="#aaaaaa", rx=10, dash=True
+    )
+    d.rect(
+        dx - 110, 124, 220, 256, fill="#fbfbfb", stroke="#aaaaaa", rx=10, dash=True
+    )
     d.text(ex - 120, 288, "× L", size=TITLE, bold=True, anchor="end")
     d.text(dx + 120, 140, "× L", size=TITLE, bold=True, anchor="start")
     d.text(ex, 112, "encoder", size=TITLE, bold=True)
@@ -1000,21 +1413,65 @@ def ch7_transformer() -> Diagram:
     d.arrow((dx, demb.t), (dx, 359))
     m2 = _sublayer(d, dx, 256, "cross-attention", "weights")
     d.arrow((dx, m1.t), (dx, 269))
-    d.text(dx - 16, 286, "**Q**", size=SMALL, bold=True, colour=PALETTE["query"], anchor="end")
+    d.text(
+        dx - 16,
+        286,
+        "**Q**",
+        size=SMALL,
+        bold=True,
+        colour=PALETTE["query"],
+        anchor="end",
+    )
     m3 = _sublayer(d, dx, 176, "FFN")
     d.arrow((dx, m2.t), (dx, 189))
     out = d.box(dx, 90, "linear → next-token scores", w=200, h=26)
     d.arrow((dx, m3.t), (dx, out.b))
     # K, V from the encoder into the cross-attention
-    d.arrow((mem.r, mem.cy - 4), (388, mem.cy - 4), (388, 250), (dx - 85, 250), role="key")
-    d.arrow((mem.r, mem.cy + 4), (380, mem.cy + 4), (380, 262), (dx - 85, 262), role="value")
+    d.arrow(
+        (mem.r, mem.cy - 4),
+        (388, mem.cy - 4),
+        (388, 250),
+        (dx - 85, 250),
+        role="key",
+    )
+    d.arrow(
+        (mem.r, mem.cy + 4),
+        (380, mem.cy + 4),
+        (380, 262),
+        (dx - 85, 262),
+        role="value",
+    )
     d.text(356, 232, "**K**, **V**", size=SMALL, bold=True, colour=PALETTE["key"])
     d.text(dx + 95, 250, "**Q**: decoder", size=SMALL, colour=MUTED, anchor="start")
-    d.text(dx + 95, 266, "**K**, **V**: encoder", size=SMALL, colour=MUTED, anchor="start")
-    d.text(dx + 95, 340, "position t sees", size=SMALL, colour=MUTED, anchor="start")
-    d.text(dx + 95, 356, "positions ≤ t only", size=SMALL, colour=MUTED, anchor="start")
-    d.text(ex - 106, 60, "Add & Norm = LayerNorm(**x** + sublayer(**x**))", size=SMALL, anchor="start")
-    d.text(ex - 106, 78, "(post-norm; pre-norm: next figure)", size=SMALL, colour=MUTED, anchor="start")
+    d.text(
+        dx + 95,
+        266,
+        "**K**, **V**: encoder",
+        size=SMALL,
+        colour=MUTED,
+        anchor="start",
+    )
+    d.text(
+        dx + 95, 340, "position t sees", size=SMALL, colour=MUTED, anchor="start"
+    )
+    d.text(
+        dx + 95, 356, "positions ≤ t only", size=SMALL, colour=MUTED, anchor="start"
+    )
+    d.text(
+        ex - 106,
+        60,
+        "Add & Norm = LayerNorm(**x** + sublayer(**x**))",
+        size=SMALL,
+        anchor="start",
+    )
+    d.text(
+        ex - 106,
+        78,
+        "(post-norm; pre-norm: next figure)",
+        size=SMALL,
+        colour=MUTED,
+        anchor="start",
+    )
     return d
 
 
@@ -1040,10 +1497,24 @@ def ch7_pre_post_norm() -> Diagram:
             d.arrow((cx, x_in.t), (cx, ln.b))
             d.arrow((cx, ln.t), (cx, f.b))
             d.arrow((cx, f.t), (cx, plus.b))
-            d.arrow((cx, 204), (cx + 110, 204), (cx + 110, 76), (plus.r, 76), role="output", width=2)
+            d.arrow(
+                (cx, 204),
+                (cx + 110, 204),
+                (cx + 110, 76),
+                (plus.r, 76),
+                role="output",
+                width=2,
+            )
             d.dot(cx, 204)
             d.arrow((cx, plus.t), (cx, 40))
-            d.text(cx + 116, 150, "residual", size=SMALL, colour=PALETTE["output"], anchor="start")
+            d.text(
+                cx + 116,
+                150,
+                "residual",
+                size=SMALL,
+                colour=PALETTE["output"],
+                anchor="start",
+            )
         else:
             f = d.box(cx, 168, "f (attention or FFN)", w=150, h=26)
             plus = d.op(cx, 120, "+")
@@ -1051,12 +1522,30 @@ def ch7_pre_post_norm() -> Diagram:
             d.arrow((cx, x_in.t), (cx, f.b))
             d.arrow((cx, f.t), (cx, plus.b))
             d.arrow((cx, plus.t), (cx, ln.b))
-            d.arrow((cx, 204), (cx + 110, 204), (cx + 110, 120), (plus.r, 120), role="output", width=2)
+            d.arrow(
+                (cx, 204),
+                (cx + 110, 204),
+                (cx + 110, 120),
+                (plus.r, 120),
+                role="output",
+                width=2,
+            )
             d.dot(cx, 204)
             d.arrow((cx, ln.t), (cx, 40))
-            d.text(cx + 116, 162, "residual", size=SMALL, colour=PALETTE["output"], anchor="start")
-            d.text(cx - 90, 76, "every path", size=SMALL, colour=MUTED, anchor="end")
-            d.text(cx - 90, 92, "crosses LN", size=SMALL, colour=MUTED, anchor="end")
+            d.text(
+                cx + 116,
+                162,
+                "residual",
+                size=SMALL,
+                colour=PALETTE["output"],
+                anchor="start",
+            )
+            d.text(
+                cx - 90, 76, "every path", size=SMALL, colour=MUTED, anchor="end"
+            )
+            d.text(
+                cx - 90, 92, "crosses LN", size=SMALL, colour=MUTED, anchor="end"
+            )
     return d
 
 
@@ -1073,7 +1562,9 @@ def ch7_kv_cache() -> Diagram:
     x0, cw = 150, 70
     d.text(x0 - 14, 60, "keys", anchor="end", colour=PALETTE["key"], bold=True)
     d.text(x0 - 14, 100, "values", anchor="end", colour=PALETTE["value"], bold=True)
-    d.text(x0 - 14, 200, "weights", anchor="end", colour=PALETTE["weights"], bold=True)
+    d.text(
+        x0 - 14, 200, "weights", anchor="end", colour=PALETTE["weights"], bold=True
+    )
     alpha = [0.1, 0.15, 0.45, 0.3]  # an illustration
     for i in range(t):
         cx = x0 + cw * (i + 0.5)
@@ -1081,24 +1572,66 @@ def ch7_kv_cache() -> Diagram:
         d.box(cx, 60, f"**k**_{{{i + 1}}}", "key", w=cw - 14, dash=new)
         d.box(cx, 100, f"**v**_{{{i + 1}}}", "value", w=cw - 14, dash=new)
         x = alpha[i] / max(alpha)
-        d.box(cx, 200, f"{alpha[i]:.2f}", w=cw - 14, h=24, fill=weight_colour(x), text_colour=on_weight(x), size=SMALL)
+        d.box(
+            cx,
+            200,
+            f"{alpha[i]:.2f}",
+            w=cw - 14,
+            h=24,
+            fill=weight_colour(x),
+            text_colour=on_weight(x),
+            size=SMALL,
+        )
         d.text(cx, 236, f"step {i + 1}", size=SMALL, colour=MUTED)
-    d.rect(x0 - 4, 38, cw * (t - 1) + 8, 84, fill="none", stroke="#888888", rx=8, width=1.4)
-    d.text(x0 + cw * (t - 1) / 2, 24, f"cache: steps 1..{t - 1}, kept", size=SMALL, bold=True)
+    d.rect(
+        x0 - 4,
+        38,
+        cw * (t - 1) + 8,
+        84,
+        fill="none",
+        stroke="#888888",
+        rx=8,
+        width=1.4,
+    )
+    d.text(
+        x0 + cw * (t - 1) / 2,
+        24,
+        f"cache: steps 1..{t - 1}, kept",
+        size=SMALL,
+        bold=True,
+    )
     d.text(x0 + cw * (t - 0.5), 24, "appended", size=SMALL, bold=True, colour=MUTED)
     nx = 620
     nt = d.box(nx, 60, f"new token y_{{{t - 1}}}", w=124, h=28)
     d.arrow((nt.l, 60), (x0 + cw * t - 5, 60), role="key")
-    d.arrow((nt.cx - 20, nt.b), (nt.cx - 20, 100), (x0 + cw * t - 5, 100), role="value")
+    d.arrow(
+        (nt.cx - 20, nt.b), (nt.cx - 20, 100), (x0 + cw * t - 5, 100), role="value"
+    )
     q = d.box(nx, 150, f"**q**_{{{t}}}", "query", w=44)
     d.arrow((nt.cx + 20, nt.b), (nt.cx + 20, q.t), role="query")
-    d.text(nx + 30, 150, "one new query", size=SMALL, colour=PALETTE["query"], anchor="start")
+    d.text(
+        nx + 30,
+        150,
+        "one new query",
+        size=SMALL,
+        colour=PALETTE["query"],
+        anchor="start",
+    )
     d.arrow((q.l, q.cy), (x0 + cw * t + 8, q.cy), role="query")
-    d.text(x0 + cw * t / 2, 150, f"α = softmax(**q**_{{{t}}}^{{⊤}}**k**_{{j}} / √d_{{h}}), j = 1..{t}", size=SMALL)
+    d.text(
+        x0 + cw * t / 2,
+        150,
+        f"α = softmax(**q**_{{{t}}}^{{⊤}}**k**_{{j}} / √d_{{h}}), j = 1..{t}",
+        size=SMALL,
+    )
     out = d.text(nx, 200, "Σ_{j} α_{j} **v**_{j} → output", size=SMALL, bold=True)
     d.arrow((x0 + cw * t, 200), (out.l - 4, 200), role="weights")
     d.text(
-        x0 + cw * t / 2, 270, "cache per layer: (B, h, t, d_{h}), one more position each step", size=SMALL, colour=MUTED
+        x0 + cw * t / 2,
+        270,
+        "cache per layer: (B, h, t, d_{h}), one more position each step",
+        size=SMALL,
+        colour=MUTED,
     )
     return d
 
@@ -1137,14 +1670,21 @@ def ch8_se() -> Diagram:
         "per channel (C); the excitation, FC (C to C/r), ReLU, FC (C/r to C) and sigmoid, turns these into C "
         "weights between 0 and 1, which scale the channels of the input.",
     )  # fmt: skip
-    x_in = fmap(d, 20, 70, 40, 70, 50, tint(PALETTE["value"], 0.7), "**X**: C × H × W")
+    x_in = fmap(
+        d, 20, 70, 40, 70, 50, tint(PALETTE["value"], 0.7), "**X**: C × H × W"
+    )
     sq = d.box(170, 105, "global\navg pool", "key", w=80, h=40, size=12)
     d.text(170, 62, "squeeze", size=SMALL, bold=True, colour=PALETTE["key"])
     d.arrow((x_in.r + 4, 105), (sq.l, 105))
     z = d.box(246, 105, "C", w=30, h=52)
     d.text(246, 148, "**z**", size=SMALL)
     d.arrow((sq.r, 105), (z.l, 105))
-    xs = [(318, "FC\nC→C/r", 60), (386, "ReLU", 50), (452, "FC\nC/r→C", 60), (524, "σ", 34)]
+    xs = [
+        (318, "FC\nC→C/r", 60),
+        (386, "ReLU", 50),
+        (452, "FC\nC/r→C", 60),
+        (524, "σ", 34),
+    ]
     prev = z
     for cx, lab, w in xs:
         b = d.box(cx, 105, lab, "query", w=w, h=40, size=12)
@@ -1159,8 +1699,21 @@ def ch8_se() -> Diagram:
     d.text(626, 62, "scale", size=SMALL, bold=True)
     out = fmap(d, 664, 70, 40, 70, 50, tint(PALETTE["value"], 0.5), "C × H × W")
     d.arrow((m.r, 105), (out.l - 2, 105))
-    d.arrow((x_in.cx, 170), (x_in.cx, 186), (m.cx, 186), (m.cx, m.b), role="value", width=1.2)
-    d.text(340, 178, "the input, channel c multiplied by s_{c}", size=SMALL, colour=MUTED)
+    d.arrow(
+        (x_in.cx, 170),
+        (x_in.cx, 186),
+        (m.cx, 186),
+        (m.cx, m.b),
+        role="value",
+        width=1.2,
+    )
+    d.text(
+        340,
+        178,
+        "the input, channel c multiplied by s_{c}",
+        size=SMALL,
+        colour=MUTED,
+    )
     return d
 
 
@@ -1193,13 +1746,17 @@ def ch8_cbam() -> Diagram:
     d.arrow((sg.r, 90), (mc.l, 90))
     m1 = d.op(530, 90, "×")
     d.arrow((mc.r, 90), (m1.l, 90))
-    f2 = fmap(d, 574, 62, 40, 64, 60, tint(PALETTE["value"], 0.6), "**F**′: C × H × W")
+    f2 = fmap(
+        d, 574, 62, 40, 64, 60, tint(PALETTE["value"], 0.6), "**F**′: C × H × W"
+    )
     d.arrow((m1.r, 90), (f2.l - 2, 90))
     d.line((f.cx, 150), (f.cx, 158), (m1.cx, 158), role="value", width=1.2)
     d.arrow((m1.cx, 158), (m1.cx, m1.b), role="value", width=1.2)
     # spatial
     y = 246
-    d.text(16, 188, "spatial attention M_{s}", size=TITLE, bold=True, anchor="start")
+    d.text(
+        16, 188, "spatial attention M_{s}", size=TITLE, bold=True, anchor="start"
+    )
     d.arrow((f2.cx, 150), (f2.cx, 170), (40, 170), (40, y), (66, y))
     ca = d.box(124, y - 26, "avg over C", "key", w=104, h=24, size=12)
     cm = d.box(124, y + 26, "max over C", "key", w=104, h=24, size=12)
@@ -1218,9 +1775,13 @@ def ch8_cbam() -> Diagram:
     d.arrow((sg2.r, y), (ms.l - 2, y))
     m2 = d.op(560, y, "×")
     d.arrow((ms.r + 2, y), (m2.l, y))
-    out = fmap(d, 630, y - 30, 40, 64, 56, tint(PALETTE["value"], 0.5), "**F**″: C × H × W")
+    out = fmap(
+        d, 630, y - 30, 40, 64, 56, tint(PALETTE["value"], 0.5), "**F**″: C × H × W"
+    )
     d.arrow((m2.r, y), (out.l - 2, y))
-    d.line((f2.cx + 10, 150), (f2.cx + 10, 206), (m2.cx, 206), role="value", width=1.2)
+    d.line(
+        (f2.cx + 10, 150), (f2.cx + 10, 206), (m2.cx, 206), role="value", width=1.2
+    )
     d.arrow((m2.cx, 206), (m2.cx, m2.t), role="value", width=1.2)
     return d
 
@@ -1251,11 +1812,31 @@ def ch9_vit() -> Diagram:
 
     tok_w, gap = 44, 4
     n_show = 6
-    lin = d.box(sx + 3.5 * (tok_w + gap), sy - 38, "linear embedding (PatchEmbedding)", w=270, h=26, cls="code")
-    d.arrow((x0 + 4 * s + 6, y0 + 2 * s), (136, y0 + 2 * s), (136, lin.cy), (lin.l, lin.cy))
+    lin = d.box(
+        sx + 3.5 * (tok_w + gap),
+        sy - 38,
+        "linear embedding (PatchEmbedding)",
+        w=270,
+        h=26,
+        cls="code",
+    )
+    d.arrow(
+        (x0 + 4 * s + 6, y0 + 2 * s),
+        (136, y0 + 2 * s),
+        (136, lin.cy),
+        (lin.l, lin.cy),
+    )
     xs = [sx + (i + 1) * (tok_w + gap) + tok_w / 2 for i in range(n_show)]
     for i, x in enumerate(xs):
-        lab = "…" if i == n_show - 2 else (f"**x**_{{p}}^{{{i + 1}}}**E**" if i < n_show - 2 else "**x**_{p}^{N}**E**")
+        lab = (
+            "…"
+            if i == n_show - 2
+            else (
+                f"**x**_{{p}}^{{{i + 1}}}**E**"
+                if i < n_show - 2
+                else "**x**_{p}^{N}**E**"
+            )
+        )
         d.box(x, sy, lab, "key", w=tok_w, h=28, size=11.5)
         d.arrow((x, lin.b), (x, sy - 14), role="key", width=1.2)
     cls = d.box(sx + tok_w / 2, sy, "cls", "output", w=tok_w, h=28, size=11.5)
@@ -1266,16 +1847,27 @@ def ch9_vit() -> Diagram:
         d.box(x, pos_y, lab, w=tok_w, h=22, size=11, fill="#f3eefc")
         d.text(x, (sy + 14 + pos_y - 11) / 2 + 2, "+", size=12)
     d.text(sx - 4, pos_y, "positions **E**_{pos}", size=SMALL, anchor="end")
-    d.text(sx + 3.5 * (tok_w + gap), pos_y + 26, "(B, N + 1, d)", size=SMALL, ident="shape-tokens", cls="shape")
+    d.text(
+        sx + 3.5 * (tok_w + gap),
+        pos_y + 26,
+        "(B, N + 1, d)",
+        size=SMALL,
+        ident="shape-tokens",
+        cls="shape",
+    )
     # encoder
     ex = 570
-    enc = d.box(ex, 136, "encoder block\nLN → MHA → +\nLN → MLP → +", w=150, h=70, size=12)
+    enc = d.box(
+        ex, 136, "encoder block\nLN → MHA → +\nLN → MLP → +", w=150, h=70, size=12
+    )
     d.text(ex + 90, 126, "× L", size=TITLE, bold=True, anchor="start")
     d.text(ex + 90, 150, "pre-norm", size=SMALL, colour=MUTED, anchor="start")
     d.arrow((xs[-1] + tok_w / 2 + 4, sy + 58), (ex, sy + 58), (ex, enc.b))
     ln = d.box(ex, 66, "LayerNorm", w=100, h=24, fill="#fff6d6")
     d.arrow((ex, enc.t), (ex, ln.b))
-    head = d.box(ex, 26, "head on cls output → classes", "output", w=220, h=26, size=12)
+    head = d.box(
+        ex, 26, "head on cls output → classes", "output", w=220, h=26, size=12
+    )
     d.arrow((ex, ln.t), (ex, head.b))
     return d
 

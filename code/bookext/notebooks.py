@@ -70,14 +70,20 @@ def chapters(root: pathlib.Path = ROOT) -> list[pathlib.Path]:
     return sorted((root / "chapters").glob(CHAPTER_GLOB))
 
 
-def read_chapter(md: pathlib.Path, root: pathlib.Path = ROOT) -> nbformat.NotebookNode:
+def read_chapter(
+    md: pathlib.Path, root: pathlib.Path = ROOT
+) -> nbformat.NotebookNode:
     """The notebook myst-nb builds from ``md`` (same parser settings), so cache hashes match the build's."""
     from myst_nb.core.read import read_myst_markdown_notebook
     from myst_parser.config.main import MdParserConfig
 
-    extensions = book_config(root).get("parse", {}).get("myst_enable_extensions", [])
+    extensions = (
+        book_config(root).get("parse", {}).get("myst_enable_extensions", [])
+    )
     config = MdParserConfig(enable_extensions=set(extensions))
-    return read_myst_markdown_notebook(md.read_text(encoding="utf-8"), config=config, add_source_map=True, path=md)
+    return read_myst_markdown_notebook(
+        md.read_text(encoding="utf-8"), config=config, add_source_map=True, path=md
+    )
 
 
 # -- the site the notebooks link to ----------------------------------------------------------------
@@ -91,7 +97,9 @@ def site_url(config: dict[str, Any]) -> str:
     repo = config["repository"]["url"].rstrip("/")
     match = re.fullmatch(r"https://github\.com/([^/]+)/([^/]+?)(\.git)?", repo)
     if not match:
-        raise ValueError(f"set html.baseurl in _config.yml: cannot derive the site's address from {repo!r}")
+        raise ValueError(
+            f"set html.baseurl in _config.yml: cannot derive the site's address from {repo!r}"
+        )
     owner, name = match.group(1), match.group(2)
     return f"https://{owner.lower()}.github.io/{name}"
 
@@ -111,12 +119,16 @@ def _plain(latex: str) -> str:
     from pybtex.backends.plaintext import Backend
     from pybtex.richtext import Text
 
-    return Text.from_latex(latex).render(Backend())  # render_as() looks the backend up anew: slow
+    return Text.from_latex(latex).render(
+        Backend()
+    )  # render_as() looks the backend up anew: slow
 
 
 def _authors(entry: Any) -> list[str]:
     people = entry.persons.get("author") or entry.persons.get("editor") or []
-    return [_plain(" ".join(person.last_names)) for person in people] or [_plain(entry.fields.get("title", "?"))]
+    return [_plain(" ".join(person.last_names)) for person in people] or [
+        _plain(entry.fields.get("title", "?"))
+    ]
 
 
 def _author_text(entry: Any, full: bool = False) -> str:
@@ -135,18 +147,27 @@ def reference_list(keys: Iterable[str], bib: Any) -> str:
 
     backend = Backend()
     entries = [bib.entries[key] for key in keys]
-    formatted = [entry.text.render(backend) for entry in Style().format_entries(entries)]
-    return "\n".join(f"{i}. {' '.join(text.split())}" for i, text in enumerate(formatted, 1))
+    formatted = [
+        entry.text.render(backend) for entry in Style().format_entries(entries)
+    ]
+    return "\n".join(
+        f"{i}. {' '.join(text.split())}" for i, text in enumerate(formatted, 1)
+    )
 
 
 # -- the document: labels, exercises, citations ----------------------------------------------------
 
 
-_DIRECTIVE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|:{3,})\{(?P<name>[^}\s]+)\}[ \t]*(?P<arg>.*)$")
+_DIRECTIVE = re.compile(
+    r"^(?P<indent> {0,3})(?P<fence>`{3,}|:{3,})\{(?P<name>[^}\s]+)\}[ \t]*(?P<arg>.*)$"
+)
 _PLAIN_FENCE = re.compile(r"^(?P<indent> {0,3})(?P<fence>`{3,}|~{3,})")
 _TARGET = re.compile(r"^\((?P<label>[^()\s]+)\)=\s*$")
 _HEADING = re.compile(r"^#{1,6}\s+(?P<title>.+?)\s*#*\s*$")
-_ROLE = re.compile(r"\{(?P<name>[A-Za-z][\w:+.-]*)\}(?P<ticks>`+)(?P<content>.+?)(?P=ticks)", re.DOTALL)
+_ROLE = re.compile(
+    r"\{(?P<name>[A-Za-z][\w:+.-]*)\}(?P<ticks>`+)(?P<content>.+?)(?P=ticks)",
+    re.DOTALL,
+)
 _EXPLICIT = re.compile(r"^(?P<text>.*?)\s*<(?P<target>[^<>]+)>$", re.DOTALL)
 _LABELLED_MATH = re.compile(r"^(?P<math>.*?)\$\$\s*\((?P<label>[^()\s]+)\)\s*$")
 _OPTION = re.compile(r"^:(?P<key>[\w-]+):\s*(?P<value>.*)$")
@@ -166,10 +187,14 @@ def _split_options(body: list[str]) -> tuple[dict[str, str], list[str]]:
     """A directive's ``:key: value`` lines (or ``---`` YAML block) and the content after them."""
     options: dict[str, str] = {}
     if body and body[0].strip() == "---":
-        end = next((i for i in range(1, len(body)) if body[i].strip() == "---"), None)
+        end = next(
+            (i for i in range(1, len(body)) if body[i].strip() == "---"), None
+        )
         if end is not None:
             loaded = yaml.safe_load("\n".join(body[1:end])) or {}
-            return {str(k): "" if v is None else str(v) for k, v in loaded.items()}, body[end + 1 :]
+            return {
+                str(k): "" if v is None else str(v) for k, v in loaded.items()
+            }, body[end + 1 :]
     i = 0
     while i < len(body) and (match := _OPTION.match(body[i].strip())):
         options[match["key"]] = match["value"]
@@ -200,18 +225,34 @@ class Labels:
         for md in sorted(folder.glob("*.md")):
             lines = md.read_text(encoding="utf-8").splitlines()
             for i, line in enumerate(lines):
-                if (directive := _DIRECTIVE.match(line)) and directive["name"] == "glossary":
-                    _, body = _split_options(lines[i + 1 : _closing(lines, i, directive["fence"])])
-                    terms |= {term.strip().lower(): term.strip() for term in body if term.strip() and term[0] != " "}
+                if (directive := _DIRECTIVE.match(line)) and directive[
+                    "name"
+                ] == "glossary":
+                    _, body = _split_options(
+                        lines[i + 1 : _closing(lines, i, directive["fence"])]
+                    )
+                    terms |= {
+                        term.strip().lower(): term.strip()
+                        for term in body
+                        if term.strip() and term[0] != " "
+                    }
                 if match := _TARGET.match(line):
                     following = next((x for x in lines[i + 1 :] if x.strip()), "")
                     heading = _HEADING.match(following)
-                    targets[match["label"]] = (md.stem, heading["title"] if heading else match["label"])
-                elif (directive := _DIRECTIVE.match(line)) and directive["name"] in ("figure", "table"):
+                    targets[match["label"]] = (
+                        md.stem,
+                        heading["title"] if heading else match["label"],
+                    )
+                elif (directive := _DIRECTIVE.match(line)) and directive[
+                    "name"
+                ] in ("figure", "table"):
                     end = _closing(lines, i, directive["fence"])
                     options, content = _split_options(lines[i + 1 : end])
                     if "name" in options:
-                        caption = next((x.strip() for x in content if x.strip()), options["name"])
+                        caption = next(
+                            (x.strip() for x in content if x.strip()),
+                            options["name"],
+                        )
                         targets[options["name"]] = (md.stem, caption)
         return cls(targets, terms)
 
@@ -238,7 +279,9 @@ class Chapter:
             directive = _DIRECTIVE.match(line)
             if directive and directive["name"] in ("exercise", "exercise-start"):
                 count += 1
-                options, _ = _split_options(lines[i + 1 : _closing(lines, i, directive["fence"])])
+                options, _ = _split_options(
+                    lines[i + 1 : _closing(lines, i, directive["fence"])]
+                )
                 self.exercises[options.get("label", f"#{count}")] = count
             elif match := _LABELLED_MATH.match(line.strip()):
                 self.equations[match["label"]] = len(self.equations) + 1
@@ -249,7 +292,9 @@ class Chapter:
                         self.cited.append(key.strip())
 
     def page(self, stem: str, anchor: str = "") -> str:
-        return f"{self.site}/chapters/{stem}.html" + (f"#{anchor}" if anchor else "")
+        return f"{self.site}/chapters/{stem}.html" + (
+            f"#{anchor}" if anchor else ""
+        )
 
     def where(self, line: str) -> str:
         return f"{self.md.name}: {line.strip()[:80]!r}"
@@ -262,7 +307,11 @@ def _explicit(content: str) -> tuple[str, str]:
     """``text <target>`` -> (text, target); ``target`` -> (target, target)."""
     content = " ".join(content.split())
     match = _EXPLICIT.match(content)
-    return (match["text"], match["target"]) if match and match["text"] else (content, content)
+    return (
+        (match["text"], match["target"])
+        if match and match["text"]
+        else (content, content)
+    )
 
 
 def _term(chapter: Chapter, content: str) -> str:
@@ -270,7 +319,9 @@ def _term(chapter: Chapter, content: str) -> str:
 
     text, term = _explicit(content)
     if term.lower() not in chapter.labels.terms:
-        raise ValueError(f"{chapter.md.name}: {{term}} names {term!r}, which the glossary does not define")
+        raise ValueError(
+            f"{chapter.md.name}: {{term}} names {term!r}, which the glossary does not define"
+        )
     anchor = _make_id("term-" + chapter.labels.terms[term.lower()])
     return f"[**{text}**]({chapter.page('glossary', anchor)})"
 
@@ -280,7 +331,9 @@ def _cite(chapter: Chapter, name: str, content: str) -> str:
     parts = []
     for key in (k.strip() for k in content.split(",")):
         if key not in chapter.bib.entries:
-            raise ValueError(f"{chapter.md.name}: {{{name}}} cites {key!r}, which is not in references.bib")
+            raise ValueError(
+                f"{chapter.md.name}: {{{name}}} cites {key!r}, which is not in references.bib"
+            )
         entry = chapter.bib.entries[key]
         year = entry.fields.get("year", "n.d.")
         author = _author_text(entry, full=variant.endswith("s"))
@@ -293,7 +346,11 @@ def _cite(chapter: Chapter, name: str, content: str) -> str:
             parts.append(author)
         else:
             parts.append(f"[{author}, {year}]({link})")
-    return "; ".join(parts) if variant in ("t", "ts", "author") else "(" + "; ".join(parts) + ")"
+    return (
+        "; ".join(parts)
+        if variant in ("t", "ts", "author")
+        else "(" + "; ".join(parts) + ")"
+    )
 
 
 def _ref(chapter: Chapter, name: str, content: str) -> str:
@@ -303,16 +360,22 @@ def _ref(chapter: Chapter, name: str, content: str) -> str:
         return f"[{text if text != label else stem}]({chapter.page(stem)})"
     if name == "eq":
         if label not in chapter.equations:
-            raise ValueError(f"{chapter.md.name}: {{eq}} names an unknown equation {label!r}")
+            raise ValueError(
+                f"{chapter.md.name}: {{eq}} names an unknown equation {label!r}"
+            )
         return f"({chapter.equations[label]})"
     if label in chapter.exercises and text == label:
         return f"Exercise {chapter.exercises[label]}"
     if label not in chapter.labels.targets:
-        raise ValueError(f"{chapter.md.name}: {{{name}}} names an unknown label {label!r}")
+        raise ValueError(
+            f"{chapter.md.name}: {{{name}}} names an unknown label {label!r}"
+        )
     stem, title = chapter.labels.targets[label]
     if text == label:
         text = title
-    return f"[{text.replace('%s', '').strip() or title}]({chapter.page(stem, label)})"
+    return (
+        f"[{text.replace('%s', '').strip() or title}]({chapter.page(stem, label)})"
+    )
 
 
 def _glue(chapter: Chapter, content: str) -> str:
@@ -341,7 +404,9 @@ def render_role(chapter: Chapter, name: str, content: str) -> str:
     }
     if name in simple:
         return simple[name](content)
-    raise ValueError(f"{chapter.md.name}: don't know how to export the role {{{name}}}`{content}` to a notebook")
+    raise ValueError(
+        f"{chapter.md.name}: don't know how to export the role {{{name}}}`{content}` to a notebook"
+    )
 
 
 # -- directives --------------------------------------------------------------------------------------
@@ -360,7 +425,13 @@ def _block(title: str, body: list[str], collapsed: bool) -> list[str]:
     """A titled block quote, or a collapsed ``<details>`` where the site collapses it."""
     body = _strip_blank(body)
     if collapsed:
-        return [f"<details><summary><b>{title}</b></summary>", "", *body, "", "</details>"]
+        return [
+            f"<details><summary><b>{title}</b></summary>",
+            "",
+            *body,
+            "",
+            "</details>",
+        ]
     return _quote([f"**{title}**", *([""] + body if body else [])])
 
 
@@ -370,17 +441,28 @@ def _code_block(code: str, language: str) -> list[str]:
     return [f"{fence}{language}", *code.rstrip("\n").splitlines(), fence]
 
 
-def _literalinclude(chapter: Chapter, path: str, options: dict[str, str]) -> list[str]:
+def _literalinclude(
+    chapter: Chapter, path: str, options: dict[str, str]
+) -> list[str]:
     from sphinx.directives.code import LiteralIncludeReader
 
     filename = (chapter.md.parent / path).resolve()
     if not filename.is_file():
-        raise ValueError(f"{chapter.md.name}: literalinclude of a missing file {path!r}")
+        raise ValueError(
+            f"{chapter.md.name}: literalinclude of a missing file {path!r}"
+        )
     typed: dict[str, Any] = {}
     for key, value in options.items():
         if key in ("dedent", "lineno-start", "tab-width"):
             typed[key] = int(value) if value else None
-        elif key in ("linenos", "lineno-match", "force", "emphasize-lines", "name", "class"):
+        elif key in (
+            "linenos",
+            "lineno-match",
+            "force",
+            "emphasize-lines",
+            "name",
+            "class",
+        ):
             continue  # presentation only
         else:
             typed[key] = value
@@ -390,21 +472,34 @@ def _literalinclude(chapter: Chapter, path: str, options: dict[str, str]) -> lis
     return caption + _code_block(code, options.get("language", ""))
 
 
-def _image(chapter: Chapter, path: str, options: dict[str, str], attachments: dict[str, dict[str, str]]) -> str:
+def _image(
+    chapter: Chapter,
+    path: str,
+    options: dict[str, str],
+    attachments: dict[str, dict[str, str]],
+) -> str:
     """``![alt](attachment:name)`` for a local file (attached to the cell), else a plain image link."""
     alt = " ".join(options.get("alt", "").split())
     file = chapter.md.parent / path
     if "://" in path or not file.is_file():
         if "://" not in path:
-            raise ValueError(f"{chapter.where(path)}: the image file does not exist")
+            raise ValueError(
+                f"{chapter.where(path)}: the image file does not exist"
+            )
         return f"![{alt}]({path})"
     mime = mimetypes.guess_type(file.name)[0] or "application/octet-stream"
-    attachments[file.name] = {mime: base64.b64encode(file.read_bytes()).decode("ascii")}
+    attachments[file.name] = {
+        mime: base64.b64encode(file.read_bytes()).decode("ascii")
+    }
     return f"![{alt}](attachment:{file.name})"
 
 
 def render_directive(
-    chapter: Chapter, name: str, arg: str, body: list[str], attachments: dict[str, dict[str, str]]
+    chapter: Chapter,
+    name: str,
+    arg: str,
+    body: list[str],
+    attachments: dict[str, dict[str, str]],
 ) -> list[str]:
     options, content = _split_options(body)
 
@@ -413,20 +508,48 @@ def render_directive(
 
     collapsed = "dropdown" in options.get("class", "").split() or name == "dropdown"
     if name in ADMONITIONS:
-        title = arg.strip() if name in ("admonition", "dropdown", "topic", "sidebar") and arg.strip() else name.title()
+        title = (
+            arg.strip()
+            if name in ("admonition", "dropdown", "topic", "sidebar")
+            and arg.strip()
+            else name.title()
+        )
         if name == "seealso":
             title = "See also"
-        if name not in ("admonition", "dropdown", "topic", "sidebar", "margin", "epigraph") and arg.strip():
+        if (
+            name
+            not in (
+                "admonition",
+                "dropdown",
+                "topic",
+                "sidebar",
+                "margin",
+                "epigraph",
+            )
+            and arg.strip()
+        ):
             content = [arg, *content]
         return _block(render_inline(chapter, title), inner(), collapsed)
     if name in ("exercise", "exercise-start"):
         chapter.exercises_rendered += 1
-        number = chapter.exercises[options.get("label", f"#{chapter.exercises_rendered}")]
-        title = f"Exercise {number}" + (f" ({render_inline(chapter, arg.strip())})" if arg.strip() else "")
-        return _block(title, inner(), collapsed=False) if name == "exercise" else [f"**{title}**", "", *inner()]
+        number = chapter.exercises[
+            options.get("label", f"#{chapter.exercises_rendered}")
+        ]
+        title = f"Exercise {number}" + (
+            f" ({render_inline(chapter, arg.strip())})" if arg.strip() else ""
+        )
+        return (
+            _block(title, inner(), collapsed=False)
+            if name == "exercise"
+            else [f"**{title}**", "", *inner()]
+        )
     if name in ("solution", "solution-start"):
         label = arg.strip()
-        title = f"Solution to Exercise {chapter.exercises[label]}" if label in chapter.exercises else "Solution"
+        title = (
+            f"Solution to Exercise {chapter.exercises[label]}"
+            if label in chapter.exercises
+            else "Solution"
+        )
         if name == "solution":
             return _block(title, inner(), collapsed=True)
         return [f"**{title}**", "", *inner()]
@@ -450,13 +573,24 @@ def render_directive(
         chapter.uses_glue = True
         key = arg.strip()
         caption = _strip_blank(inner())
-        return _quote([f"*⟨{key}⟩ is drawn when the chapter runs.*", *([""] + caption if caption else [])])
+        return _quote(
+            [
+                f"*⟨{key}⟩ is drawn when the chapter runs.*",
+                *([""] + caption if caption else []),
+            ]
+        )
     if name in ("table", "div", "only"):
-        title = [f"**{render_inline(chapter, arg.strip())}**", ""] if name == "table" and arg.strip() else []
+        title = (
+            [f"**{render_inline(chapter, arg.strip())}**", ""]
+            if name == "table" and arg.strip()
+            else []
+        )
         return title + inner()
     if name == "raw":
         return content if arg.strip() == "html" else []
-    raise ValueError(f"{chapter.where(name)}: don't know how to export the directive {{{name}}} to a notebook")
+    raise ValueError(
+        f"{chapter.where(name)}: don't know how to export the directive {{{name}}} to a notebook"
+    )
 
 
 # -- the transformation -------------------------------------------------------------------------------
@@ -469,7 +603,9 @@ def render_inline(chapter: Chapter, text: str) -> str:
 _MARKDOWN_IMAGE = re.compile(r"!\[(?P<alt>[^\]]*)\]\((?P<path>[^)\s]+)\)")
 
 
-def _attach_images(chapter: Chapter, text: str, attachments: dict[str, dict[str, str]]) -> str:
+def _attach_images(
+    chapter: Chapter, text: str, attachments: dict[str, dict[str, str]]
+) -> str:
     """Markdown images of local files become cell attachments, like figures."""
 
     def attach(match: re.Match[str]) -> str:
@@ -481,7 +617,9 @@ def _attach_images(chapter: Chapter, text: str, attachments: dict[str, dict[str,
     return _MARKDOWN_IMAGE.sub(attach, text)
 
 
-def _text_lines(chapter: Chapter, lines: list[str], attachments: dict[str, dict[str, str]]) -> list[str]:
+def _text_lines(
+    chapter: Chapter, lines: list[str], attachments: dict[str, dict[str, str]]
+) -> list[str]:
     """Prose: drop targets and comments, number labelled equations, then render the roles."""
     out: list[str] = []
     for line in lines:
@@ -489,14 +627,26 @@ def _text_lines(chapter: Chapter, lines: list[str], attachments: dict[str, dict[
             out.append(f'<a id="{_TARGET.match(line.strip())["label"]}"></a>')  # type: ignore[index]
         elif line.startswith("%"):
             continue
-        elif match := _LABELLED_MATH.match(line.strip()):  # "$$ (label)" closes a numbered equation
-            out.append(rf"{match['math']} \tag{{{chapter.equations[match['label']]}}} $$")
+        elif match := _LABELLED_MATH.match(
+            line.strip()
+        ):  # "$$ (label)" closes a numbered equation
+            out.append(
+                rf"{match['math']} \tag{{{chapter.equations[match['label']]}}} $$"
+            )
         else:
             out.append(line)
-    return _attach_images(chapter, render_inline(chapter, "\n".join(out)), attachments).split("\n") if out else []
+    return (
+        _attach_images(
+            chapter, render_inline(chapter, "\n".join(out)), attachments
+        ).split("\n")
+        if out
+        else []
+    )
 
 
-def transform_lines(chapter: Chapter, lines: list[str], attachments: dict[str, dict[str, str]]) -> list[str]:
+def transform_lines(
+    chapter: Chapter, lines: list[str], attachments: dict[str, dict[str, str]]
+) -> list[str]:
     out: list[str] = []
     text: list[str] = []
     i = 0
@@ -515,14 +665,18 @@ def transform_lines(chapter: Chapter, lines: list[str], attachments: dict[str, d
         if directive:
             indent = directive["indent"]
             body = [x.removeprefix(indent) for x in lines[i + 1 : end]]
-            out += render_directive(chapter, directive["name"], directive["arg"], body, attachments)
+            out += render_directive(
+                chapter, directive["name"], directive["arg"], body, attachments
+            )
         else:
             out += lines[i : end + 1]  # a plain code block: copied as it is
         i = end + 1
     return out + _text_lines(chapter, text, attachments)
 
 
-def export_markdown(chapter: Chapter, source: str) -> tuple[str, dict[str, dict[str, str]]]:
+def export_markdown(
+    chapter: Chapter, source: str
+) -> tuple[str, dict[str, dict[str, str]]]:
     """One markdown cell's source as plain Markdown, and the files it attaches."""
     attachments: dict[str, dict[str, str]] = {}
     lines = transform_lines(chapter, source.splitlines(), attachments)
@@ -536,7 +690,9 @@ GLUE_NOTE = (
 )
 
 
-def export_notebook(md: pathlib.Path, root: pathlib.Path = ROOT) -> nbformat.NotebookNode:
+def export_notebook(
+    md: pathlib.Path, root: pathlib.Path = ROOT
+) -> nbformat.NotebookNode:
     """The reader's notebook for chapter ``md``: plain Markdown, the code cells as they are, no outputs."""
     md = md.resolve()
     config = book_config(root)
@@ -558,21 +714,31 @@ def export_notebook(md: pathlib.Path, root: pathlib.Path = ROOT) -> nbformat.Not
             if attachments:
                 new.attachments = attachments
         elif cell.cell_type == "code":
-            new = nbformat.v4.new_code_cell(cell.source, metadata=dict(cell.metadata))
+            new = nbformat.v4.new_code_cell(
+                cell.source, metadata=dict(cell.metadata)
+            )
         else:
-            new = nbformat.v4.new_raw_cell(cell.source, metadata=dict(cell.metadata))
+            new = nbformat.v4.new_raw_cell(
+                cell.source, metadata=dict(cell.metadata)
+            )
         cells.append(new)
     if chapter.uses_glue:
         first = next(c for c in cells if c.cell_type == "markdown")
         first.source += "\n\n" + GLUE_NOTE
     if cells and cells[0].cell_type == "markdown":
-        cells[0].source = f"<!-- Generated from {md.name} by `make notebooks`: edit the .md, not this file. -->\n" + (
-            cells[0].source
+        cells[0].source = (
+            f"<!-- Generated from {md.name} by `make notebooks`: edit the .md, not this file. -->\n"
+            + (cells[0].source)
         )
     for i, cell in enumerate(cells):
         cell.id = f"cell-{i:03d}"
-    metadata = {"kernelspec": dict(source.metadata["kernelspec"]), "language_info": {"name": "python"}}
-    return nbformat.v4.new_notebook(cells=cells, metadata=metadata, nbformat_minor=5)
+    metadata = {
+        "kernelspec": dict(source.metadata["kernelspec"]),
+        "language_info": {"name": "python"},
+    }
+    return nbformat.v4.new_notebook(
+        cells=cells, metadata=metadata, nbformat_minor=5
+    )
 
 
 def notebook_text(nb: nbformat.NotebookNode) -> str:
@@ -580,7 +746,9 @@ def notebook_text(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb, version=nbformat.NO_CONVERT) + "\n"
 
 
-def export(mds: Iterable[pathlib.Path], root: pathlib.Path = ROOT) -> list[pathlib.Path]:
+def export(
+    mds: Iterable[pathlib.Path], root: pathlib.Path = ROOT
+) -> list[pathlib.Path]:
     written = []
     for md in mds:
         target = md.with_suffix(".ipynb")
@@ -591,12 +759,16 @@ def export(mds: Iterable[pathlib.Path], root: pathlib.Path = ROOT) -> list[pathl
     return written
 
 
-def stale(mds: Iterable[pathlib.Path], root: pathlib.Path = ROOT) -> list[pathlib.Path]:
+def stale(
+    mds: Iterable[pathlib.Path], root: pathlib.Path = ROOT
+) -> list[pathlib.Path]:
     """The ``.ipynb`` files that are missing or differ from what ``export`` would write."""
     out = []
     for md in mds:
         target = md.with_suffix(".ipynb")
-        if not target.is_file() or target.read_text(encoding="utf-8") != notebook_text(export_notebook(md, root)):
+        if not target.is_file() or target.read_text(
+            encoding="utf-8"
+        ) != notebook_text(export_notebook(md, root)):
             out.append(target)
     return out
 
@@ -604,7 +776,9 @@ def stale(mds: Iterable[pathlib.Path], root: pathlib.Path = ROOT) -> list[pathli
 # -- JupyterLab: saving a chapter notebook never dirties the repository ----------------------------------
 
 
-def strip_outputs_before_save(model: dict[str, Any], path: str, **kwargs: Any) -> None:
+def strip_outputs_before_save(
+    model: dict[str, Any], path: str, **kwargs: Any
+) -> None:
     """A Jupyter ``ContentsManager.pre_save_hook`` (``make lab`` installs it) for the exported chapters.
 
     Autosave would write outputs, execution counts and kernel metadata into the tracked notebooks. This
@@ -613,7 +787,11 @@ def strip_outputs_before_save(model: dict[str, Any], path: str, **kwargs: Any) -
     """
     manager = kwargs.get("contents_manager")
     file = pathlib.Path(getattr(manager, "root_dir", "."), path)
-    is_export = file.parent.name == "chapters" and re.fullmatch(r"\d\d_.+", file.stem) and file.with_suffix(".md").is_file()
+    is_export = (
+        file.parent.name == "chapters"
+        and re.fullmatch(r"\d\d_.+", file.stem)
+        and file.with_suffix(".md").is_file()
+    )
     if model.get("type") != "notebook" or not is_export:
         return
     nb = model["content"]
@@ -622,10 +800,18 @@ def strip_outputs_before_save(model: dict[str, Any], path: str, **kwargs: Any) -
             cell["outputs"] = []
             cell["execution_count"] = None
         metadata = cell.get("metadata", {})
-        for key in ("execution", "collapsed", "scrolled", "trusted", "jp-MarkdownHeadingCollapsed"):
+        for key in (
+            "execution",
+            "collapsed",
+            "scrolled",
+            "trusted",
+            "jp-MarkdownHeadingCollapsed",
+        ):
             metadata.pop(key, None)
     kernelspec = nb["metadata"].get("kernelspec")
-    nb["metadata"] = {"language_info": {"name": "python"}} | ({"kernelspec": kernelspec} if kernelspec else {})
+    nb["metadata"] = {"language_info": {"name": "python"}} | (
+        {"kernelspec": kernelspec} if kernelspec else {}
+    )
 
 
 # -- parallel execution into the build's cache -----------------------------------------------------------
@@ -639,7 +825,12 @@ def usable_cores() -> int:
 
 
 # One thread per kernel; and the outputs are for a static page (attnbook.train: no progress-bar widgets).
-ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "ATTNBOOK_STATIC_PAGE": "1"}
+ONE_THREAD = {
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "ATTNBOOK_STATIC_PAGE": "1",
+}
 
 
 @dataclasses.dataclass
@@ -666,29 +857,48 @@ def _kernel_rss(poll_s: float, stop: threading.Event, peak: list[int]) -> None:
         peak[0] = max(peak[0], total)
 
 
-def execute_chapter(md: pathlib.Path, root: pathlib.Path, timeout: int | None) -> Run:
+def execute_chapter(
+    md: pathlib.Path, root: pathlib.Path, timeout: int | None
+) -> Run:
     """Run one chapter in a fresh kernel (in the chapter's folder), as myst-nb would; measure it."""
     from jupyter_cache.executors.utils import single_nb_execution
 
     nb = read_chapter(md, root)
     peak = [0]
     stop = threading.Event()
-    poller = threading.Thread(target=_kernel_rss, args=(0.2, stop, peak), daemon=True)
+    poller = threading.Thread(
+        target=_kernel_rss, args=(0.2, stop, peak), daemon=True
+    )
     poller.start()
     start = time.perf_counter()
     try:
-        result = single_nb_execution(nb, cwd=str(md.parent), timeout=timeout, allow_errors=False, meta_override=True)
+        result = single_nb_execution(
+            nb,
+            cwd=str(md.parent),
+            timeout=timeout,
+            allow_errors=False,
+            meta_override=True,
+        )
     finally:
         stop.set()
         poller.join()
     seconds = time.perf_counter() - start
     if result.err is not None:
-        return Run(md, seconds, peak[0] / 2**20, None, result.exc_string or repr(result.err))
+        return Run(
+            md,
+            seconds,
+            peak[0] / 2**20,
+            None,
+            result.exc_string or repr(result.err),
+        )
     return Run(md, result.time, peak[0] / 2**20, nb, None)
 
 
 def execute(
-    mds: list[pathlib.Path], root: pathlib.Path = ROOT, jobs: int | None = None, log: Callable[[str], None] = print
+    mds: list[pathlib.Path],
+    root: pathlib.Path = ROOT,
+    jobs: int | None = None,
+    log: Callable[[str], None] = print,
 ) -> list[Run]:
     """Execute the chapters of ``mds`` missing from the build's cache, ``jobs`` at a time; cache the results.
 
@@ -701,7 +911,9 @@ def execute(
     execute_config = config.get("execute", {})
     cache_dir = root / execute_config.get("cache", "_build/.jupyter_cache")
     stamp = cache_dir / "all-executed.stamp"
-    if stamp.is_file() and all(md.stat().st_mtime < stamp.stat().st_mtime for md in mds):
+    if stamp.is_file() and all(
+        md.stat().st_mtime < stamp.stat().st_mtime for md in mds
+    ):
         log("no chapter changed since they were all executed")
         return []
     from jupyter_cache import get_cache
@@ -715,7 +927,9 @@ def execute(
             cache.match_cache_notebook(read_chapter(md, root))
         except KeyError:
             todo.append(md)
-    every_chapter = {md.resolve() for md in mds} == {md.resolve() for md in chapters(root)}
+    every_chapter = {md.resolve() for md in mds} == {
+        md.resolve() for md in chapters(root)
+    }
     if not todo:
         log("every chapter is in the execution cache")
         if every_chapter:
@@ -724,22 +938,33 @@ def execute(
     jobs = max(1, min(jobs or usable_cores(), len(todo)))
     for name, value in ONE_THREAD.items():
         os.environ.setdefault(name, value)
-    log(f"executing {len(todo)} chapter(s), {jobs} at a time ({usable_cores()} usable cores)")
+    log(
+        f"executing {len(todo)} chapter(s), {jobs} at a time ({usable_cores()} usable cores)"
+    )
     runs = []
-    context = multiprocessing.get_context("spawn")  # no forking of a process that runs threads
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+    context = multiprocessing.get_context(
+        "spawn"
+    )  # no forking of a process that runs threads
+    with concurrent.futures.ProcessPoolExecutor(
+        max_workers=jobs, mp_context=context
+    ) as pool:
         futures = [pool.submit(execute_chapter, md, root, timeout) for md in todo]
         for future in concurrent.futures.as_completed(futures):
             run = future.result()
             runs.append(run)
             status = "FAILED" if run.error else "ok"
-            log(f"{run.md.name}: {status} in {run.seconds:.1f} s, peak kernel RSS {run.peak_mb:.0f} MB")
+            log(
+                f"{run.md.name}: {status} in {run.seconds:.1f} s, peak kernel RSS {run.peak_mb:.0f} MB"
+            )
             if run.notebook is not None:
                 cache.cache_notebook_bundle(
                     CacheBundleIn(
                         run.notebook,
                         str(run.md),
-                        data={"execution_seconds": run.seconds, "peak_mb": run.peak_mb},
+                        data={
+                            "execution_seconds": run.seconds,
+                            "peak_mb": run.peak_mb,
+                        },
                     ),
                     check_validity=False,
                     overwrite=True,
@@ -755,9 +980,18 @@ def execute(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("command", choices=["export", "check", "execute"])
-    parser.add_argument("chapters", nargs="*", type=pathlib.Path, help="default: every chapters/NN_*.md")
-    parser.add_argument("--jobs", type=int, default=int(os.environ.get("JOBS") or 0) or None,
-                        help="chapters executed at once (default: min(usable cores, chapters to run); env JOBS)")
+    parser.add_argument(
+        "chapters",
+        nargs="*",
+        type=pathlib.Path,
+        help="default: every chapters/NN_*.md",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("JOBS") or 0) or None,
+        help="chapters executed at once (default: min(usable cores, chapters to run); env JOBS)",
+    )
     args = parser.parse_args(argv)
     mds = [p.resolve() for p in args.chapters] or chapters()
     if args.command == "export":
@@ -767,14 +1001,23 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         outdated = stale(mds)
         for path in outdated:
-            print(f"{path.relative_to(ROOT)} differs from its export: run `make notebooks`", file=sys.stderr)
+            print(
+                f"{path.relative_to(ROOT)} differs from its export: run `make notebooks`",
+                file=sys.stderr,
+            )
         return 1 if outdated else 0
     runs = execute(mds, jobs=args.jobs)
     failed = [run for run in runs if run.error]
     for run in failed:
         print(f"\n{run.md.name} failed:\n{run.error}", file=sys.stderr)
     if runs:
-        summary = {run.md.stem: {"exec_s": round(run.seconds, 2), "peak_mb": round(run.peak_mb)} for run in runs}
+        summary = {
+            run.md.stem: {
+                "exec_s": round(run.seconds, 2),
+                "peak_mb": round(run.peak_mb),
+            }
+            for run in runs
+        }
         print(json.dumps(summary))
     return 1 if failed else 0
 

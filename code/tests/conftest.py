@@ -26,11 +26,17 @@ SITE_MODULES = {"test_site.py", "test_browser.py"}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "site: needs the built book in _build/html (`make book`)")
-    config.addinivalue_line("markers", "cuda: needs a CUDA device; skipped where there is none")
+    config.addinivalue_line(
+        "markers", "site: needs the built book in _build/html (`make book`)"
+    )
+    config.addinivalue_line(
+        "markers", "cuda: needs a CUDA device; skipped where there is none"
+    )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(
+    config: pytest.Config, items: list[pytest.Item]
+) -> None:
     for item in items:
         if item.path.name in SITE_MODULES:
             item.add_marker(pytest.mark.site)

@@ -24,12 +24,18 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 SHOTS = ROOT / "_build" / "screenshots"
 PAGES = site_pages(SITE) if SITE.is_dir() else []
-WIDGET_PAGES = [p for p in PAGES if "application/vnd.jupyter.widget-state+json" in (SITE / p).read_text("utf-8")]
+WIDGET_PAGES = [
+    p
+    for p in PAGES
+    if "application/vnd.jupyter.widget-state+json" in (SITE / p).read_text("utf-8")
+]
 
 
 def test_site_was_built() -> None:
     assert "index.html" in PAGES, f"no built site at {SITE}; run `make book` first"
-    assert WIDGET_PAGES, "no page embeds widget state: the explorers were not saved by the build"
+    assert WIDGET_PAGES, (
+        "no page embeds widget state: the explorers were not saved by the build"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +54,9 @@ def browser() -> Iterator[Any]:
 
 def _shot(page: str, suffix: str = "") -> str:
     SHOTS.mkdir(parents=True, exist_ok=True)
-    return str(SHOTS / (page.replace("/", "__").removesuffix(".html") + suffix + ".png"))
+    return str(
+        SHOTS / (page.replace("/", "__").removesuffix(".html") + suffix + ".png")
+    )
 
 
 def _digest(locator: Any) -> str:
@@ -70,22 +78,34 @@ def test_page_is_clean_offline(browser: Any, base_url: str, page: str) -> None:
             visit.wait_for_explorers()
         rendered = visit.wait_for_math()
         visit.page.screenshot(path=_shot(page))
-        assert visit.blocked == [], f"{page} tried to reach off-machine URLs: {visit.blocked}"
+        assert visit.blocked == [], (
+            f"{page} tried to reach off-machine URLs: {visit.blocked}"
+        )
         assert visit.errors == [], f"{page} logged console errors: {visit.errors}"
-        formulas = visit.page.locator(".math").count()  # Sphinx's inline and display math
-        assert rendered >= formulas, f"{page}: {formulas} formulas but only {rendered} typeset"
-        assert visit.page.evaluate(MATH_PROBLEMS_JS) == [], f"{page}: MathJax could not typeset some formulas"
+        formulas = visit.page.locator(
+            ".math"
+        ).count()  # Sphinx's inline and display math
+        assert rendered >= formulas, (
+            f"{page}: {formulas} formulas but only {rendered} typeset"
+        )
+        assert visit.page.evaluate(MATH_PROBLEMS_JS) == [], (
+            f"{page}: MathJax could not typeset some formulas"
+        )
         assert "Undefined control sequence" not in visit.page.inner_text("body")
 
 
 @pytest.mark.parametrize("page", WIDGET_PAGES)
-def test_every_slider_changes_the_figure(browser: Any, base_url: str, page: str) -> None:
+def test_every_slider_changes_the_figure(
+    browser: Any, base_url: str, page: str
+) -> None:
     with OfflinePage(browser, base_url + page) as visit:
         n = visit.wait_for_explorers()
         moved = 0
         for i in range(n):
             explorer = visit.page.locator(".attn-explorer").nth(i)
-            explorer.evaluate("e => e.scrollIntoView({block: 'center'})")  # clear of the sticky header
+            explorer.evaluate(
+                "e => e.scrollIntoView({block: 'center'})"
+            )  # clear of the sticky header
             canvas = explorer.locator("canvas.attn-heatmap")
             sliders = explorer.locator("input[type=range]")
             for j in range(sliders.count()):
@@ -95,37 +115,60 @@ def test_every_slider_changes_the_figure(browser: Any, base_url: str, page: str)
                 before = _digest(canvas)
                 at_end = slider.evaluate("s => Number(s.value) >= Number(s.max)")
                 slider.focus()
-                slider.press("ArrowLeft" if at_end else "ArrowRight")  # the keyboard path readers use
-                assert _digest(canvas) != before, f"{page}: explorer {i}, slider {j} moved but the heatmap did not change"
+                slider.press(
+                    "ArrowLeft" if at_end else "ArrowRight"
+                )  # the keyboard path readers use
+                assert _digest(canvas) != before, (
+                    f"{page}: explorer {i}, slider {j} moved but the heatmap did not change"
+                )
                 moved += 1
             explorer.screenshot(path=_shot(page, f"__explorer{i}"))
         assert moved > 0, f"{page}: no movable slider found"
-        assert visit.blocked == [] and visit.errors == [], (visit.blocked, visit.errors)
+        assert visit.blocked == [] and visit.errors == [], (
+            visit.blocked,
+            visit.errors,
+        )
 
 
-def _first_explorer(visit: OfflinePage) -> tuple[Any, dict[str, float], Any, str, str | None]:
+def _first_explorer(
+    visit: OfflinePage,
+) -> tuple[Any, dict[str, float], Any, str, str | None]:
     """The page's first explorer scrolled into view: (explorer, heatmap box, read-out, its hint text, data-drawn)."""
     visit.wait_for_explorers()
     explorer = visit.page.locator(".attn-explorer").first
     explorer.evaluate("e => e.scrollIntoView({block: 'center'})")
     readout = explorer.locator(".attn-readout")
     box = explorer.locator("canvas.attn-heatmap").bounding_box()
-    return explorer, box, readout, readout.inner_text(), explorer.get_attribute("data-drawn")
+    return (
+        explorer,
+        box,
+        readout,
+        readout.inner_text(),
+        explorer.get_attribute("data-drawn"),
+    )
 
 
 def test_hover_reads_out_the_weight(browser: Any, base_url: str) -> None:
     page = WIDGET_PAGES[0]
     with OfflinePage(browser, base_url + page) as visit:
         explorer, box, readout, hint, drawn = _first_explorer(visit)
-        visit.page.mouse.move(box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"])
+        visit.page.mouse.move(
+            box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"]
+        )
         text = readout.inner_text()
         assert text != hint, "hovering a cell did not change the read-out"
         value = float(text.rsplit(":", 1)[1])
         assert 0.0 <= value <= 1.0, f"read-out {text!r} is not an attention weight"
-        visit.page.mouse.move(box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"])
-        visit.page.mouse.move(box["x"] - 5, box["y"] - 5)  # leaving the canvas restores the hint
+        visit.page.mouse.move(
+            box["x"] + 0.3 * box["width"], box["y"] + 0.2 * box["height"]
+        )
+        visit.page.mouse.move(
+            box["x"] - 5, box["y"] - 5
+        )  # leaving the canvas restores the hint
         assert readout.inner_text() == hint
-        assert explorer.get_attribute("data-drawn") == drawn, "moving the pointer repainted the grid"
+        assert explorer.get_attribute("data-drawn") == drawn, (
+            "moving the pointer repainted the grid"
+        )
 
 
 def _luminance(png: bytes) -> float:
@@ -141,27 +184,44 @@ def test_explorers_follow_the_dark_theme(browser: Any, base_url: str) -> None:
         explorer = _first_explorer(visit)[0]
         light = explorer.screenshot(path=_shot(page, "__light"))
         drawn = int(explorer.get_attribute("data-drawn"))
-        visit.page.evaluate("document.documentElement.dataset.theme = 'dark'")  # as the theme's switch does
-        explorer.evaluate(f"e => new Promise(ok => (function poll() {{ Number(e.dataset.drawn) > {drawn} ? ok() : "
-                          "requestAnimationFrame(poll); })())")
+        visit.page.evaluate(
+            "document.documentElement.dataset.theme = 'dark'"
+        )  # as the theme's switch does
+        explorer.evaluate(
+            f"e => new Promise(ok => (function poll() {{ Number(e.dataset.drawn) > {drawn} ? ok() : "
+            "requestAnimationFrame(poll); })())"
+        )
         dark = explorer.screenshot(path=_shot(page, "__dark"))
-        text = explorer.evaluate("e => getComputedStyle(e).getPropertyValue('--attn-text').trim()")
+        text = explorer.evaluate(
+            "e => getComputedStyle(e).getPropertyValue('--attn-text').trim()"
+        )
         page_text = visit.page.evaluate(
-            "getComputedStyle(document.documentElement).getPropertyValue('--pst-color-text-base').trim()")
+            "getComputedStyle(document.documentElement).getPropertyValue('--pst-color-text-base').trim()"
+        )
         assert text == page_text, "the explorer's text colour is not the theme's"
-        assert _luminance(dark) < _luminance(light) - 0.2, "the explorer stayed light in dark mode"
+        assert _luminance(dark) < _luminance(light) - 0.2, (
+            "the explorer stayed light in dark mode"
+        )
         assert visit.errors == []
 
 
 def test_touch_tap_reads_out_a_cell(browser: Any, base_url: str) -> None:
     page = WIDGET_PAGES[0]
-    with OfflinePage(browser, base_url + page, viewport=(412, 915), touch=True) as visit:
+    with OfflinePage(
+        browser, base_url + page, viewport=(412, 915), touch=True
+    ) as visit:
         explorer, box, readout, hint, drawn = _first_explorer(visit)
-        visit.page.touchscreen.tap(box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"])
+        visit.page.touchscreen.tap(
+            box["x"] + 0.5 * box["width"], box["y"] + 0.4 * box["height"]
+        )
         text = readout.inner_text()
         assert text != hint, "tapping a cell did not change the read-out"
         assert 0.0 <= float(text.rsplit(":", 1)[1]) <= 1.0
         explorer.screenshot(path=_shot(page, "__touch"))
-        assert readout.inner_text() == text, "the read-out vanished when the finger lifted"
-        assert explorer.get_attribute("data-drawn") == drawn, "a tap repainted the grid"
+        assert readout.inner_text() == text, (
+            "the read-out vanished when the finger lifted"
+        )
+        assert explorer.get_attribute("data-drawn") == drawn, (
+            "a tap repainted the grid"
+        )
         assert visit.errors == []

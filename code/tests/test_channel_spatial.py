@@ -14,7 +14,13 @@ import pytest
 import torch
 from torch import nn
 
-from attnbook.channel_spatial import CBAM, AttentionCNN, ChannelAttention, SpatialAttention, SqueezeExcitation
+from attnbook.channel_spatial import (
+    CBAM,
+    AttentionCNN,
+    ChannelAttention,
+    SpatialAttention,
+    SqueezeExcitation,
+)
 
 torch.set_default_dtype(torch.float32)
 
@@ -25,8 +31,11 @@ def sigmoid(t: float) -> float:
 
 def dense(W: torch.Tensor, b: torch.Tensor | None, v: list[float]) -> list[float]:
     """``W v + b`` written out as sums."""
-    return [sum(W[o, i].item() * v[i] for i in range(len(v))) + (b[o].item() if b is not None else 0.0)
-            for o in range(W.shape[0])]
+    return [
+        sum(W[o, i].item() * v[i] for i in range(len(v)))
+        + (b[o].item() if b is not None else 0.0)
+        for o in range(W.shape[0])
+    ]
 
 
 def relu(v: list[float]) -> list[float]:
@@ -35,13 +44,20 @@ def relu(v: list[float]) -> list[float]:
 
 # ------------------------------------------------------------------ explicit references
 def se_reference(
-    x: torch.Tensor, W1: torch.Tensor, b1: torch.Tensor, W2: torch.Tensor, b2: torch.Tensor
+    x: torch.Tensor,
+    W1: torch.Tensor,
+    b1: torch.Tensor,
+    W2: torch.Tensor,
+    b2: torch.Tensor,
 ) -> torch.Tensor:
     """Hu et al. (2018), eqs. (2)-(4), plus the biases torchvision and timm add: s = sigmoid(W2 relu(W1 z + b1) + b2)."""
     B, C, H, W = x.shape
     out = torch.empty_like(x)
     for b in range(B):
-        z = [sum(x[b, c, i, j].item() for i in range(H) for j in range(W)) / (H * W) for c in range(C)]
+        z = [
+            sum(x[b, c, i, j].item() for i in range(H) for j in range(W)) / (H * W)
+            for c in range(C)
+        ]
         s = [sigmoid(t) for t in dense(W2, b2, relu(dense(W1, b1, z)))]
         for c in range(C):
             out[b, c] = x[b, c] * s[c]
@@ -64,14 +80,33 @@ def cbam_reference(
     out = torch.empty_like(x)
     for b in range(B):
         # channel attention: one shared MLP (no biases) on the average- and max-pooled descriptors
-        avg = [sum(x[b, c, i, j].item() for i in range(H) for j in range(W)) / (H * W) for c in range(C)]
-        mx = [max(x[b, c, i, j].item() for i in range(H) for j in range(W)) for c in range(C)]
-        a, m = dense(W1, None, relu(dense(W0, None, avg))), dense(W1, None, relu(dense(W0, None, mx)))
+        avg = [
+            sum(x[b, c, i, j].item() for i in range(H) for j in range(W)) / (H * W)
+            for c in range(C)
+        ]
+        mx = [
+            max(x[b, c, i, j].item() for i in range(H) for j in range(W))
+            for c in range(C)
+        ]
+        a, m = (
+            dense(W1, None, relu(dense(W0, None, avg))),
+            dense(W1, None, relu(dense(W0, None, mx))),
+        )
         Mc = [sigmoid(a[c] + m[c]) for c in range(C)]
-        f1 = torch.stack([x[b, c] * Mc[c] for c in range(C)])  # F' = M_c * F, (C, H, W)
+        f1 = torch.stack(
+            [x[b, c] * Mc[c] for c in range(C)]
+        )  # F' = M_c * F, (C, H, W)
         # spatial attention: per-pixel mean and max over channels, k x k convolution with zero padding
-        maps = [[[sum(f1[c, i, j].item() for c in range(C)) / C for j in range(W)] for i in range(H)],
-                [[max(f1[c, i, j].item() for c in range(C)) for j in range(W)] for i in range(H)]]
+        maps = [
+            [
+                [sum(f1[c, i, j].item() for c in range(C)) / C for j in range(W)]
+                for i in range(H)
+            ],
+            [
+                [max(f1[c, i, j].item() for c in range(C)) for j in range(W)]
+                for i in range(H)
+            ],
+        ]
         Ms = torch.empty(H, W)
         for i in range(H):
             for j in range(W):
@@ -107,7 +142,9 @@ def test_se_matches_the_papers_equations(seed: int) -> None:
         for p in se.parameters():
             p.copy_(torch.randn(p.shape, generator=g))
     x = torch.randn(2, 8, 5, 6, generator=g)
-    expected = se_reference(x, se.fc1.weight, se.fc1.bias, se.fc2.weight, se.fc2.bias)
+    expected = se_reference(
+        x, se.fc1.weight, se.fc1.bias, se.fc2.weight, se.fc2.bias
+    )
     torch.testing.assert_close(se(x), expected, atol=1e-5, rtol=1e-5)
 
 
@@ -116,27 +153,52 @@ def test_cbam_matches_the_papers_equations_in_eval_mode(kernel_size: int) -> Non
     g = torch.Generator().manual_seed(kernel_size)
     cbam = CBAM(8, reduction=2, kernel_size=kernel_size)
     with torch.no_grad():
-        for p in (cbam.channel.fc1.weight, cbam.channel.fc2.weight, cbam.spatial.conv.weight):
+        for p in (
+            cbam.channel.fc1.weight,
+            cbam.channel.fc2.weight,
+            cbam.spatial.conv.weight,
+        ):
             p.copy_(torch.randn(p.shape, generator=g) * 0.5)
     randomise_batchnorm(cbam.spatial.norm, g)
     cbam.eval()
     x = torch.randn(2, 8, 6, 7, generator=g)
     n = cbam.spatial.norm
-    bn = (n.weight.item(), n.bias.item(), n.running_mean.item(), n.running_var.item(), n.eps)
-    expected = cbam_reference(x, cbam.channel.fc1.weight, cbam.channel.fc2.weight, cbam.spatial.conv.weight, bn)
+    bn = (
+        n.weight.item(),
+        n.bias.item(),
+        n.running_mean.item(),
+        n.running_var.item(),
+        n.eps,
+    )
+    expected = cbam_reference(
+        x,
+        cbam.channel.fc1.weight,
+        cbam.channel.fc2.weight,
+        cbam.spatial.conv.weight,
+        bn,
+    )
     torch.testing.assert_close(cbam(x), expected, atol=1e-5, rtol=1e-5)
 
 
 def test_cbam_without_norm_is_the_bare_equation_with_a_conv_bias() -> None:
     g = torch.Generator().manual_seed(3)
     cbam = CBAM(4, reduction=2, norm_layer=None).eval()
-    assert isinstance(cbam.spatial.norm, nn.Identity) and cbam.spatial.conv.bias is not None
+    assert (
+        isinstance(cbam.spatial.norm, nn.Identity)
+        and cbam.spatial.conv.bias is not None
+    )
     with torch.no_grad():
         for p in cbam.parameters():
             p.copy_(torch.randn(p.shape, generator=g) * 0.5)
     x = torch.randn(1, 4, 5, 5, generator=g)
-    expected = cbam_reference(x, cbam.channel.fc1.weight, cbam.channel.fc2.weight, cbam.spatial.conv.weight, None,
-                              conv_bias=cbam.spatial.conv.bias.item())
+    expected = cbam_reference(
+        x,
+        cbam.channel.fc1.weight,
+        cbam.channel.fc2.weight,
+        cbam.spatial.conv.weight,
+        None,
+        conv_bias=cbam.spatial.conv.bias.item(),
+    )
     torch.testing.assert_close(cbam(x), expected, atol=1e-5, rtol=1e-5)
 
 
@@ -144,7 +206,12 @@ def test_cbam_without_norm_is_the_bare_equation_with_a_conv_bias() -> None:
 @pytest.mark.parametrize("shape", [(3, 16, 7, 5), (2, 16, 1, 1), (2, 16, 12, 12)])
 def test_shapes_are_preserved(shape: tuple[int, ...]) -> None:
     x = torch.randn(shape)
-    for module in (SqueezeExcitation(16), ChannelAttention(16, 4), SpatialAttention(), CBAM(16, 4)):
+    for module in (
+        SqueezeExcitation(16),
+        ChannelAttention(16, 4),
+        SpatialAttention(),
+        CBAM(16, 4),
+    ):
         assert module(x).shape == x.shape
 
 
@@ -154,7 +221,9 @@ def test_se_weights_are_in_0_1_and_constant_over_space() -> None:
     ratio = se(x) / x  # (B, C, H, W)
     s = se.attention_weights
     assert s.shape == (4, 12) and torch.all((s > 0) & (s < 1))
-    torch.testing.assert_close(ratio, s[:, :, None, None].expand_as(ratio))  # one factor per (example, channel)
+    torch.testing.assert_close(
+        ratio, s[:, :, None, None].expand_as(ratio)
+    )  # one factor per (example, channel)
     torch.testing.assert_close(ratio, ratio[:, :, :1, :1].expand_as(ratio))
 
 
@@ -164,7 +233,9 @@ def test_cbam_spatial_map_is_in_0_1_and_constant_over_channels() -> None:
     x = torch.rand(4, 12, 6, 5) + 0.5
     out = cbam(x)
     channel_refined = x * cbam.channel.attention_weights[:, :, None, None]  # F'
-    ratio = out / channel_refined  # (B, C, H, W): should be M_s, the same for every channel
+    ratio = (
+        out / channel_refined
+    )  # (B, C, H, W): should be M_s, the same for every channel
     m = cbam.spatial.attention_weights
     assert m.shape == (4, 6, 5) and torch.all((m > 0) & (m < 1))
     torch.testing.assert_close(ratio, m[:, None].expand_as(ratio))
@@ -176,19 +247,31 @@ def test_cbam_spatial_map_is_in_0_1_and_constant_over_channels() -> None:
 def test_gradcheck_on_a_tiny_input() -> None:
     torch.manual_seed(0)
     x = torch.randn(2, 4, 3, 3, dtype=torch.double, requires_grad=True)
-    for module in (SqueezeExcitation(4, reduction=2), CBAM(4, reduction=2, kernel_size=3)):
-        module = module.double().eval()  # eval: BatchNorm uses running statistics, a fixed function
+    for module in (
+        SqueezeExcitation(4, reduction=2),
+        CBAM(4, reduction=2, kernel_size=3),
+    ):
+        module = (
+            module.double().eval()
+        )  # eval: BatchNorm uses running statistics, a fixed function
         assert torch.autograd.gradcheck(module, (x,), eps=1e-6, atol=1e-5)
-    train_mode = CBAM(4, reduction=2, kernel_size=3).double().train()  # batch statistics are differentiable too
+    train_mode = (
+        CBAM(4, reduction=2, kernel_size=3).double().train()
+    )  # batch statistics are differentiable too
     assert torch.autograd.gradcheck(train_mode, (x,), eps=1e-6, atol=1e-5)
 
 
 def test_parameters_are_where_the_paper_says() -> None:
     C, r = 32, 8
     se, cbam = SqueezeExcitation(C, r), CBAM(C, r)
-    assert sum(p.numel() for p in se.parameters()) == 2 * C * (C // r) + C // r + C  # two linear maps with bias
+    assert (
+        sum(p.numel() for p in se.parameters()) == 2 * C * (C // r) + C // r + C
+    )  # two linear maps with bias
     bn = 2  # gamma, beta of the one-channel BatchNorm
-    assert sum(p.numel() for p in cbam.parameters()) == 2 * C * (C // r) + 2 * 7 * 7 + bn
+    assert (
+        sum(p.numel() for p in cbam.parameters())
+        == 2 * C * (C // r) + 2 * 7 * 7 + bn
+    )
 
 
 def test_attention_cnn_variants_share_the_same_convolutions() -> None:
@@ -197,31 +280,53 @@ def test_attention_cnn_variants_share_the_same_convolutions() -> None:
     torch.manual_seed(0)
     with_se = AttentionCNN(lambda c: SqueezeExcitation(c, 4))
     assert len(plain.attention) == 0 and len(with_se.attention) == 3
-    for a, b in zip(plain.blocks.parameters(), with_se.blocks.parameters(), strict=True):
-        assert torch.equal(a, b)  # attention is built after the convolutions: same initialisation per seed
+    for a, b in zip(
+        plain.blocks.parameters(), with_se.blocks.parameters(), strict=True
+    ):
+        assert torch.equal(
+            a, b
+        )  # attention is built after the convolutions: same initialisation per seed
     assert plain(torch.randn(2, 1, 32, 32)).shape == (2, 10)
 
 
 # ------------------------------------------------------------------ bad input
 def test_channels_below_reduction_is_a_clear_error() -> None:
-    for make in (lambda: SqueezeExcitation(8, reduction=16), lambda: CBAM(8, reduction=16)):
-        with pytest.raises(ValueError, match=r"channels must be >= reduction .*got channels=8, reduction=16"):
+    for make in (
+        lambda: SqueezeExcitation(8, reduction=16),
+        lambda: CBAM(8, reduction=16),
+    ):
+        with pytest.raises(
+            ValueError,
+            match=r"channels must be >= reduction .*got channels=8, reduction=16",
+        ):
             make()
-    assert SqueezeExcitation(8, reduction=16, hidden_channels=2).fc1.out_features == 2  # explicit width is fine
+    assert (
+        SqueezeExcitation(8, reduction=16, hidden_channels=2).fc1.out_features == 2
+    )  # explicit width is fine
 
 
 @pytest.mark.parametrize(
-    "module", [SqueezeExcitation(4, 2), CBAM(4, 2), SpatialAttention()], ids=lambda m: type(m).__name__
+    "module",
+    [SqueezeExcitation(4, 2), CBAM(4, 2), SpatialAttention()],
+    ids=lambda m: type(m).__name__,
 )
 def test_wrong_rank_is_a_clear_error(module: nn.Module) -> None:
-    with pytest.raises(ValueError, match=r"expects a 4-D feature map \(B, C, H, W\), got shape \(4, 5, 5\) \(3-D\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"expects a 4-D feature map \(B, C, H, W\), got shape \(4, 5, 5\) \(3-D\)",
+    ):
         module(torch.randn(4, 5, 5))
 
 
 def test_wrong_channels_and_types_are_clear_errors() -> None:
-    with pytest.raises(ValueError, match=r"built for 4 channels, got input of shape \(1, 3, 5, 5\) with 3"):
+    with pytest.raises(
+        ValueError,
+        match=r"built for 4 channels, got input of shape \(1, 3, 5, 5\) with 3",
+    ):
         SqueezeExcitation(4, 2)(torch.randn(1, 3, 5, 5))
-    with pytest.raises(TypeError, match="floating-point tensor, got dtype torch.int64"):
+    with pytest.raises(
+        TypeError, match="floating-point tensor, got dtype torch.int64"
+    ):
         CBAM(4, 2)(torch.ones(1, 4, 5, 5, dtype=torch.long))
     with pytest.raises(TypeError, match="channels must be an int, got float"):
         SqueezeExcitation(4.0, 2)  # type: ignore[arg-type]

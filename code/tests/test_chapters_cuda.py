@@ -19,7 +19,10 @@ CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.md"))
 
 pytestmark = [
     pytest.mark.cuda,
-    pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device: torch.cuda.is_available() is False"),
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason="no CUDA device: torch.cuda.is_available() is False",
+    ),
 ]
 
 
@@ -35,6 +38,10 @@ def _printed(notebook) -> str:
 
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_executes_on_cuda(md: pathlib.Path) -> None:
-    run = execute_chapter(md, ROOT, timeout=book_config(ROOT).get("execute", {}).get("timeout"))
+    run = execute_chapter(
+        md, ROOT, timeout=book_config(ROOT).get("execute", {}).get("timeout")
+    )
     assert run.error is None, f"{md.name} failed on CUDA:\n{run.error}"
-    assert "attnbook: using cuda" in _printed(run.notebook), f"{md.name} did not run with the book's device on CUDA"
+    assert "attnbook: using cuda" in _printed(run.notebook), (
+        f"{md.name} did not run with the book's device on CUDA"
+    )

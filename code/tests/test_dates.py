@@ -33,26 +33,38 @@ def task():
 def test_builder_is_seeded(task) -> None:
     again = make_dates(n_train=600, n_valid=100, n_test=200, seed=3)
     other = make_dates(n_train=600, n_valid=100, n_test=200, seed=4)
-    assert again.train.sources == task.train.sources and torch.equal(again.test.src, task.test.src)
+    assert again.train.sources == task.train.sources and torch.equal(
+        again.test.src, task.test.src
+    )
     assert other.train.sources != task.train.sources
 
 
 def test_splits_hold_different_days_and_iso_targets(task) -> None:
     days = [set(s.targets) for s in (task.train, task.valid, task.test)]
-    assert sum(len(d) for d in days) == 900 == len(set().union(*days))  # distinct days, no overlap between splits
+    assert (
+        sum(len(d) for d in days) == 900 == len(set().union(*days))
+    )  # distinct days, no overlap between splits
     for target in task.test.targets:
         day = datetime.date.fromisoformat(target)
         assert FIRST_DAY <= day <= LAST_DAY and target == day.isoformat()
 
 
 def test_every_source_renders_its_target(task) -> None:
-    for source, target, f in zip(task.valid.sources, task.valid.targets, task.valid.formats):
-        assert render_date(datetime.date.fromisoformat(target), DATE_FORMATS[f]) == source
+    for source, target, f in zip(
+        task.valid.sources, task.valid.targets, task.valid.formats
+    ):
+        assert (
+            render_date(datetime.date.fromisoformat(target), DATE_FORMATS[f])
+            == source
+        )
 
 
 def test_tensors_are_padded_with_lengths_and_eos(task) -> None:
     split = task.train
-    assert split.src.shape == (600, int(split.src_len.max())) and split.src.dtype == torch.long
+    assert (
+        split.src.shape == (600, int(split.src_len.max()))
+        and split.src.dtype == torch.long
+    )
     for i in range(0, 600, 37):
         n = int(split.src_len[i])
         assert task.src_vocab.decode(split.src[i, :n]) == split.sources[i]
@@ -65,11 +77,18 @@ def test_tensors_are_padded_with_lengths_and_eos(task) -> None:
 def test_formats_are_unambiguous() -> None:
     """No string is the rendering of two different days, in any pair of formats."""
     seen: dict[str, datetime.date] = {}
-    days = [datetime.date(y, m, d) for y in (1950, 1999, 2003, 2049) for m in range(1, 13) for d in range(1, 29)]
+    days = [
+        datetime.date(y, m, d)
+        for y in (1950, 1999, 2003, 2049)
+        for m in range(1, 13)
+        for d in range(1, 29)
+    ]
     for day in days:
         for fmt in DATE_FORMATS:
             text = render_date(day, fmt)
-            assert seen.setdefault(text, day) == day, f"{text!r} renders both {seen[text]} and {day}"
+            assert seen.setdefault(text, day) == day, (
+                f"{text!r} renders both {seen[text]} and {day}"
+            )
 
 
 def test_source_fields_tag_each_character() -> None:
@@ -79,18 +98,32 @@ def test_source_fields_tag_each_character() -> None:
         assert len(tags) == len(text) and set(tags) <= set("YMDW.")
         year = "".join(c for c, t in zip(text, tags) if t == "Y")
         assert year in ("2023", "23"), (fmt.name, text, tags)
-    assert source_fields("2023-03-07", 0) == "WWWWWWW..MMMMM.D..YYYY"  # Tuesday, March 7, 2023
+    assert (
+        source_fields("2023-03-07", 0) == "WWWWWWW..MMMMM.D..YYYY"
+    )  # Tuesday, March 7, 2023
 
 
 # ------------------------------------------------------------------ vocab
 def test_vocab_specials_round_trip_and_unknown_characters(task) -> None:
     v = task.src_vocab
-    assert v.tokens[:4] == ("<pad>", "<bos>", "<eos>", "<unk>") and (PAD, BOS, EOS, UNK) == (0, 1, 2, 3)
-    assert v.decode(v.encode("March 7, 2023", eos=True) + [PAD, PAD]) == "March 7, 2023"
-    ids = v.encode("7. März")  # 'ä' and 'z' never occur in the English training formats
+    assert v.tokens[:4] == ("<pad>", "<bos>", "<eos>", "<unk>") and (
+        PAD,
+        BOS,
+        EOS,
+        UNK,
+    ) == (0, 1, 2, 3)
+    assert (
+        v.decode(v.encode("March 7, 2023", eos=True) + [PAD, PAD])
+        == "March 7, 2023"
+    )
+    ids = v.encode(
+        "7. März"
+    )  # 'ä' and 'z' never occur in the English training formats
     assert ids.count(UNK) == 2 and v.unknown("7. März") == ["ä", "z"]
     assert v.decode(ids) == "7. M\ufffdr\ufffd"
-    with pytest.raises(ValueError, match=r"characters not in the vocabulary: \['ä', 'z'\]"):
+    with pytest.raises(
+        ValueError, match=r"characters not in the vocabulary: \['ä', 'z'\]"
+    ):
         v.encode("7. März", strict=True)
 
 
@@ -101,8 +134,16 @@ def test_vocab_specials_round_trip_and_unknown_characters(task) -> None:
         (lambda v: v.encode(None), TypeError, "text must be a str, got NoneType"),
         (lambda v: v.decode([99]), ValueError, "id 99 is outside the vocabulary"),
         (lambda v: Vocab(("a", "b")), ValueError, "must start with"),
-        (lambda v: Vocab(("<pad>", "<bos>", "<eos>", "<unk>", "ab")), ValueError, "distinct single characters"),
-        (lambda v: Vocab.from_texts(["ok", 3]), TypeError, "texts must be strings, got int"),
+        (
+            lambda v: Vocab(("<pad>", "<bos>", "<eos>", "<unk>", "ab")),
+            ValueError,
+            "distinct single characters",
+        ),
+        (
+            lambda v: Vocab.from_texts(["ok", 3]),
+            TypeError,
+            "texts must be strings, got int",
+        ),
         (lambda v: pad_batch([]), ValueError, "non-empty"),
         (lambda v: pad_batch([[1], []]), ValueError, "must not be empty"),
     ],
@@ -168,26 +209,47 @@ def test_encode_sources_reads_unknown_characters_as_unk(task) -> None:
 # ------------------------------------------------------------ date lists
 @pytest.fixture(scope="module")
 def lists():
-    return make_date_lists(n_train=400, n_valid=100, n_test=200, max_dates=4, seed=5)
+    return make_date_lists(
+        n_train=400, n_valid=100, n_test=200, max_dates=4, seed=5
+    )
 
 
 def test_date_lists_are_seeded(lists) -> None:
-    again = make_date_lists(n_train=400, n_valid=100, n_test=200, max_dates=4, seed=5)
-    other = make_date_lists(n_train=400, n_valid=100, n_test=200, max_dates=4, seed=6)
-    assert again.train.sources == lists.train.sources and again.test.targets == lists.test.targets
-    assert torch.equal(again.test.src, lists.test.src) and torch.equal(again.train.tgt, lists.train.tgt)
+    again = make_date_lists(
+        n_train=400, n_valid=100, n_test=200, max_dates=4, seed=5
+    )
+    other = make_date_lists(
+        n_train=400, n_valid=100, n_test=200, max_dates=4, seed=6
+    )
+    assert (
+        again.train.sources == lists.train.sources
+        and again.test.targets == lists.test.targets
+    )
+    assert torch.equal(again.test.src, lists.test.src) and torch.equal(
+        again.train.tgt, lists.train.tgt
+    )
     assert other.train.sources != lists.train.sources
 
 
 def test_date_lists_targets_are_the_iso_dates_joined(lists) -> None:
     for split in (lists.train, lists.valid, lists.test):
-        assert len(split) == len(split.sources) == len(split.targets) == split.src.shape[0]
-        for source, target, fmts, n in zip(split.sources, split.targets, split.formats, split.n_dates):
+        assert (
+            len(split)
+            == len(split.sources)
+            == len(split.targets)
+            == split.src.shape[0]
+        )
+        for source, target, fmts, n in zip(
+            split.sources, split.targets, split.formats, split.n_dates
+        ):
             pieces, isos = source.split("; "), target.split(" ")
             assert 1 <= n <= 4 and len(pieces) == len(isos) == len(fmts) == n
             assert len(set(isos)) == n  # distinct days within one list
             for piece, iso, f in zip(pieces, isos, fmts):
-                assert render_date(datetime.date.fromisoformat(iso), DATE_FORMATS[f]) == piece
+                assert (
+                    render_date(datetime.date.fromisoformat(iso), DATE_FORMATS[f])
+                    == piece
+                )
             assert len(target) == 11 * n - 1
     assert set(lists.test.n_dates) == {1, 2, 3, 4}  # every length occurs
     assert lists.max_target_len == 44 and int(lists.train.tgt_len.max()) <= 44
@@ -197,22 +259,39 @@ def test_date_lists_tensors_round_trip(lists) -> None:
     split = lists.test
     for i in range(0, len(split), 23):
         n = int(split.src_len[i])
-        assert n == len(split.sources[i]) and lists.src_vocab.decode(split.src[i, :n]) == split.sources[i]
+        assert (
+            n == len(split.sources[i])
+            and lists.src_vocab.decode(split.src[i, :n]) == split.sources[i]
+        )
         assert lists.tgt_vocab.decode(split.tgt[i]) == split.targets[i]
-        assert int(split.tgt_len[i]) == len(split.targets[i]) + 1 and split.tgt[i, int(split.tgt_len[i]) - 1] == EOS
+        assert (
+            int(split.tgt_len[i]) == len(split.targets[i]) + 1
+            and split.tgt[i, int(split.tgt_len[i]) - 1] == EOS
+        )
     assert ";" in lists.src_vocab and " " in lists.tgt_vocab
 
 
 def test_date_lists_splits_share_no_day(lists) -> None:
-    days = [{d for t in s.targets for d in t.split(" ")} for s in (lists.train, lists.valid, lists.test)]
+    days = [
+        {d for t in s.targets for d in t.split(" ")}
+        for s in (lists.train, lists.valid, lists.test)
+    ]
     assert not days[0] & days[1] and not days[0] & days[2] and not days[1] & days[2]
 
 
 def test_date_lists_formats_and_max_dates() -> None:
-    one = make_date_lists(n_train=50, n_valid=10, n_test=10, max_dates=1, formats=[12], seed=0)
-    assert set(one.train.n_dates) == {1} and all(f == (12,) for f in one.train.formats)
-    assert all(len(s) == 8 and s.isdigit() for s in one.train.sources)  # compact: 20230307
-    assert one.max_target_len == 11 and one.encode_sources(["x" * 40])[1].tolist() == [40]
+    one = make_date_lists(
+        n_train=50, n_valid=10, n_test=10, max_dates=1, formats=[12], seed=0
+    )
+    assert set(one.train.n_dates) == {1} and all(
+        f == (12,) for f in one.train.formats
+    )
+    assert all(
+        len(s) == 8 and s.isdigit() for s in one.train.sources
+    )  # compact: 20230307
+    assert one.max_target_len == 11 and one.encode_sources(["x" * 40])[
+        1
+    ].tolist() == [40]
     assert make_dates(n_train=5, n_valid=5, n_test=5).train.n_dates == (1,) * 5
 
 
@@ -227,10 +306,20 @@ def test_date_lists_formats_and_max_dates() -> None:
         ({"formats": []}, ValueError, "formats must be distinct indices in 0..13"),
         ({"formats": [0, 0]}, ValueError, "formats must be distinct indices"),
         ({"formats": [14]}, ValueError, r"got \[14\]"),
-        ({"formats": "US full"}, TypeError, "formats must be a sequence of indices"),
-        ({"n_train": 10**6, "n_test": 1}, ValueError, "the valid split would get only 0 distinct days"),
+        (
+            {"formats": "US full"},
+            TypeError,
+            "formats must be a sequence of indices",
+        ),
+        (
+            {"n_train": 10**6, "n_test": 1},
+            ValueError,
+            "the valid split would get only 0 distinct days",
+        ),
     ],
 )
-def test_make_date_lists_rejects_bad_arguments(kw: dict, error: type, message: str) -> None:
+def test_make_date_lists_rejects_bad_arguments(
+    kw: dict, error: type, message: str
+) -> None:
     with pytest.raises(error, match=message):
         make_date_lists(**({"n_train": 10, "n_valid": 10, "n_test": 10} | kw))

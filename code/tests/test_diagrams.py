@@ -28,7 +28,11 @@ def _texts(root: ET.Element) -> list[str]:
 
 
 def _text_by_id(root: ET.Element) -> dict[str, str]:
-    return {t.get("id"): "".join(t.itertext()) for t in root.iter(f"{{{NS['svg']}}}text") if t.get("id")}
+    return {
+        t.get("id"): "".join(t.itertext())
+        for t in root.iter(f"{{{NS['svg']}}}text")
+        if t.get("id")
+    }
 
 
 def test_every_diagram_is_committed_and_every_svg_has_a_generator() -> None:
@@ -37,7 +41,9 @@ def test_every_diagram_is_committed_and_every_svg_has_a_generator() -> None:
 
 @pytest.mark.parametrize("path", SVGS, ids=lambda p: p.name)
 def test_svg_is_small_valid_and_described(path: pathlib.Path) -> None:
-    assert path.stat().st_size < 60 * 1024, f"{path.name} is {path.stat().st_size} bytes"
+    assert path.stat().st_size < 60 * 1024, (
+        f"{path.name} is {path.stat().st_size} bytes"
+    )
     root = _root(path)  # parses, or raises
     assert root.tag == f"{{{NS['svg']}}}svg"
     x, y, w, h = (float(v) for v in root.get("viewBox").split())
@@ -55,11 +61,18 @@ def test_committed_svg_says_what_the_generator_says(name: str) -> None:
     Labels, title and description are compared, not bytes: text widths come from the installed
     matplotlib's font metrics and may move a box by a fraction of a pixel on another machine.
     """
-    fresh = ET.fromstring(diagrams.DIAGRAMS[name]().svg())  # .svg() also checks overlaps and clipping
+    fresh = ET.fromstring(
+        diagrams.DIAGRAMS[name]().svg()
+    )  # .svg() also checks overlaps and clipping
     committed = _root(FIGURES / f"{name}.svg")
-    assert _texts(fresh) == _texts(committed), f"run `python code/bookext/diagrams.py` to redraw {name}.svg"
+    assert _texts(fresh) == _texts(committed), (
+        f"run `python code/bookext/diagrams.py` to redraw {name}.svg"
+    )
     for tag in ("title", "desc"):
-        assert fresh.find(f"svg:{tag}", NS).text == committed.find(f"svg:{tag}", NS).text
+        assert (
+            fresh.find(f"svg:{tag}", NS).text
+            == committed.find(f"svg:{tag}", NS).text
+        )
 
 
 def _evaluate(shape_text: str, sizes: dict[str, int]) -> tuple[int, ...]:
@@ -70,7 +83,9 @@ def _evaluate(shape_text: str, sizes: dict[str, int]) -> tuple[int, ...]:
         for factor in re.split(r"\s*·\s*", term):
             factor = factor.replace(" ", "")
             if "+" in factor:
-                value *= sum(sizes[f] if f in sizes else int(f) for f in factor.split("+"))
+                value *= sum(
+                    sizes[f] if f in sizes else int(f) for f in factor.split("+")
+                )
             else:
                 value *= sizes[factor]
         dims.append(value)
@@ -100,20 +115,28 @@ def test_multihead_diagram_shapes_match_the_module() -> None:
             "shape-output": out.shape,
         }
     labels = _text_by_id(_root(FIGURES / "05-multihead.svg"))
-    assert set(measured) <= set(labels), f"shape labels missing: {set(measured) - set(labels)}"
+    assert set(measured) <= set(labels), (
+        f"shape labels missing: {set(measured) - set(labels)}"
+    )
     for ident, shape in measured.items():
-        assert _evaluate(labels[ident], sizes) == tuple(shape), f"{ident}: {labels[ident]} vs {tuple(shape)}"
+        assert _evaluate(labels[ident], sizes) == tuple(shape), (
+            f"{ident}: {labels[ident]} vs {tuple(shape)}"
+        )
 
 
 def test_vit_diagram_token_shape_matches_the_model() -> None:
     from attnbook.vit import VisionTransformer
 
     B, image, patch, d = 2, 8, 2, 16
-    model = VisionTransformer(image, patch, 10, num_hiddens=d, num_heads=2, num_layers=1, mlp_hiddens=8).eval()
+    model = VisionTransformer(
+        image, patch, 10, num_hiddens=d, num_heads=2, num_layers=1, mlp_hiddens=8
+    ).eval()
     with torch.no_grad():
         tokens = model.tokens(torch.zeros(B, 1, image, image))
     label = _text_by_id(_root(FIGURES / "09-vit.svg"))["shape-tokens"]
-    assert _evaluate(label, {"B": B, "N": (image // patch) ** 2, "d": d}) == tuple(tokens.shape)
+    assert _evaluate(label, {"B": B, "N": (image // patch) ** 2, "d": d}) == tuple(
+        tokens.shape
+    )
 
 
 def test_code_names_in_diagrams_exist() -> None:
@@ -125,16 +148,22 @@ def test_code_names_in_diagrams_exist() -> None:
         for t in _root(path).iter(f"{{{NS['svg']}}}text"):
             if t.get("class") != "code":
                 continue
-            for name in re.findall(r"\b[a-z]+_[a-z_]+\b|\b[A-Z][a-z]+[A-Z]\w*\b", "".join(t.itertext())):
+            for name in re.findall(
+                r"\b[a-z]+_[a-z_]+\b|\b[A-Z][a-z]+[A-Z]\w*\b", "".join(t.itertext())
+            ):
                 found += 1
-                assert hasattr(MultiHeadAttention, name) or hasattr(attnbook.vit, name), f"{path.name}: {name}"
+                assert hasattr(MultiHeadAttention, name) or hasattr(
+                    attnbook.vit, name
+                ), f"{path.name}: {name}"
     assert found >= 3
 
 
 def test_masking_diagram_gives_padded_keys_zero_weight() -> None:
     labels = _text_by_id(_root(FIGURES / "03-masking.svg"))
     weights = [float(labels[f"weight-{i}"]) for i in range(6)]
-    assert weights[4:] == [0.0, 0.0] and math.isclose(sum(weights[:4]), 1.0, abs_tol=0.02)
+    assert weights[4:] == [0.0, 0.0] and math.isclose(
+        sum(weights[:4]), 1.0, abs_tol=0.02
+    )
 
 
 def test_diagrams_use_the_theme_palette() -> None:
@@ -174,22 +203,33 @@ def test_every_svg_renders_in_chromium(tmp_path: pathlib.Path) -> None:
         except sync_api.Error as e:  # no Chromium on this machine
             pytest.skip(f"no Chromium: {e}")
         page = browser.new_page(viewport={"width": 800, "height": 600})
-        html = "".join(f'<img alt="{p.stem}" src="{p.resolve().as_uri()}" style="width:750px">' for p in SVGS)
+        html = "".join(
+            f'<img alt="{p.stem}" src="{p.resolve().as_uri()}" style="width:750px">'
+            for p in SVGS
+        )
         index = tmp_path / "diagrams.html"
         index.write_text(f"<body>{html}</body>")
         page.goto(index.resolve().as_uri())
         page.wait_for_load_state("load")
-        sizes = page.eval_on_selector_all("img", "els => els.map(e => [e.alt, e.naturalWidth, e.complete])")
+        sizes = page.eval_on_selector_all(
+            "img", "els => els.map(e => [e.alt, e.naturalWidth, e.complete])"
+        )
         browser.close()
     assert len(sizes) == len(SVGS)
     for alt, width, complete in sizes:
-        assert complete and width == diagrams.WIDTH, f"{alt}.svg did not load ({width})"
+        assert complete and width == diagrams.WIDTH, (
+            f"{alt}.svg did not load ({width})"
+        )
 
 
-def test_manifest_gives_every_diagram_a_figure_block_whose_numbers_are_in_the_svg() -> None:
+def test_manifest_gives_every_diagram_a_figure_block_whose_numbers_are_in_the_svg() -> (
+    None
+):
     """chapters/figures/MANIFEST.md: one pasteable ``{figure}`` block per SVG, alt text true to the drawing."""
     manifest = (FIGURES / "MANIFEST.md").read_text(encoding="utf-8")
-    blocks = re.findall(r"```\{figure\} figures/([\w-]+)\.svg\n(.*?)```", manifest, flags=re.DOTALL)
+    blocks = re.findall(
+        r"```\{figure\} figures/([\w-]+)\.svg\n(.*?)```", manifest, flags=re.DOTALL
+    )
     assert sorted(name for name, _ in blocks) == sorted(p.stem for p in SVGS)
     for name, body in blocks:
         alt = re.search(r"^:alt: (.+)$", body, flags=re.MULTILINE)
@@ -198,4 +238,6 @@ def test_manifest_gives_every_diagram_a_figure_block_whose_numbers_are_in_the_sv
         assert len(caption) > 80, f"{name}: caption too short"
         svg_text = " ".join(_texts(_root(FIGURES / f"{name}.svg")))
         for number in re.findall(r"\d+\.\d+", alt.group(1)):
-            assert number in svg_text, f"{name}: alt text says {number}, the drawing does not"
+            assert number in svg_text, (
+                f"{name}: alt text says {number}, the drawing does not"
+            )

@@ -31,14 +31,21 @@ from attnbook.train import masked_cross_entropy, set_seed, train
 from attnbook.vit import VisionTransformer, attention_rollout, patchify
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 V_SRC, V_TGT, E, H = 10, 8, 6, 8
 
 
-def seq2seq(vocab_src: int = V_SRC, vocab_tgt: int = V_TGT, attention: bool = True) -> Seq2Seq:
+def seq2seq(
+    vocab_src: int = V_SRC, vocab_tgt: int = V_TGT, attention: bool = True
+) -> Seq2Seq:
     torch.manual_seed(0)
     score = AdditiveAttention(H, query_size=H, key_size=H) if attention else None
-    return Seq2Seq(Seq2SeqEncoder(vocab_src, E, H), Seq2SeqDecoder(vocab_tgt, E, H, attention=score)).eval()
+    return Seq2Seq(
+        Seq2SeqEncoder(vocab_src, E, H),
+        Seq2SeqDecoder(vocab_tgt, E, H, attention=score),
+    ).eval()
 
 
 # ---------------------------------------------------------------- metrics
@@ -51,16 +58,26 @@ def test_bleu_and_exact_match_on_identical_token_id_tensors() -> None:
 
 
 @FUZZ
-@given(st.lists(st.lists(st.integers(0, 6), min_size=4, max_size=12), min_size=1, max_size=5))
-def test_bleu_is_the_same_for_ids_as_lists_tensors_and_strings(rows: list[list[int]]) -> None:
+@given(
+    st.lists(
+        st.lists(st.integers(0, 6), min_size=4, max_size=12), min_size=1, max_size=5
+    )
+)
+def test_bleu_is_the_same_for_ids_as_lists_tensors_and_strings(
+    rows: list[list[int]],
+) -> None:
     as_tensors = [torch.tensor(r) for r in rows]
     as_strings = ["".join(chr(ord("a") + i) for i in r) for r in rows]
     shifted = [r[1:] + r[:1] for r in rows]
-    expected = corpus_bleu([[str(i) for i in r] for r in shifted], [[str(i) for i in r] for r in rows])
+    expected = corpus_bleu(
+        [[str(i) for i in r] for r in shifted], [[str(i) for i in r] for r in rows]
+    )
     assert corpus_bleu(rows, rows) == pytest.approx(100.0)
     assert corpus_bleu(as_tensors, as_tensors) == pytest.approx(100.0)
     assert corpus_bleu(as_strings, as_strings) == pytest.approx(100.0)
-    assert corpus_bleu([torch.tensor(r) for r in shifted], as_tensors) == pytest.approx(expected)
+    assert corpus_bleu(
+        [torch.tensor(r) for r in shifted], as_tensors
+    ) == pytest.approx(expected)
     assert exact_match(as_tensors, rows) == 1.0
 
 
@@ -68,14 +85,21 @@ def test_bleu_is_the_same_for_ids_as_lists_tensors_and_strings(rows: list[list[i
     ("predictions", "references", "error", "word"),
     [
         ("abc", "abc", TypeError, "list"),
-        ([torch.zeros(2, 2, dtype=torch.long)], [torch.zeros(2, 2, dtype=torch.long)], ValueError, "1-D"),
+        (
+            [torch.zeros(2, 2, dtype=torch.long)],
+            [torch.zeros(2, 2, dtype=torch.long)],
+            ValueError,
+            "1-D",
+        ),
         ([torch.rand(3)], [torch.rand(3)], ValueError, "integer"),
         ([[1.5, 2.5]], [[1.5, 2.5]], TypeError, "tokens"),
         ([[1]], [[1], [2]], ValueError, "reference"),
         ([], [], ValueError, "empty"),
     ],
 )
-def test_metrics_reject_what_they_cannot_score(predictions, references, error, word) -> None:
+def test_metrics_reject_what_they_cannot_score(
+    predictions, references, error, word
+) -> None:
     with pytest.raises(error, match=word):
         corpus_bleu(predictions, references)
     with pytest.raises(error, match=word):
@@ -148,7 +172,9 @@ def test_translate_reports_unknown_words_from_the_tokens() -> None:
     model = seq2seq(len(task.src_vocab), len(task.tgt_vocab))
     result = translate(model, task, "The CAT sees the naïve dog.")
     assert result.source_tokens == ["the", "cat", "sees", "the", "naïve", "dog"]
-    assert result.unknown == ["naïve"]  # "dog" is in the vocabulary; neither "The" nor "dog." is a token
+    assert result.unknown == [
+        "naïve"
+    ]  # "dog" is in the vocabulary; neither "The" nor "dog." is a token
     assert result.attention.shape == (len(result.output_tokens), 6)
 
 
@@ -162,21 +188,29 @@ def test_translate_reports_unknown_words_from_the_tokens() -> None:
     high=st.integers(1, V_SRC + 2),
     lens=st.lists(st.integers(-1, 6), min_size=0, max_size=4),
 )
-def test_encoder_accepts_valid_ids_and_names_everything_else(batch, length, dtype, low, high, lens) -> None:
+def test_encoder_accepts_valid_ids_and_names_everything_else(
+    batch, length, dtype, low, high, lens
+) -> None:
     src = torch.randint(low, high, (batch, length)).to(dtype)
     src_len = torch.tensor(lens, dtype=torch.long)
     ok = (
         dtype == torch.long
         and batch > 0
         and length > 0
-        and (batch == 0 or length == 0 or (int(src.min()) >= 0 and int(src.max()) < V_SRC))
+        and (
+            batch == 0
+            or length == 0
+            or (int(src.min()) >= 0 and int(src.max()) < V_SRC)
+        )
         and len(lens) == batch
         and all(1 <= n <= length for n in lens)
     )
     encoder = seq2seq().encoder
     if ok:
         outputs, _ = encoder(src, src_len)
-        assert outputs.shape == (batch, length, H) and bool(torch.isfinite(outputs).all())
+        assert outputs.shape == (batch, length, H) and bool(
+            torch.isfinite(outputs).all()
+        )
     else:
         with pytest.raises((TypeError, ValueError), match="src"):
             encoder(src, src_len)
@@ -203,7 +237,9 @@ def test_check_token_ids_covers_lengths_vocabulary_and_max_len() -> None:
 
 @FUZZ
 @given(st.lists(st.integers(1, 6), min_size=1, max_size=4), st.integers(0, 100))
-def test_one_sequence_unpacked_equals_the_packed_batch(lengths: list[int], seed: int) -> None:
+def test_one_sequence_unpacked_equals_the_packed_batch(
+    lengths: list[int], seed: int
+) -> None:
     encoder = seq2seq().encoder
     g = torch.Generator().manual_seed(seed)
     S = max(lengths)
@@ -213,9 +249,13 @@ def test_one_sequence_unpacked_equals_the_packed_batch(lengths: list[int], seed:
     with torch.no_grad():
         outputs, state = encoder(src, src_len)  # packed
         for i, n in enumerate(lengths):
-            alone, alone_state = encoder(src[i : i + 1], src_len[i : i + 1])  # unpacked, padding included
+            alone, alone_state = encoder(
+                src[i : i + 1], src_len[i : i + 1]
+            )  # unpacked, padding included
             torch.testing.assert_close(alone[0], outputs[i], rtol=1e-5, atol=1e-6)
-            torch.testing.assert_close(alone_state[:, 0], state[:, i], rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(
+                alone_state[:, 0], state[:, i], rtol=1e-5, atol=1e-6
+            )
             assert (alone[0, n:] == 0).all()
 
 
@@ -238,9 +278,15 @@ def test_predict_checks_its_sizes(kwargs, error, word) -> None:
 
 
 def test_predict_returns_one_string_per_row_for_any_batch_size() -> None:
-    src, src_len = torch.tensor([[4, 5, 6], [5, 6, PAD], [7, PAD, PAD]]), torch.tensor([3, 2, 1])
+    src, src_len = (
+        torch.tensor([[4, 5, 6], [5, 6, PAD], [7, PAD, PAD]]),
+        torch.tensor([3, 2, 1]),
+    )
     tgt_vocab = Vocab(("<pad>", "<bos>", "<eos>", "<unk>", "a", "b", "c", "d"))
-    outs = [predict(seq2seq(), src, src_len, tgt_vocab, max_len=3, batch_size=b) for b in (1, 2, 3, 100)]
+    outs = [
+        predict(seq2seq(), src, src_len, tgt_vocab, max_len=3, batch_size=b)
+        for b in (1, 2, 3, 100)
+    ]
     assert all(len(o) == 3 for o in outs) and all(o == outs[0] for o in outs)
 
 
@@ -255,9 +301,13 @@ def test_decoders_check_the_source_and_sizes() -> None:
         greedy_decode(m, torch.tensor([[4, V_SRC]]), src_len, max_len=3)
 
 
-@pytest.mark.parametrize("sizes", [(0, E, H), (V_SRC, 0, H), (V_SRC, E, -1), (V_SRC, 2.0, H)])
+@pytest.mark.parametrize(
+    "sizes", [(0, E, H), (V_SRC, 0, H), (V_SRC, E, -1), (V_SRC, 2.0, H)]
+)
 def test_encoder_sizes_are_checked(sizes) -> None:
-    with pytest.raises((TypeError, ValueError), match="vocab_size|embed_size|num_hiddens"):
+    with pytest.raises(
+        (TypeError, ValueError), match="vocab_size|embed_size|num_hiddens"
+    ):
         Seq2SeqEncoder(*sizes)
 
 
@@ -265,25 +315,38 @@ def test_encoder_sizes_are_checked(sizes) -> None:
 @FUZZ
 @given(
     log_h=st.floats(-40, 30),
-    queries=st.lists(st.floats(-1e30, 1e30, allow_nan=False), min_size=1, max_size=5),
+    queries=st.lists(
+        st.floats(-1e30, 1e30, allow_nan=False), min_size=1, max_size=5
+    ),
     keys=st.lists(st.floats(-1e3, 1e3, allow_nan=False), min_size=2, max_size=6),
     leave_one_out=st.booleans(),
 )
-def test_gaussian_nadaraya_watson_never_returns_nan(log_h, queries, keys, leave_one_out) -> None:
+def test_gaussian_nadaraya_watson_never_returns_nan(
+    log_h, queries, keys, leave_one_out
+) -> None:
     k = torch.tensor(keys)
     q = k.clone() if leave_one_out else torch.tensor(queries)
     v = torch.linspace(-1, 1, len(keys))
-    predictions, weights = nadaraya_watson(q, k, v, "gaussian", 10.0**log_h, leave_one_out=leave_one_out)
-    assert bool(torch.isfinite(predictions).all()) and bool(torch.isfinite(weights).all())
+    predictions, weights = nadaraya_watson(
+        q, k, v, "gaussian", 10.0**log_h, leave_one_out=leave_one_out
+    )
+    assert bool(torch.isfinite(predictions).all()) and bool(
+        torch.isfinite(weights).all()
+    )
     torch.testing.assert_close(weights.sum(1), torch.ones(len(q)))
-    assert float(predictions.min()) >= -1 - 1e-5 and float(predictions.max()) <= 1 + 1e-5  # a weighted mean
+    assert (
+        float(predictions.min()) >= -1 - 1e-5
+        and float(predictions.max()) <= 1 + 1e-5
+    )  # a weighted mean
     if leave_one_out:
         assert (weights.diagonal() == 0).all()
 
 
 def test_gaussian_with_a_tiny_bandwidth_picks_the_nearest_key() -> None:
     k, v = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([10.0, 20.0, 30.0])
-    predictions, _ = nadaraya_watson(torch.tensor([0.1, 1.6, 1e20]), k, v, "gaussian", 1e-30)
+    predictions, _ = nadaraya_watson(
+        torch.tensor([0.1, 1.6, 1e20]), k, v, "gaussian", 1e-30
+    )
     assert predictions[:2].tolist() == [10.0, 30.0]
     assert math.isfinite(float(predictions[2]))
 
@@ -301,7 +364,11 @@ def test_gaussian_with_a_tiny_bandwidth_picks_the_nearest_key() -> None:
     ],
 )
 def test_nadaraya_watson_names_bad_arguments(args, error, word) -> None:
-    inputs = {"queries": torch.tensor([0.5]), "keys": torch.tensor([0.0, 1.0]), "values": torch.tensor([1.0, 2.0])}
+    inputs = {
+        "queries": torch.tensor([0.5]),
+        "keys": torch.tensor([0.0, 1.0]),
+        "values": torch.tensor([1.0, 2.0]),
+    }
     with pytest.raises(error, match=word):
         nadaraya_watson(**(inputs | args))
 
@@ -338,11 +405,15 @@ def test_train_checks_its_settings(kwargs, word) -> None:
 
 def test_masked_cross_entropy_names_its_inputs() -> None:
     with pytest.raises(ValueError, match="targets"):
-        masked_cross_entropy(torch.rand(2, 3, 5), torch.zeros(2, 4, dtype=torch.long))
+        masked_cross_entropy(
+            torch.rand(2, 3, 5), torch.zeros(2, 4, dtype=torch.long)
+        )
     with pytest.raises(TypeError, match="int64"):
         masked_cross_entropy(torch.rand(2, 5), torch.zeros(2))
     with pytest.raises(ValueError, match="label_smoothing"):
-        masked_cross_entropy(torch.rand(2, 5), torch.zeros(2, dtype=torch.long), label_smoothing=1.0)
+        masked_cross_entropy(
+            torch.rand(2, 5), torch.zeros(2, dtype=torch.long), label_smoothing=1.0
+        )
 
 
 @pytest.mark.parametrize(
@@ -387,10 +458,16 @@ def test_data_builders_check_sizes(call, word) -> None:
 # ---------------------------------------------------------------- vision
 @FUZZ
 @given(
-    dtype=st.sampled_from([torch.float32, torch.float64, torch.float16, torch.int64]),
-    shape=st.sampled_from([(2, 8, 6, 6), (2, 8, 1, 1), (2, 7, 6, 6), (8, 6, 6), (1, 8, 2, 3)]),
+    dtype=st.sampled_from(
+        [torch.float32, torch.float64, torch.float16, torch.int64]
+    ),
+    shape=st.sampled_from(
+        [(2, 8, 6, 6), (2, 8, 1, 1), (2, 7, 6, 6), (8, 6, 6), (1, 8, 2, 3)]
+    ),
 )
-def test_channel_and_spatial_modules_accept_their_input_or_say_why(dtype, shape) -> None:
+def test_channel_and_spatial_modules_accept_their_input_or_say_why(
+    dtype, shape
+) -> None:
     x = torch.ones(shape).to(dtype)
     for module in (SqueezeExcitation(8, reduction=4), CBAM(8, reduction=4)):
         ok = dtype == torch.float32 and len(shape) == 4 and shape[1] == 8
@@ -398,7 +475,9 @@ def test_channel_and_spatial_modules_accept_their_input_or_say_why(dtype, shape)
             y = module(x)
             assert y.shape == x.shape and bool(torch.isfinite(y).all())
         else:
-            with pytest.raises((TypeError, ValueError), match="dtype|channels|float|4-D|shape"):
+            with pytest.raises(
+                (TypeError, ValueError), match="dtype|channels|float|4-D|shape"
+            ):
                 module(x)
 
 
@@ -452,10 +531,15 @@ def test_attention_rollout_wants_attention_weights() -> None:
 
 
 def test_value_checks_are_skipped_while_exporting(monkeypatch) -> None:
-    ids, lengths = torch.tensor([[4, 99]]), torch.tensor([5])  # id outside the vocabulary, length > S
+    ids, lengths = (
+        torch.tensor([[4, 99]]),
+        torch.tensor([5]),
+    )  # id outside the vocabulary, length > S
     with pytest.raises(ValueError):
         check_token_ids(ids, lengths, vocab_size=10)
     monkeypatch.setattr(torch.compiler, "is_exporting", lambda: True)
-    check_token_ids(ids, lengths, vocab_size=10)  # values are not read while tracing
+    check_token_ids(
+        ids, lengths, vocab_size=10
+    )  # values are not read while tracing
     with pytest.raises(TypeError, match="int64"):
         check_token_ids(ids.float(), lengths)  # dtypes and shapes still are

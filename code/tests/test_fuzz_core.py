@@ -27,7 +27,9 @@ from attnbook.positional import apply_rotary, relative_rotation, sinusoidal_tabl
 from attnbook.transformer import DecoderBlock, EncoderBlock
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 FLOATS = (torch.float32, torch.float64, torch.bfloat16)
 
 
@@ -45,25 +47,39 @@ def refused(call, *errors: type[Exception]) -> Exception:
     batch=st.integers(0, 3), heads=st.integers(0, 2), n_q=st.integers(1, 4), n_k=st.integers(1, 6),
     per_query=st.booleans(), dtype=st.sampled_from(FLOATS), minus_inf=st.booleans(), seed=st.integers(0, 2**16),
 )  # fmt: skip
-def test_masked_softmax_never_nan_and_matches_the_reference(batch, heads, n_q, n_k, per_query, dtype, minus_inf, seed):
+def test_masked_softmax_never_nan_and_matches_the_reference(
+    batch, heads, n_q, n_k, per_query, dtype, minus_inf, seed
+):
     g = torch.Generator().manual_seed(seed)
     shape = (batch, *([heads] if heads else []), n_q, n_k)
     scores = (3 * torch.randn(shape, generator=g)).to(dtype)
     if minus_inf and scores.numel():
-        scores[scores < 0] = float("-inf")  # some rows will have every valid score -inf
-    lens = torch.randint(0, n_k + 1, (batch, n_q) if per_query else (batch,), generator=g)
+        scores[scores < 0] = float(
+            "-inf"
+        )  # some rows will have every valid score -inf
+    lens = torch.randint(
+        0, n_k + 1, (batch, n_q) if per_query else (batch,), generator=g
+    )
     leaf = scores.clone().requires_grad_()
     weights = masked_softmax(leaf, lens)
     assert weights.shape == scores.shape and weights.dtype == dtype
     assert not torch.isnan(weights).any()
-    keep = (torch.arange(n_k) < (lens if per_query else lens[:, None])[..., None]).expand(batch, n_q, n_k)
+    keep = (
+        torch.arange(n_k) < (lens if per_query else lens[:, None])[..., None]
+    ).expand(batch, n_q, n_k)
     keep = keep[:, None].expand(shape) if heads else keep  # (B, [h,] n_q, n_k)
     assert torch.all(weights[~keep] == 0)
     reference = scores.masked_fill(~keep, float("-inf")).float().softmax(-1)
-    finite_row = ~torch.isnan(reference).any(-1)  # rows with at least one finite valid score
+    finite_row = ~torch.isnan(reference).any(
+        -1
+    )  # rows with at least one finite valid score
     tol = 1e-2 if dtype == torch.bfloat16 else 1e-5
-    torch.testing.assert_close(weights.float()[finite_row], reference[finite_row], atol=tol, rtol=tol)
-    assert torch.all(weights[~finite_row] == 0)  # length 0 or every valid score -inf: a zero row
+    torch.testing.assert_close(
+        weights.float()[finite_row], reference[finite_row], atol=tol, rtol=tol
+    )
+    assert torch.all(
+        weights[~finite_row] == 0
+    )  # length 0 or every valid score -inf: a zero row
     weights.float().pow(2).sum().backward()
     assert not torch.isnan(leaf.grad).any()
 
@@ -85,7 +101,12 @@ def test_masked_softmax_refuses_bad_input(scores, lens, error) -> None:
 
 
 def test_softmax_with_mask_refuses_a_mask_that_would_grow_the_scores() -> None:
-    refused(lambda: softmax_with_mask(torch.zeros(3, 3), torch.ones(2, 3, 3, dtype=torch.bool)), ValueError)
+    refused(
+        lambda: softmax_with_mask(
+            torch.zeros(3, 3), torch.ones(2, 3, 3, dtype=torch.bool)
+        ),
+        ValueError,
+    )
 
 
 # ------------------------------------------------------------------------------ attention modules
@@ -94,7 +115,9 @@ def modules(d_q: int, d_k: int, d_v: int) -> dict[str, nn.Module]:
     return {
         "dot": DotProductAttention(),
         "additive": AdditiveAttention(8, query_size=d_q, key_size=d_k),
-        "multi-head": MultiHeadAttention(8, 2, query_size=d_q, key_size=d_k, value_size=d_v),
+        "multi-head": MultiHeadAttention(
+            8, 2, query_size=d_q, key_size=d_k, value_size=d_v
+        ),
     }
 
 
@@ -105,7 +128,11 @@ def modules(d_q: int, d_k: int, d_v: int) -> dict[str, nn.Module]:
 )  # fmt: skip
 def test_attention_modules_shapes_and_no_nan(batch, n_q, n_k, d, d_v, seed) -> None:
     g = torch.Generator().manual_seed(seed)
-    q, k, v = torch.randn(batch, n_q, d, generator=g), torch.randn(batch, n_k, d, generator=g), torch.randn(batch, n_k, d_v, generator=g)
+    q, k, v = (
+        torch.randn(batch, n_q, d, generator=g),
+        torch.randn(batch, n_k, d, generator=g),
+        torch.randn(batch, n_k, d_v, generator=g),
+    )
     lens = torch.randint(0, n_k + 1, (batch,), generator=g)
     for name, module in modules(d, d, d_v).items():
         out = module.eval()(q, k, v, lens)
@@ -117,12 +144,17 @@ def test_attention_modules_shapes_and_no_nan(batch, n_q, n_k, d, d_v, seed) -> N
 
 
 @FUZZ
-@given(wrong=st.sampled_from(["queries", "keys", "values"]), delta=st.sampled_from([-1, 1, 3]))
+@given(
+    wrong=st.sampled_from(["queries", "keys", "values"]),
+    delta=st.sampled_from([-1, 1, 3]),
+)
 def test_attention_modules_refuse_wrong_widths(wrong: str, delta: int) -> None:
     sizes = {"queries": 4, "keys": 4, "values": 5}
     for name, module in modules(4, 4, 5).items():
         widths = dict(sizes, **{wrong: sizes[wrong] + delta})
-        q, k, v = (torch.randn(2, 3, widths[n]) for n in ("queries", "keys", "values"))
+        q, k, v = (
+            torch.randn(2, 3, widths[n]) for n in ("queries", "keys", "values")
+        )
         if name == "dot" and wrong == "values":
             continue  # dot-product attention takes values of any width
         if name == "additive" and wrong == "values":
@@ -132,12 +164,16 @@ def test_attention_modules_refuse_wrong_widths(wrong: str, delta: int) -> None:
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16, torch.long])
-def test_attention_modules_refuse_a_dtype_that_is_not_theirs_naming_both(dtype: torch.dtype) -> None:
+def test_attention_modules_refuse_a_dtype_that_is_not_theirs_naming_both(
+    dtype: torch.dtype,
+) -> None:
     q = torch.ones(2, 3, 4, dtype=dtype)
     for name, module in modules(4, 4, 4).items():
         k = torch.ones(2, 3, 4)  # float32
         error = refused(lambda: module(q, k, k), TypeError)
-        assert str(dtype) in str(error) and ("float32" in str(error) or dtype == torch.long), (name, str(error))
+        assert str(dtype) in str(error) and (
+            "float32" in str(error) or dtype == torch.long
+        ), (name, str(error))
     module = MultiHeadAttention(4, 2).double()  # cast the module instead: works
     x = torch.randn(1, 3, 4, dtype=torch.float64)
     assert module(x, x, x).dtype == torch.float64
@@ -148,7 +184,9 @@ def test_attention_modules_refuse_non_tensors_and_wrong_ranks() -> None:
         x = torch.ones(2, 3, 4)
         refused(lambda: module(x.numpy(), x, x), TypeError)
         refused(lambda: module(x[0], x, x), ValueError)
-        refused(lambda: module(x, x, x, torch.tensor([4, 1])), ValueError)  # length beyond the 3 keys
+        refused(
+            lambda: module(x, x, x, torch.tensor([4, 1])), ValueError
+        )  # length beyond the 3 keys
 
 
 def test_constructors_refuse_bad_sizes() -> None:
@@ -164,9 +202,13 @@ def test_constructors_refuse_bad_sizes() -> None:
 # ------------------------------------------------------------------------------ positional encodings
 @FUZZ
 @given(max_len=st.integers(1, 300), d=st.integers(1, 40), base=st.floats(1e-3, 1e8))
-def test_sinusoidal_table_is_finite_for_every_valid_size_and_base(max_len: int, d: int, base: float) -> None:
+def test_sinusoidal_table_is_finite_for_every_valid_size_and_base(
+    max_len: int, d: int, base: float
+) -> None:
     P = sinusoidal_table(max_len, d, base)
-    assert P.shape == (max_len, d) and torch.isfinite(P).all() and P.abs().max() <= 1
+    assert (
+        P.shape == (max_len, d) and torch.isfinite(P).all() and P.abs().max() <= 1
+    )
 
 
 @pytest.mark.parametrize(
@@ -188,11 +230,15 @@ def test_positional_refuses_bad_input(call) -> None:
 
 @FUZZ
 @given(dtype=st.sampled_from(FLOATS), T=st.integers(1, 9))
-def test_positional_encoding_follows_the_input_dtype(dtype: torch.dtype, T: int) -> None:
+def test_positional_encoding_follows_the_input_dtype(
+    dtype: torch.dtype, T: int
+) -> None:
     X = torch.zeros(2, T, 6, dtype=dtype)
     out = PositionalEncoding(6, max_len=9)(X)
     assert out.dtype == dtype
-    torch.testing.assert_close(out[0].float(), sinusoidal_table(T, 6), atol=1e-2, rtol=0)
+    torch.testing.assert_close(
+        out[0].float(), sinusoidal_table(T, 6), atol=1e-2, rtol=0
+    )
 
 
 # ------------------------------------------------------------------------------ decoder key-value cache
@@ -202,8 +248,14 @@ def _block(norm_first: bool) -> DecoderBlock:
 
 
 @FUZZ
-@given(chunks=st.lists(st.integers(1, 3), min_size=1, max_size=4), norm_first=st.booleans(), seed=st.integers(0, 99))
-def test_step_with_several_new_positions_is_causal_and_equals_forward(chunks, norm_first, seed) -> None:
+@given(
+    chunks=st.lists(st.integers(1, 3), min_size=1, max_size=4),
+    norm_first=st.booleans(),
+    seed=st.integers(0, 99),
+)
+def test_step_with_several_new_positions_is_causal_and_equals_forward(
+    chunks, norm_first, seed
+) -> None:
     block = _block(norm_first)
     g = torch.Generator().manual_seed(seed)
     T = sum(chunks)
@@ -213,7 +265,9 @@ def test_step_with_several_new_positions_is_causal_and_equals_forward(chunks, no
         full = block(X, M, src_len)
         cache, rows, t = (torch.zeros(2, 2, 0, 4), torch.zeros(2, 2, 0, 4)), [], 0
         for m in chunks:  # the new positions in chunks of m
-            out, cache = block.step(X[:, t : t + m], cache, block.memory_kv(M), src_len)
+            out, cache = block.step(
+                X[:, t : t + m], cache, block.memory_kv(M), src_len
+            )
             rows.append(out)
             t += m
     torch.testing.assert_close(torch.cat(rows, 1), full, atol=1e-5, rtol=1e-5)
@@ -224,9 +278,15 @@ def test_step_refuses_raw_memory_and_malformed_caches() -> None:
     x, M = torch.randn(2, 1, 8), torch.randn(2, 5, 8)
     empty = (torch.zeros(2, 2, 0, 4), torch.zeros(2, 2, 0, 4))
     kv = block.memory_kv(M)
-    refused(lambda: block.step(x, empty, M), TypeError)  # raw memory (2 examples: it would unpack into two rows)
-    refused(lambda: block.step(x, empty, (M, M)), ValueError)  # unprojected keys and values
-    refused(lambda: block.step(x, empty, (kv[0], kv[1][:, :, :3])), ValueError)  # 5 keys, 3 values
+    refused(
+        lambda: block.step(x, empty, M), TypeError
+    )  # raw memory (2 examples: it would unpack into two rows)
+    refused(
+        lambda: block.step(x, empty, (M, M)), ValueError
+    )  # unprojected keys and values
+    refused(
+        lambda: block.step(x, empty, (kv[0], kv[1][:, :, :3])), ValueError
+    )  # 5 keys, 3 values
     refused(lambda: block.step(x, (torch.zeros(2, 2, 0, 4),), kv), TypeError)
     refused(lambda: block.step(x[0], empty, kv), ValueError)
     refused(lambda: block.step(x.double(), empty, kv), TypeError)

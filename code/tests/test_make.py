@@ -25,24 +25,43 @@ def _version_check() -> str:
 
 def _interpreter(minor: int) -> pathlib.Path | None:
     found = sorted(PYENV.glob(f"3.{minor}.*/bin/python3"))
-    return found[-1] if found else (pathlib.Path(p) if (p := shutil.which(f"python3.{minor}")) else None)
+    return (
+        found[-1]
+        if found
+        else (pathlib.Path(p) if (p := shutil.which(f"python3.{minor}")) else None)
+    )
 
 
-@pytest.mark.parametrize("minor, accepted", [(9, False), (10, True), (11, True), (12, True), (13, True), (14, False)])
+@pytest.mark.parametrize(
+    "minor, accepted",
+    [(9, False), (10, True), (11, True), (12, True), (13, True), (14, False)],
+)
 def test_makefile_accepts_python_3_10_to_3_13(minor: int, accepted: bool) -> None:
     python = _interpreter(minor)
     if python is None:
         pytest.skip(f"no Python 3.{minor} on this machine")
-    result = subprocess.run([str(python), "-c", _version_check()], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [str(python), "-c", _version_check()],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert (result.returncode == 0) == accepted, result.stderr
     if not accepted:
         assert "need Python 3.10-3.13" in result.stderr
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
-@pytest.mark.parametrize("target", ["book", "lab", "unit", "test", "lint", "notebooks", "bench", "serve"])
+@pytest.mark.parametrize(
+    "target", ["book", "lab", "unit", "test", "lint", "notebooks", "bench", "serve"]
+)
 def test_make_knows_the_documented_targets(target: str) -> None:
-    result = subprocess.run(["make", "-n", "-C", str(ROOT), target], capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        ["make", "-n", "-C", str(ROOT), target],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert f"make {target}" in README, f"README.md does not mention `make {target}`"
 
@@ -51,14 +70,24 @@ def test_fast_target_builds_nothing_and_full_target_builds_first() -> None:
     unit = re.search(r"^unit:(.*)\n((?:\t.*\n)+)", MAKEFILE, flags=re.MULTILINE)
     test = re.search(r"^test:(.*)\n((?:\t.*\n)+)", MAKEFILE, flags=re.MULTILINE)
     assert unit and test
-    assert "book" not in unit[1] and "jupyter-book" not in unit[2] and "lint" in unit[1]
+    assert (
+        "book" not in unit[1]
+        and "jupyter-book" not in unit[2]
+        and "lint" in unit[1]
+    )
     assert '-m "not site and not cuda"' in unit[2]
-    assert "book" in test[1].split() and "lint" in test[1].split() and "ATTNBOOK_REQUIRE_SITE=1" in test[2]
+    assert (
+        "book" in test[1].split()
+        and "lint" in test[1].split()
+        and "ATTNBOOK_REQUIRE_SITE=1" in test[2]
+    )
 
 
 def test_makefile_installs_jupyterlab_for_make_lab() -> None:
     pyproject = (ROOT / "code" / "pyproject.toml").read_text(encoding="utf-8")
-    lab_extra = re.search(r"^lab = \[(.*?)\]", pyproject, flags=re.MULTILINE | re.DOTALL)
+    lab_extra = re.search(
+        r"^lab = \[(.*?)\]", pyproject, flags=re.MULTILINE | re.DOTALL
+    )
     assert lab_extra and "jupyterlab" in lab_extra[1]
     assert re.search(r'pip install -e "\./code\[[^\]]*\blab\b', MAKEFILE)
 
@@ -66,14 +95,25 @@ def test_makefile_installs_jupyterlab_for_make_lab() -> None:
 def test_binder_pins_python_and_installs_a_cpu_only_torch() -> None:
     runtime = (ROOT / "binder" / "runtime.txt").read_text(encoding="utf-8").strip()
     assert re.fullmatch(r"python-3\.1[0-3]", runtime), runtime
-    lines = [line.strip() for line in (ROOT / "binder" / "requirements.txt").read_text(encoding="utf-8").splitlines()]
+    lines = [
+        line.strip()
+        for line in (ROOT / "binder" / "requirements.txt")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    ]
     lines = [line for line in lines if line and not line.startswith("#")]
     assert "--extra-index-url https://download.pytorch.org/whl/cpu" in lines
     torch = [line for line in lines if line.startswith("torch")]
     assert len(torch) == 1 and re.fullmatch(r"torch==[\d.]+\+cpu", torch[0]), torch
-    make_torch = re.search(r"^TORCH\s*\?=\s*torch==([\d.]+)$", MAKEFILE, flags=re.MULTILINE)
-    assert make_torch and torch[0] == f"torch=={make_torch[1]}+cpu", "Binder and the Makefile use one torch version"
-    assert "./code" in lines, "Binder installs the book's package (with anywidget and ipywidgets)"
+    make_torch = re.search(
+        r"^TORCH\s*\?=\s*torch==([\d.]+)$", MAKEFILE, flags=re.MULTILINE
+    )
+    assert make_torch and torch[0] == f"torch=={make_torch[1]}+cpu", (
+        "Binder and the Makefile use one torch version"
+    )
+    assert "./code" in lines, (
+        "Binder installs the book's package (with anywidget and ipywidgets)"
+    )
     pyproject = (ROOT / "code" / "pyproject.toml").read_text(encoding="utf-8")
     dependencies = pyproject.split("dependencies = [", 1)[1].split("]", 1)[0]
     assert '"anywidget' in dependencies and '"ipywidgets' in dependencies
@@ -87,5 +127,7 @@ def test_binder_button_opens_the_exported_notebooks_in_jupyterlab() -> None:
 
 def test_readme_says_which_pythons_are_tested_and_how_to_edit_a_chapter() -> None:
     assert "3.10–3.13" in README and "tested" in README
-    assert "make lab" in README and "make notebooks" in README and "binder/" in README
+    assert (
+        "make lab" in README and "make notebooks" in README and "binder/" in README
+    )
     assert "jupytext.toml" in README

@@ -11,14 +11,20 @@ from attnbook import MultiHeadAttention
 D, H = 16, 4
 
 
-def pair(bias: bool = True, kdim: int = D, vdim: int = D) -> tuple[MultiHeadAttention, nn.MultiheadAttention]:
+def pair(
+    bias: bool = True, kdim: int = D, vdim: int = D
+) -> tuple[MultiHeadAttention, nn.MultiheadAttention]:
     """The book's module and torch's, with the same weights (``MultiHeadAttention.from_torch``)."""
     torch.manual_seed(0)
-    ref = nn.MultiheadAttention(D, H, bias=bias, batch_first=True, kdim=kdim, vdim=vdim).eval()
+    ref = nn.MultiheadAttention(
+        D, H, bias=bias, batch_first=True, kdim=kdim, vdim=vdim
+    ).eval()
     return MultiHeadAttention.from_torch(ref), ref
 
 
-def test_from_torch_and_to_torch_round_trip_without_drawing_random_numbers() -> None:
+def test_from_torch_and_to_torch_round_trip_without_drawing_random_numbers() -> (
+    None
+):
     for kdim in (D, 6):
         mha, ref = pair(kdim=kdim, vdim=kdim)
         state = torch.random.get_rng_state()
@@ -48,20 +54,34 @@ def test_equals_torch_with_key_padding(bias: bool, n_q: int, n_k: int) -> None:
     for lens in (None, torch.tensor([n_k, 2])):
         # torch's key_padding_mask: True = blocked (the opposite of SDPA's boolean mask)
         blocked = None if lens is None else torch.arange(n_k)[None] >= lens[:, None]
-        out_ref, w_ref = ref(q, k, v, key_padding_mask=blocked, average_attn_weights=False)
+        out_ref, w_ref = ref(
+            q, k, v, key_padding_mask=blocked, average_attn_weights=False
+        )
         out = mha(q, k, v, lens)
         torch.testing.assert_close(out, out_ref, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(mha.attention_weights, w_ref, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(
+            mha.attention_weights, w_ref, atol=1e-6, rtol=1e-5
+        )
         assert mha.attention_weights.shape == (2, H, n_q, n_k)
 
 
 def test_equals_torch_with_per_query_lengths_and_other_key_sizes() -> None:
     mha, ref = pair(kdim=6, vdim=10)
     g = torch.Generator().manual_seed(2)
-    q, k, v = torch.randn(2, 4, D, generator=g), torch.randn(2, 4, 6, generator=g), torch.randn(2, 4, 10, generator=g)
-    lens = torch.tensor([[1, 2, 3, 4], [4, 4, 1, 2]])  # e.g. a causal mask for the first example
-    blocked = torch.arange(4)[None, None] >= lens[..., None]  # (B, n_q, n_k), True = blocked
-    out_ref, _ = ref(q, k, v, attn_mask=blocked.repeat_interleave(H, 0))  # torch wants (B*h, n_q, n_k)
+    q, k, v = (
+        torch.randn(2, 4, D, generator=g),
+        torch.randn(2, 4, 6, generator=g),
+        torch.randn(2, 4, 10, generator=g),
+    )
+    lens = torch.tensor(
+        [[1, 2, 3, 4], [4, 4, 1, 2]]
+    )  # e.g. a causal mask for the first example
+    blocked = (
+        torch.arange(4)[None, None] >= lens[..., None]
+    )  # (B, n_q, n_k), True = blocked
+    out_ref, _ = ref(
+        q, k, v, attn_mask=blocked.repeat_interleave(H, 0)
+    )  # torch wants (B*h, n_q, n_k)
     torch.testing.assert_close(mha(q, k, v, lens), out_ref, atol=1e-5, rtol=1e-5)
 
 
@@ -76,19 +96,31 @@ def test_fused_path_equals_explicit_path_and_zeroes_empty_rows() -> None:
     assert mha.attention_weights is None
     torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-5)
     assert not torch.isnan(fused).any()
-    torch.testing.assert_close(fused[2], mha.W_o.bias.expand(5, D))  # no valid key: zero heads, only the bias
+    torch.testing.assert_close(
+        fused[2], mha.W_o.bias.expand(5, D)
+    )  # no valid key: zero heads, only the bias
 
 
 def test_gradcheck_tiny() -> None:
     torch.manual_seed(0)
-    mha = MultiHeadAttention(4, 2, bias=True, query_size=3, key_size=3, value_size=3).double()
-    q, k, v = (torch.randn(1, n, 3, dtype=torch.double, requires_grad=True) for n in (2, 3, 3))
-    assert torch.autograd.gradcheck(lambda q, k, v: mha(q, k, v, torch.tensor([2])), (q, k, v))
+    mha = MultiHeadAttention(
+        4, 2, bias=True, query_size=3, key_size=3, value_size=3
+    ).double()
+    q, k, v = (
+        torch.randn(1, n, 3, dtype=torch.double, requires_grad=True)
+        for n in (2, 3, 3)
+    )
+    assert torch.autograd.gradcheck(
+        lambda q, k, v: mha(q, k, v, torch.tensor([2])), (q, k, v)
+    )
 
 
 @pytest.mark.parametrize(
     "kwargs,match",
-    [({"num_hiddens": 10, "num_heads": 3}, "divisible"), ({"num_hiddens": 8, "num_heads": 0}, "num_heads")],
+    [
+        ({"num_hiddens": 10, "num_heads": 3}, "divisible"),
+        ({"num_hiddens": 8, "num_heads": 0}, "num_heads"),
+    ],
 )
 def test_bad_construction(kwargs: dict, match: str) -> None:
     with pytest.raises(ValueError, match=match):
@@ -102,7 +134,12 @@ def test_bad_inputs() -> None:
     with pytest.raises(ValueError, match="pairs"):
         mha(torch.randn(2, 3, D), torch.randn(2, 4, D), torch.randn(2, 5, D))
     with pytest.raises(ValueError, match="valid_lens"):
-        mha(torch.randn(2, 3, D), torch.randn(2, 4, D), torch.randn(2, 4, D), torch.tensor([5, 1]))
+        mha(
+            torch.randn(2, 3, D),
+            torch.randn(2, 4, D),
+            torch.randn(2, 4, D),
+            torch.tensor([5, 1]),
+        )
 
 
 def test_equals_a_loop_over_heads_and_sdpa_mask_polarity() -> None:
@@ -118,16 +155,26 @@ def test_equals_a_loop_over_heads_and_sdpa_mask_polarity() -> None:
     d_h, heads = mha.head_size, []
     for i in range(H):
         rows = slice(i * d_h, (i + 1) * d_h)
-        q, k, v = (X @ W.weight[rows].T + W.bias[rows] for W in (mha.W_q, mha.W_k, mha.W_v))  # (B, T, d_h)
+        q, k, v = (
+            X @ W.weight[rows].T + W.bias[rows] for W in (mha.W_q, mha.W_k, mha.W_v)
+        )  # (B, T, d_h)
         heads.append(DotProductAttention()(q, k, v, lens))
     expected = mha.W_o(torch.cat(heads, dim=-1))
     torch.testing.assert_close(mha(X, X, X, lens), expected, atol=1e-5, rtol=1e-5)
-    attend = (torch.arange(6)[None] < lens[:, None])[:, None, None, :]  # (B, 1, 1, T): True = attend
+    attend = (torch.arange(6)[None] < lens[:, None])[
+        :, None, None, :
+    ]  # (B, 1, 1, T): True = attend
     qh, kh, vh = (mha.split_heads(W(X)) for W in (mha.W_q, mha.W_k, mha.W_v))
     core = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=attend)
-    torch.testing.assert_close(mha.W_o(mha.merge_heads(core)), expected, atol=1e-5, rtol=1e-5)
-    flipped = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=~attend)  # the wrong polarity
-    assert not torch.allclose(mha.W_o(mha.merge_heads(flipped))[1], expected[1], atol=1e-3)
+    torch.testing.assert_close(
+        mha.W_o(mha.merge_heads(core)), expected, atol=1e-5, rtol=1e-5
+    )
+    flipped = F.scaled_dot_product_attention(
+        qh, kh, vh, attn_mask=~attend
+    )  # the wrong polarity
+    assert not torch.allclose(
+        mha.W_o(mha.merge_heads(flipped))[1], expected[1], atol=1e-3
+    )
 
 
 def test_fused_attention_context_switches_every_layer_and_restores() -> None:
@@ -136,7 +183,10 @@ def test_fused_attention_context_switches_every_layer_and_restores() -> None:
 
     torch.manual_seed(0)
     stack = nn.Sequential(EncoderBlock(D, 32, H), EncoderBlock(D, 32, H)).eval()
-    X, lens = torch.randn(2, 5, D), torch.tensor([[1, 2, 3, 4, 5], [5, 5, 2, 0, 3]])  # 2-D lengths, one empty row
+    X, lens = (
+        torch.randn(2, 5, D),
+        torch.tensor([[1, 2, 3, 4, 5], [5, 5, 2, 0, 3]]),
+    )  # 2-D lengths, one empty row
     explicit = stack[1](stack[0](X, lens), lens)
     with fused_attention(stack):
         assert all(not b.attention.keep_weights for b in stack)

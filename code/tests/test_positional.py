@@ -14,7 +14,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from attnbook import MultiHeadAttention, PositionalEncoding, apply_rotary, softmax_with_mask
+from attnbook import (
+    MultiHeadAttention,
+    PositionalEncoding,
+    apply_rotary,
+    softmax_with_mask,
+)
 from attnbook.positional import relative_rotation, sinusoidal_table
 
 
@@ -35,9 +40,13 @@ def test_moving_on_by_delta_is_one_fixed_rotation(delta: int, half: int) -> None
     d, T = 2 * half, 300
     P = sinusoidal_table(T, d)
     M = relative_rotation(delta, d)
-    t = torch.arange(max(0, -delta), min(T, T - delta))  # rows with t and t + delta in the table
+    t = torch.arange(
+        max(0, -delta), min(T, T - delta)
+    )  # rows with t and t + delta in the table
     assert (M @ P[t].T).T.sub(P[t + delta]).abs().max() < 1e-5
-    torch.testing.assert_close(M @ M.T, torch.eye(d), atol=1e-6, rtol=0)  # a rotation: orthogonal
+    torch.testing.assert_close(
+        M @ M.T, torch.eye(d), atol=1e-6, rtol=0
+    )  # a rotation: orthogonal
     off_block = M.clone()
     for i in range(0, d, 2):
         off_block[i : i + 2, i : i + 2] = 0
@@ -55,7 +64,9 @@ def test_rope_matches_complex_multiplication() -> None:
     x = torch.randn(2, 3, 10, 8, dtype=torch.float64)
     t = torch.arange(10, dtype=torch.float64)
     w = 10000.0 ** (-torch.arange(0, 8, 2, dtype=torch.float64) / 8)
-    z = torch.view_as_complex(x.unflatten(-1, (4, 2)).contiguous()) * torch.polar(torch.ones(10, 4, dtype=torch.float64), t[:, None] * w)
+    z = torch.view_as_complex(x.unflatten(-1, (4, 2)).contiguous()) * torch.polar(
+        torch.ones(10, 4, dtype=torch.float64), t[:, None] * w
+    )
     torch.testing.assert_close(apply_rotary(x), torch.view_as_real(z).flatten(-2))
 
 
@@ -63,19 +74,33 @@ def test_rope_matches_complex_multiplication() -> None:
 @given(seed=st.integers(0, 2**16), half=st.integers(1, 16), T=st.integers(1, 40))
 def test_rope_preserves_norms(seed: int, half: int, T: int) -> None:
     x = torch.randn(2, T, 2 * half, generator=torch.Generator().manual_seed(seed))
-    torch.testing.assert_close(apply_rotary(x).norm(dim=-1), x.norm(dim=-1), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        apply_rotary(x).norm(dim=-1), x.norm(dim=-1), atol=1e-5, rtol=1e-5
+    )
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**16), m=st.integers(0, 200), n=st.integers(0, 200), shift=st.integers(-200, 200))
-def test_rope_dot_product_depends_only_on_the_offset(seed: int, m: int, n: int, shift: int) -> None:
+@given(
+    seed=st.integers(0, 2**16),
+    m=st.integers(0, 200),
+    n=st.integers(0, 200),
+    shift=st.integers(-200, 200),
+)
+def test_rope_dot_product_depends_only_on_the_offset(
+    seed: int, m: int, n: int, shift: int
+) -> None:
     g = torch.Generator().manual_seed(seed)
     q, k = torch.randn(1, 16, generator=g), torch.randn(1, 16, generator=g)
 
     def score(a: int, b: int) -> float:
-        return (apply_rotary(q, torch.tensor([a])) @ apply_rotary(k, torch.tensor([b])).T).item()
+        return (
+            apply_rotary(q, torch.tensor([a]))
+            @ apply_rotary(k, torch.tensor([b])).T
+        ).item()
 
-    assert abs(score(m, n) - score(m + shift, n + shift)) < 1e-4  # |q| |k| ~ 16: relative error ~1e-5
+    assert (
+        abs(score(m, n) - score(m + shift, n + shift)) < 1e-4
+    )  # |q| |k| ~ 16: relative error ~1e-5
     assert abs(score(m, n) - score(0, n - m)) < 1e-4
 
 
@@ -93,7 +118,9 @@ def test_rope_at_position_zero_is_the_identity() -> None:
         (torch.zeros(2, 5, 8), torch.arange(4), ValueError, "positions"),
     ],
 )
-def test_rope_rejects_bad_input(x: torch.Tensor, positions: torch.Tensor | None, error: type, word: str) -> None:
+def test_rope_rejects_bad_input(
+    x: torch.Tensor, positions: torch.Tensor | None, error: type, word: str
+) -> None:
     with pytest.raises(error, match=word):
         apply_rotary(x, positions)
 
@@ -113,9 +140,16 @@ _MHA = MultiHeadAttention(16, 4, query_size=16, key_size=16, value_size=16).eval
 
 @settings(max_examples=40, deadline=None)
 @given(T=st.integers(1, 12), data=st.data())
-def test_self_attention_without_positions_is_permutation_equivariant(T: int, data: st.DataObject) -> None:
+def test_self_attention_without_positions_is_permutation_equivariant(
+    T: int, data: st.DataObject
+) -> None:
     perm = torch.tensor(data.draw(st.permutations(list(range(T)))))
-    X = torch.randn(2, T, 16, generator=torch.Generator().manual_seed(data.draw(st.integers(0, 2**16))))
+    X = torch.randn(
+        2,
+        T,
+        16,
+        generator=torch.Generator().manual_seed(data.draw(st.integers(0, 2**16))),
+    )
     with torch.no_grad():
         out = _MHA(X, X, X)
         out_perm = _MHA(X[:, perm], X[:, perm], X[:, perm])
@@ -149,8 +183,12 @@ def test_softmax_with_mask_equals_filled_softmax_and_zeros_empty_rows() -> None:
 
 
 def test_softmax_with_mask_broadcasts_over_heads() -> None:
-    adjacency = torch.eye(4, dtype=torch.bool) | torch.eye(4, dtype=torch.bool).roll(1, 0)
-    w = softmax_with_mask(torch.zeros(2, 3, 4, 4), adjacency)  # (B, h, n, n) scores, (n, n) mask
+    adjacency = torch.eye(4, dtype=torch.bool) | torch.eye(
+        4, dtype=torch.bool
+    ).roll(1, 0)
+    w = softmax_with_mask(
+        torch.zeros(2, 3, 4, 4), adjacency
+    )  # (B, h, n, n) scores, (n, n) mask
     torch.testing.assert_close(w[1, 2], adjacency.float() / 2)
 
 
@@ -159,9 +197,15 @@ def test_softmax_with_mask_broadcasts_over_heads() -> None:
     [
         (torch.ones(4, 4), TypeError, "boolean"),
         (torch.ones(3, 4, dtype=torch.bool), ValueError, "broadcast"),
-        (torch.ones(3, 2, 4, 4, dtype=torch.bool), ValueError, "broadcast"),  # would grow the scores
+        (
+            torch.ones(3, 2, 4, 4, dtype=torch.bool),
+            ValueError,
+            "broadcast",
+        ),  # would grow the scores
     ],
 )
-def test_softmax_with_mask_rejects_bad_masks(mask: torch.Tensor, error: type, match: str) -> None:
+def test_softmax_with_mask_rejects_bad_masks(
+    mask: torch.Tensor, error: type, match: str
+) -> None:
     with pytest.raises(error, match=match):
         softmax_with_mask(torch.zeros(2, 4, 4), mask)

@@ -22,8 +22,12 @@ def test_shapes_and_module_sizes(name: str) -> None:
         out = model(torch.rand(3, 1, 24, 24))
     assert out.shape == (3, 10)
     assert len(model.attention) == (0 if name == "plain" else 3)
-    if name == "cbam":  # the spatial gates see the blocks' positions: 12 x 12, 6 x 6, 3 x 3
-        assert [tuple(m.spatial.attention_weights.shape[1:]) for m in model.attention] == [(12, 12), (6, 6), (3, 3)]
+    if (
+        name == "cbam"
+    ):  # the spatial gates see the blocks' positions: 12 x 12, 6 x 6, 3 x 3
+        assert [
+            tuple(m.spatial.attention_weights.shape[1:]) for m in model.attention
+        ] == [(12, 12), (6, 6), (3, 3)]
 
 
 def test_variants_share_the_same_convolutions() -> None:
@@ -31,7 +35,13 @@ def test_variants_share_the_same_convolutions() -> None:
     for make in VARIANTS.values():
         torch.manual_seed(0)
         model = ResidualCNN(make)
-        states.append({k: v for k, v in model.state_dict().items() if not k.startswith("attention.")})
+        states.append(
+            {
+                k: v
+                for k, v in model.state_dict().items()
+                if not k.startswith("attention.")
+            }
+        )
     for state in states[1:]:
         assert state.keys() == states[0].keys()
         assert all(torch.equal(state[k], states[0][k]) for k in state)
@@ -60,8 +70,14 @@ def test_attention_sits_in_the_branch_before_the_addition() -> None:
 def test_gradients_reach_every_parameter() -> None:
     torch.manual_seed(0)
     model = ResidualCNN(VARIANTS["cbam"])
-    nn.functional.cross_entropy(model(torch.rand(4, 1, 24, 24)), torch.tensor([0, 1, 2, 3])).backward()
-    missing = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    nn.functional.cross_entropy(
+        model(torch.rand(4, 1, 24, 24)), torch.tensor([0, 1, 2, 3])
+    ).backward()
+    missing = [
+        n
+        for n, p in model.named_parameters()
+        if p.grad is None or not p.grad.abs().sum() > 0
+    ]
     assert not missing, missing
 
 

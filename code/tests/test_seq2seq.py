@@ -8,7 +8,13 @@ from torch import nn
 
 from attnbook import AdditiveAttention, DotProductAttention
 from attnbook.data import BOS, EOS, PAD, UNK, make_dates
-from attnbook.decoding import beam_search, decoder_inputs, greedy_decode, predict, translate
+from attnbook.decoding import (
+    beam_search,
+    decoder_inputs,
+    greedy_decode,
+    predict,
+    translate,
+)
 from attnbook.seq2seq import Seq2Seq, Seq2SeqDecoder, Seq2SeqEncoder
 from attnbook.train import set_seed, train
 
@@ -16,10 +22,19 @@ V_SRC, V_TGT, E, H = 12, 9, 8, 16
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def model(attention: bool = True, cell: str = "gru", score: nn.Module | None = None) -> Seq2Seq:
+def model(
+    attention: bool = True, cell: str = "gru", score: nn.Module | None = None
+) -> Seq2Seq:
     torch.manual_seed(0)
-    att = (score or AdditiveAttention(H, query_size=H, key_size=H)) if attention else None
-    return Seq2Seq(Seq2SeqEncoder(V_SRC, E, H, cell=cell), Seq2SeqDecoder(V_TGT, E, H, attention=att, cell=cell)).eval()
+    att = (
+        (score or AdditiveAttention(H, query_size=H, key_size=H))
+        if attention
+        else None
+    )
+    return Seq2Seq(
+        Seq2SeqEncoder(V_SRC, E, H, cell=cell),
+        Seq2SeqDecoder(V_TGT, E, H, attention=att, cell=cell),
+    ).eval()
 
 
 def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -33,7 +48,9 @@ def batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 @pytest.mark.parametrize("attention", [True, False])
-def test_shapes_through_encoder_and_decoder_with_padding(cell: str, attention: bool) -> None:
+def test_shapes_through_encoder_and_decoder_with_padding(
+    cell: str, attention: bool
+) -> None:
     m = model(attention, cell)
     src, src_len, tgt = batch()
     outputs, state = m.encoder(src, src_len)
@@ -85,10 +102,14 @@ def test_the_query_is_the_previous_hidden_state() -> None:
     src, src_len, _ = batch()
     memory, state = m.encode(src, src_len)
     seen = {}
-    m.decoder.attention.register_forward_hook(lambda mod, args, out: seen.setdefault("query", args[0]))
+    m.decoder.attention.register_forward_hook(
+        lambda mod, args, out: seen.setdefault("query", args[0])
+    )
     y = torch.full((3,), BOS)
     m.decoder.step(y, state, memory)
-    torch.testing.assert_close(seen["query"], state[-1].unsqueeze(1))  # s_{t-1} = the encoder's final state at t=1
+    torch.testing.assert_close(
+        seen["query"], state[-1].unsqueeze(1)
+    )  # s_{t-1} = the encoder's final state at t=1
 
 
 def test_without_attention_the_context_is_the_final_encoder_state() -> None:
@@ -99,7 +120,9 @@ def test_without_attention_the_context_is_the_final_encoder_state() -> None:
     changed = memory.outputs.clone()
     changed[:, 0] += 5.0  # the decoder must not read any other encoder state
     a = m.decoder.step(tgt[:, 0], state, memory)[0]
-    b = m.decoder.step(tgt[:, 0], state, type(memory)(changed, memory.src_len, memory.final))[0]
+    b = m.decoder.step(
+        tgt[:, 0], state, type(memory)(changed, memory.src_len, memory.final)
+    )[0]
     torch.testing.assert_close(a, b)
 
 
@@ -115,14 +138,22 @@ def forced(m: Seq2Seq, token: int) -> Seq2Seq:
 def test_greedy_decoding_stops_at_eos() -> None:
     src, src_len, _ = batch()
     out = greedy_decode(forced(model(), EOS), src, src_len, max_len=8)
-    assert out.tokens.shape == (3, 1) and (out.tokens == EOS).all() and out.lengths.tolist() == [1, 1, 1]
+    assert (
+        out.tokens.shape == (3, 1)
+        and (out.tokens == EOS).all()
+        and out.lengths.tolist() == [1, 1, 1]
+    )
     assert out.attention.shape == (3, 1, 7)
 
 
 def test_greedy_decoding_stops_at_max_len_without_eos() -> None:
     src, src_len, _ = batch()
     out = greedy_decode(forced(model(), 5), src, src_len, max_len=4)
-    assert out.tokens.shape == (3, 4) and (out.tokens == 5).all() and out.lengths.tolist() == [4, 4, 4]
+    assert (
+        out.tokens.shape == (3, 4)
+        and (out.tokens == 5).all()
+        and out.lengths.tolist() == [4, 4, 4]
+    )
     assert out.scores.shape == (3,) and (out.scores < 0).all()
 
 
@@ -132,19 +163,26 @@ def test_tokens_after_eos_are_padding_and_get_no_attention() -> None:
     out = greedy_decode(m, src, src_len, max_len=12)
     for i in range(3):
         n = int(out.lengths[i])
-        assert (out.tokens[i, n:] == PAD).all() and (out.attention[i, n:] == 0).all()
+        assert (out.tokens[i, n:] == PAD).all() and (
+            out.attention[i, n:] == 0
+        ).all()
         if n < out.tokens.shape[1]:
             assert out.tokens[i, n - 1] == EOS
 
 
 @pytest.mark.parametrize("attention", [True, False])
-def test_beam_of_one_is_greedy_and_wider_beams_are_well_formed(attention: bool) -> None:
+def test_beam_of_one_is_greedy_and_wider_beams_are_well_formed(
+    attention: bool,
+) -> None:
     m = model(attention)
     src, src_len, _ = batch()
     greedy = greedy_decode(m, src, src_len, max_len=6)
     one = beam_search(m, src, src_len, max_len=6, beam_size=1)
     n = greedy.tokens.shape[1]
-    assert torch.equal(one.tokens[:, :n], greedy.tokens) and (one.tokens[:, n:] == PAD).all()
+    assert (
+        torch.equal(one.tokens[:, :n], greedy.tokens)
+        and (one.tokens[:, n:] == PAD).all()
+    )
     torch.testing.assert_close(one.scores, greedy.scores)
     wide = beam_search(m, src, src_len, max_len=6, beam_size=4)
     assert wide.tokens.shape[0] == 3 and (wide.scores <= 0).all()
@@ -160,8 +198,13 @@ def test_beam_search_finds_the_better_sequence_greedy_misses() -> None:
         def step(self, y, state, memory):
             logits = torch.full((y.shape[0], 6), -20.0)
             first = y == BOS
-            logits[first, 4], logits[first, 5] = 0.0, -0.3  # step 1: "4" slightly more likely than "5"
-            logits[y == 4] = torch.tensor([-20.0, -20.0, 0.0, -20.0, 0.0, 0.0])  # after "4": three-way tie
+            logits[first, 4], logits[first, 5] = (
+                0.0,
+                -0.3,
+            )  # step 1: "4" slightly more likely than "5"
+            logits[y == 4] = torch.tensor(
+                [-20.0, -20.0, 0.0, -20.0, 0.0, 0.0]
+            )  # after "4": three-way tie
             logits[y == 5, EOS] = 0.0  # after "5": <eos> for sure
             logits[y == EOS, EOS] = 0.0
             return logits, state, None
@@ -178,7 +221,11 @@ def test_beam_search_finds_the_better_sequence_greedy_misses() -> None:
 def test_tiny_model_memorises_eight_pairs(score: str) -> None:
     task = make_dates(n_train=8, n_valid=1, n_test=1, seed=0)
     set_seed(0)
-    attention = AdditiveAttention(32, query_size=32, key_size=32) if score == "additive" else DotProductAttention()
+    attention = (
+        AdditiveAttention(32, query_size=32, key_size=32)
+        if score == "additive"
+        else DotProductAttention()
+    )
     m = Seq2Seq(
         Seq2SeqEncoder(len(task.src_vocab), 16, 32),
         Seq2SeqDecoder(len(task.tgt_vocab), 16, 32, attention=attention),
@@ -188,9 +235,24 @@ def test_tiny_model_memorises_eight_pairs(score: str) -> None:
         src, src_len, tgt = b
         return model(src, src_len, decoder_inputs(tgt)), tgt
 
-    history = train(m, task.train.tensors, forward, epochs=150, batch_size=8, lr=0.01, pad_index=PAD, live=False)
+    history = train(
+        m,
+        task.train.tensors,
+        forward,
+        epochs=150,
+        batch_size=8,
+        lr=0.01,
+        pad_index=PAD,
+        live=False,
+    )
     assert history.epoch_loss[-1] < history.epoch_loss[0] / 20
-    out = predict(m, task.train.src, task.train.src_len, task.tgt_vocab, max_len=task.max_target_len)
+    out = predict(
+        m,
+        task.train.src,
+        task.train.src_len,
+        task.tgt_vocab,
+        max_len=task.max_target_len,
+    )
     assert out == list(task.train.targets)
 
 
@@ -201,7 +263,12 @@ def date_model():
     torch.manual_seed(0)
     m = Seq2Seq(
         Seq2SeqEncoder(len(task.src_vocab), 8, 16),
-        Seq2SeqDecoder(len(task.tgt_vocab), 8, 16, attention=AdditiveAttention(16, query_size=16, key_size=16)),
+        Seq2SeqDecoder(
+            len(task.tgt_vocab),
+            8,
+            16,
+            attention=AdditiveAttention(16, query_size=16, key_size=16),
+        ),
     )
     return m, task
 
@@ -210,8 +277,13 @@ def test_translate_returns_the_output_and_its_alignment(date_model) -> None:
     m, task = date_model
     result = translate(m, task, "March 7, 2023")
     assert isinstance(result.output, str) and result.unknown == []
-    assert result.attention.shape == (len(result.output_tokens), len("March 7, 2023"))
-    torch.testing.assert_close(result.attention.sum(-1), torch.ones(len(result.output_tokens)))
+    assert result.attention.shape == (
+        len(result.output_tokens),
+        len("March 7, 2023"),
+    )
+    torch.testing.assert_close(
+        result.attention.sum(-1), torch.ones(len(result.output_tokens))
+    )
     beam = translate(m, task, "March 7, 2023", beam_size=3)
     assert beam.attention is None and isinstance(beam.output, str)
 
@@ -249,9 +321,21 @@ def test_translate_bad_beam_size(date_model) -> None:
 @pytest.mark.parametrize(
     ("src", "src_len", "message"),
     [
-        (torch.zeros(2, 3, dtype=torch.long) + 4, torch.tensor([3, 0]), r"lengths must lie in \[1, 3\]"),
-        (torch.zeros(2, 3, dtype=torch.long) + 4, torch.tensor([3, 4]), r"lengths must lie in \[1, 3\]"),
-        (torch.zeros(2, 3, dtype=torch.long) + 4, torch.tensor([3]), r"shape \(2,\)"),
+        (
+            torch.zeros(2, 3, dtype=torch.long) + 4,
+            torch.tensor([3, 0]),
+            r"lengths must lie in \[1, 3\]",
+        ),
+        (
+            torch.zeros(2, 3, dtype=torch.long) + 4,
+            torch.tensor([3, 4]),
+            r"lengths must lie in \[1, 3\]",
+        ),
+        (
+            torch.zeros(2, 3, dtype=torch.long) + 4,
+            torch.tensor([3]),
+            r"shape \(2,\)",
+        ),
         (torch.zeros(2, 3) + 4, torch.tensor([3, 3]), "token ids"),
         (torch.zeros(2, 0, dtype=torch.long), torch.tensor([1, 1]), "non-empty"),
     ],
@@ -301,28 +385,53 @@ def test_bahdanau_encoder_and_one_decoder_step_export_to_onnx(tmp_path) -> None:
                       dynamic_shapes=(None, None, {1: S}, None), dynamo=True)  # fmt: skip
     for name, args in (("encoder", (src, src_len)), ("step", step_args)):
         session = ort.InferenceSession(str(tmp_path / f"{name}.onnx"))
-        got = session.run(None, {i.name: a.numpy() for i, a in zip(session.get_inputs(), args, strict=True)})
+        got = session.run(
+            None,
+            {
+                i.name: a.numpy()
+                for i, a in zip(session.get_inputs(), args, strict=True)
+            },
+        )
         for g, e in zip(got, expected[name], strict=True):
             torch.testing.assert_close(torch.as_tensor(g), e, rtol=1e-5, atol=1e-5)
     longer = torch.randint(4, V_SRC, (1, 12))
     session = ort.InferenceSession(str(tmp_path / "encoder.onnx"))
-    got = session.run(None, {"src": longer.numpy(), "src_len": torch.tensor([12]).numpy()})
+    got = session.run(
+        None, {"src": longer.numpy(), "src_len": torch.tensor([12]).numpy()}
+    )
     with torch.no_grad():
-        torch.testing.assert_close(torch.as_tensor(got[0]), Encoder()(longer, torch.tensor([12]))[0], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            torch.as_tensor(got[0]),
+            Encoder()(longer, torch.tensor([12]))[0],
+            rtol=1e-5,
+            atol=1e-5,
+        )
 
 
 def test_xavier_init_is_the_default_and_torch_init_is_kept_on_request() -> None:
     torch.manual_seed(0)
-    plain = Seq2SeqDecoder(V_TGT, E, H, AdditiveAttention(H, query_size=H, key_size=H), init="torch")
+    plain = Seq2SeqDecoder(
+        V_TGT, E, H, AdditiveAttention(H, query_size=H, key_size=H), init="torch"
+    )
     torch.manual_seed(0)
-    xavier = Seq2SeqDecoder(V_TGT, E, H, AdditiveAttention(H, query_size=H, key_size=H))
-    for (name, p), q in zip(plain.named_parameters(), xavier.parameters(), strict=True):
+    xavier = Seq2SeqDecoder(
+        V_TGT, E, H, AdditiveAttention(H, query_size=H, key_size=H)
+    )
+    for (name, p), q in zip(
+        plain.named_parameters(), xavier.parameters(), strict=True
+    ):
         if name.endswith("bias") or name.startswith("embedding") or "bias_" in name:
-            assert torch.equal(p, q), name  # biases and embeddings keep PyTorch's defaults
+            assert torch.equal(p, q), (
+                name
+            )  # biases and embeddings keep PyTorch's defaults
             continue
         fan_out, fan_in = p.shape
         bound = (6 / (fan_in + fan_out)) ** 0.5
-        assert float(q.abs().max()) <= bound and float(q.abs().max()) > 0.5 * bound, name
-        assert float(p.abs().max()) <= 1 / fan_in**0.5 + 1e-6 or name.startswith("rnn"), name
+        assert (
+            float(q.abs().max()) <= bound and float(q.abs().max()) > 0.5 * bound
+        ), name
+        assert float(p.abs().max()) <= 1 / fan_in**0.5 + 1e-6 or name.startswith(
+            "rnn"
+        ), name
     with pytest.raises(ValueError, match="init"):
         Seq2SeqEncoder(V_SRC, E, H, init="normal")  # type: ignore[arg-type]

@@ -11,14 +11,24 @@ import pytest
 import yaml
 
 from attnbook.viz.explorer import CONTRACT
-from bookext import EXPLORER, EXPLORER_ID, LIGHT_SCRIPT, MATHJAX, SCRIPTS, STATIC_DIR, needs_full_manager
+from bookext import (
+    EXPLORER,
+    EXPLORER_ID,
+    LIGHT_SCRIPT,
+    MATHJAX,
+    SCRIPTS,
+    STATIC_DIR,
+    needs_full_manager,
+)
 from bookext.browser import site_pages
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 PAGES = site_pages(SITE) if SITE.is_dir() else []
 CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("[0-9][0-9]_*.md"))
-REPO = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))["repository"]["url"].rstrip("/")
+REPO = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))[
+    "repository"
+]["url"].rstrip("/")
 pytestmark = pytest.mark.skipif(not PAGES, reason="no built site: run `make book`")
 
 
@@ -31,17 +41,27 @@ def script_srcs(page: str) -> list[str]:
 
 
 def widget_state(page: str) -> dict[str, Any] | None:
-    found = re.search(r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>', html(page), re.DOTALL)
+    found = re.search(
+        r'<script type="application/vnd\.jupyter\.widget-state\+json">(.*?)</script>',
+        html(page),
+        re.DOTALL,
+    )
     return json.loads(found.group(1)) if found else None
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_widget_scripts_load_only_where_widgets_are(page: str) -> None:
     state = widget_state(page)
-    loaded = [s.split(f"{STATIC_DIR}/")[1].split("?")[0] for s in script_srcs(page) if f"_static/{STATIC_DIR}/" in s]
+    loaded = [
+        s.split(f"{STATIC_DIR}/")[1].split("?")[0]
+        for s in script_srcs(page)
+        if f"_static/{STATIC_DIR}/" in s
+    ]
     loaded = [s for s in loaded if not s.startswith("mathjax/")]
     if state is None:
-        assert loaded == [], f"{page} loads widget scripts it does not need: {loaded}"
+        assert loaded == [], (
+            f"{page} loads widget scripts it does not need: {loaded}"
+        )
     elif needs_full_manager(state, html(page)):
         assert loaded == list(SCRIPTS)
     else:  # only explorers: the book's small loader, not the 3.5 MB widget manager
@@ -49,30 +69,46 @@ def test_widget_scripts_load_only_where_widgets_are(page: str) -> None:
 
 
 @pytest.mark.parametrize("stem", CHAPTERS)
-def test_chapter_explorers_use_the_small_loader_and_the_sites_front_end(stem: str) -> None:
+def test_chapter_explorers_use_the_small_loader_and_the_sites_front_end(
+    stem: str,
+) -> None:
     page = f"chapters/{stem}.html"
     state = widget_state(page)
     if state is None:
         pytest.skip(f"{stem} has no widgets")
-    assert not needs_full_manager(state, html(page)), f"{page} displays a widget that needs the full manager"
-    explorers = [m["state"] for m in state["state"].values() if m["state"].get("_anywidget_id") == EXPLORER_ID]
+    assert not needs_full_manager(state, html(page)), (
+        f"{page} displays a widget that needs the full manager"
+    )
+    explorers = [
+        m["state"]
+        for m in state["state"].values()
+        if m["state"].get("_anywidget_id") == EXPLORER_ID
+    ]
     assert explorers
     for model in explorers:
-        assert model["_esm"] == f"../_static/{STATIC_DIR}/{EXPLORER}"  # one cached file, not a copy per figure
-        assert model["contract_version"] == CONTRACT["version"], "stale execution cache: re-execute the chapters"
+        assert (
+            model["_esm"] == f"../_static/{STATIC_DIR}/{EXPLORER}"
+        )  # one cached file, not a copy per figure
+        assert model["contract_version"] == CONTRACT["version"], (
+            "stale execution cache: re-execute the chapters"
+        )
     assert (SITE / "_static" / STATIC_DIR / EXPLORER).is_file()
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_math_uses_the_small_local_mathjax(page: str) -> None:
-    mathjax = [s for s in script_srcs(page) if "mathjax" in s.lower() or "tex-" in s]
+    mathjax = [
+        s for s in script_srcs(page) if "mathjax" in s.lower() or "tex-" in s
+    ]
     assert all(f"_static/{STATIC_DIR}/{MATHJAX}" in s for s in mathjax), mathjax
 
 
 @pytest.mark.parametrize("page", PAGES)
 def test_no_script_or_stylesheet_comes_from_off_the_site(page: str) -> None:
     text = html(page)
-    external = re.findall(r'<(?:script|link)[^>]*\s(?:src|href)="(https?://[^"]+)"', text)
+    external = re.findall(
+        r'<(?:script|link)[^>]*\s(?:src|href)="(https?://[^"]+)"', text
+    )
     assert external == [], f"{page} pulls assets from the network: {external}"
 
 
@@ -80,8 +116,14 @@ def test_no_script_or_stylesheet_comes_from_off_the_site(page: str) -> None:
 def test_chapter_launch_buttons_open_the_paired_notebook(stem: str) -> None:
     text = html(f"chapters/{stem}.html")
     owner_repo = REPO.removeprefix("https://github.com/")
-    assert f"https://colab.research.google.com/github/{owner_repo}/blob/main/chapters/{stem}.ipynb" in text
-    assert f"https://mybinder.org/v2/gh/{owner_repo}/main?urlpath=lab/tree/chapters/{stem}.ipynb" in text
+    assert (
+        f"https://colab.research.google.com/github/{owner_repo}/blob/main/chapters/{stem}.ipynb"
+        in text
+    )
+    assert (
+        f"https://mybinder.org/v2/gh/{owner_repo}/main?urlpath=lab/tree/chapters/{stem}.ipynb"
+        in text
+    )
     assert "btn-launch-thebe" in text
 
 
@@ -96,4 +138,6 @@ def test_execution_statistics_page_lists_every_chapter_as_succeeded() -> None:
         )
         assert row, f"{stem} missing from the execution table"
         method, seconds, status = row.groups()
-        assert method == "cache" and float(seconds) > 0 and status == "✅", row.groups()
+        assert method == "cache" and float(seconds) > 0 and status == "✅", (
+            row.groups()
+        )

@@ -10,13 +10,20 @@ from attnbook import MultiHeadAttention
 from attnbook.data import BOS, EOS, PAD
 from attnbook.decoding import Memory, beam_search, decoder_inputs, greedy_decode
 from attnbook.train import set_seed, train
-from attnbook.transformer import DecoderBlock, EncoderBlock, Transformer, causal_valid_lens
+from attnbook.transformer import (
+    DecoderBlock,
+    EncoderBlock,
+    Transformer,
+    causal_valid_lens,
+)
 
 D, H, F_ = 16, 4, 32
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def copy_encoder_layer(block: EncoderBlock, ref: nn.TransformerEncoderLayer) -> None:
+def copy_encoder_layer(
+    block: EncoderBlock, ref: nn.TransformerEncoderLayer
+) -> None:
     block.attention = MultiHeadAttention.from_torch(ref.self_attn)
     block.ffn.dense1.load_state_dict(ref.linear1.state_dict())
     block.ffn.dense2.load_state_dict(ref.linear2.state_dict())
@@ -26,16 +33,29 @@ def copy_encoder_layer(block: EncoderBlock, ref: nn.TransformerEncoderLayer) -> 
 
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation,eps", [("relu", 1e-5), ("gelu", 1e-6)])
-def test_encoder_block_equals_torch(norm_first: bool, activation: str, eps: float) -> None:
+def test_encoder_block_equals_torch(
+    norm_first: bool, activation: str, eps: float
+) -> None:
     torch.manual_seed(0)
     ref = nn.TransformerEncoderLayer(
-        D, H, F_, dropout=0.0, activation=activation, layer_norm_eps=eps, batch_first=True, norm_first=norm_first
+        D,
+        H,
+        F_,
+        dropout=0.0,
+        activation=activation,
+        layer_norm_eps=eps,
+        batch_first=True,
+        norm_first=norm_first,
     ).eval()
-    with torch.no_grad():  # random LayerNorm affine parameters, so that copying them matters
+    with (
+        torch.no_grad()
+    ):  # random LayerNorm affine parameters, so that copying them matters
         for norm in (ref.norm1, ref.norm2):
             norm.weight.normal_()
             norm.bias.normal_()
-    block = EncoderBlock(D, F_, H, norm_first=norm_first, activation=activation, eps=eps).eval()
+    block = EncoderBlock(
+        D, F_, H, norm_first=norm_first, activation=activation, eps=eps
+    ).eval()
     copy_encoder_layer(block, ref)
     X = torch.randn(3, 6, D)
     lens = torch.tensor([6, 4, 1])
@@ -53,45 +73,70 @@ def test_encoder_block_rejects_wrong_width() -> None:
 # ----------------------------------------------------------------------------- decoder block and the whole model
 
 
-def copy_decoder_layer(block: DecoderBlock, ref: nn.TransformerDecoderLayer) -> None:
+def copy_decoder_layer(
+    block: DecoderBlock, ref: nn.TransformerDecoderLayer
+) -> None:
     block.self_attention = MultiHeadAttention.from_torch(ref.self_attn)
     block.cross_attention = MultiHeadAttention.from_torch(ref.multihead_attn)
     block.ffn.dense1.load_state_dict(ref.linear1.state_dict())
     block.ffn.dense2.load_state_dict(ref.linear2.state_dict())
-    for mine, theirs in ((block.norm1, ref.norm1), (block.norm2, ref.norm2), (block.norm3, ref.norm3)):
+    for mine, theirs in (
+        (block.norm1, ref.norm1),
+        (block.norm2, ref.norm2),
+        (block.norm3, ref.norm3),
+    ):
         mine.load_state_dict(theirs.state_dict())
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
 @pytest.mark.parametrize("activation,eps", [("relu", 1e-5), ("gelu", 1e-6)])
-def test_decoder_block_equals_torch(norm_first: bool, activation: str, eps: float) -> None:
+def test_decoder_block_equals_torch(
+    norm_first: bool, activation: str, eps: float
+) -> None:
     torch.manual_seed(1)
     ref = nn.TransformerDecoderLayer(
-        D, H, F_, dropout=0.0, activation=activation, layer_norm_eps=eps, batch_first=True, norm_first=norm_first
+        D,
+        H,
+        F_,
+        dropout=0.0,
+        activation=activation,
+        layer_norm_eps=eps,
+        batch_first=True,
+        norm_first=norm_first,
     ).eval()
     with torch.no_grad():
         for norm in (ref.norm1, ref.norm2, ref.norm3):
             norm.weight.normal_()
             norm.bias.normal_()
-    block = DecoderBlock(D, F_, H, norm_first=norm_first, activation=activation, eps=eps).eval()
+    block = DecoderBlock(
+        D, F_, H, norm_first=norm_first, activation=activation, eps=eps
+    ).eval()
     copy_decoder_layer(block, ref)
     X, M = torch.randn(3, 5, D), torch.randn(3, 7, D)
     src_len = torch.tensor([7, 3, 1])
-    causal = nn.Transformer.generate_square_subsequent_mask(5).isinf()  # True = blocked
+    causal = nn.Transformer.generate_square_subsequent_mask(
+        5
+    ).isinf()  # True = blocked
     src_pad = torch.arange(7)[None] >= src_len[:, None]
     expected = ref(X, M, tgt_mask=causal, memory_key_padding_mask=src_pad)
     torch.testing.assert_close(block(X, M, src_len), expected, atol=1e-5, rtol=1e-5)
-    with torch.no_grad():  # the decoder layer has no nested-tensor fast path: same under no_grad
+    with (
+        torch.no_grad()
+    ):  # the decoder layer has no nested-tensor fast path: same under no_grad
         torch.testing.assert_close(block(X, M, src_len), ref(X, M, tgt_mask=causal, memory_key_padding_mask=src_pad),
                                    atol=1e-5, rtol=1e-5)  # fmt: skip
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
-def test_encoder_stack_equals_torch_under_no_grad_on_real_rows(norm_first: bool) -> None:
+def test_encoder_stack_equals_torch_under_no_grad_on_real_rows(
+    norm_first: bool,
+) -> None:
     """Under no_grad torch's encoder takes the nested-tensor fast path and outputs zeros at padded rows:
     compare the real rows only."""
     torch.manual_seed(2)
-    ref = nn.TransformerEncoderLayer(D, H, F_, dropout=0.0, batch_first=True, norm_first=norm_first).eval()
+    ref = nn.TransformerEncoderLayer(
+        D, H, F_, dropout=0.0, batch_first=True, norm_first=norm_first
+    ).eval()
     block = EncoderBlock(D, F_, H, norm_first=norm_first).eval()
     copy_encoder_layer(block, ref)
     X, lens = torch.randn(3, 6, D), torch.tensor([6, 4, 2])
@@ -108,7 +153,9 @@ def test_causal_valid_lens() -> None:
 
 def small_model(norm_first: bool = False, **kw) -> Transformer:
     torch.manual_seed(0)
-    return Transformer.build(13, 11, 16, 32, 4, 2, dropout=0.0, norm_first=norm_first, max_len=12, **kw).eval()
+    return Transformer.build(
+        13, 11, 16, 32, 4, 2, dropout=0.0, norm_first=norm_first, max_len=12, **kw
+    ).eval()
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -122,9 +169,13 @@ def test_causal_mask_output_at_t_ignores_later_tokens(norm_first: bool) -> None:
             changed = y.clone()
             changed[:, t + 1 :] = torch.randint(4, 11, changed[:, t + 1 :].shape)
             out = m(src, src_len, changed)
-            torch.testing.assert_close(out[:, : t + 1], base[:, : t + 1], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                out[:, : t + 1], base[:, : t + 1], atol=1e-5, rtol=1e-5
+            )
         flipped = m(src, src_len, torch.flip(y, [1]))
-        assert not torch.allclose(flipped[:, -1], base[:, -1])  # the mask is not "see nothing"
+        assert not torch.allclose(
+            flipped[:, -1], base[:, -1]
+        )  # the mask is not "see nothing"
     weights = m.decoder.blocks[0].self_attention.attention_weights  # (B, h, T, T)
     assert torch.all(weights.triu(1) == 0)
 
@@ -138,12 +189,19 @@ def test_cross_attention_ignores_source_padding(norm_first: bool) -> None:
         base = m(src, src_len, y)
         w = m.decoder.blocks[-1].cross_attention.attention_weights  # (B, h, T, S)
         noisy = src.clone()
-        noisy[torch.arange(7)[None] >= src_len[:, None]] = 5  # change only padded positions
+        noisy[torch.arange(7)[None] >= src_len[:, None]] = (
+            5  # change only padded positions
+        )
         torch.testing.assert_close(m(src, src_len, y), base)
         torch.testing.assert_close(m(noisy, src_len, y), base, atol=1e-5, rtol=1e-5)
         # a padded example alone gives the same output as in the batch, cut to its length
-        torch.testing.assert_close(m(src[2:, :1], src_len[2:], y[2:]), base[2:], atol=1e-5, rtol=1e-5)
-    assert float(w[1, :, :, 3:].abs().max()) == 0.0 and float(w[2, :, :, 1:].abs().max()) == 0.0
+        torch.testing.assert_close(
+            m(src[2:, :1], src_len[2:], y[2:]), base[2:], atol=1e-5, rtol=1e-5
+        )
+    assert (
+        float(w[1, :, :, 3:].abs().max()) == 0.0
+        and float(w[2, :, :, 1:].abs().max()) == 0.0
+    )
 
 
 @pytest.mark.parametrize("norm_first", [False, True])
@@ -158,12 +216,16 @@ def test_kv_cache_equals_full_recomputation(norm_first: bool) -> None:
         for t in range(y.shape[1]):
             logits, state, weights = m.decoder.step(y[:, t], state, memory)
             torch.testing.assert_close(logits, full[:, t], atol=1e-5, rtol=1e-5)
-            cross = m.decoder.blocks[-1].cross_attention.attention_weights  # (B, h, 1, S)
+            cross = m.decoder.blocks[
+                -1
+            ].cross_attention.attention_weights  # (B, h, 1, S)
             assert state[0].shape == (2, 3, 4, t + 1, 4) and weights.shape == (3, 6)
             torch.testing.assert_close(weights, cross.mean(1)[:, 0])
 
 
-def naive_greedy(m: Transformer, src: torch.Tensor, src_len: torch.Tensor, steps: int) -> torch.Tensor:
+def naive_greedy(
+    m: Transformer, src: torch.Tensor, src_len: torch.Tensor, steps: int
+) -> torch.Tensor:
     """Greedy decoding that recomputes the whole decoder for every new token."""
     y = torch.full((src.shape[0], 1), BOS)
     with torch.no_grad():
@@ -188,7 +250,9 @@ def test_greedy_decode_with_cache_equals_recomputation() -> None:
 def test_tiny_transformer_memorises_and_beam_search_agrees() -> None:
     set_seed(0)
     src = torch.randint(4, 13, (16, 5))
-    tgt = torch.cat([torch.randint(4, 11, (16, 4)), torch.full((16, 1), EOS)], dim=1)  # (16, 5) ending in <eos>
+    tgt = torch.cat(
+        [torch.randint(4, 11, (16, 4)), torch.full((16, 1), EOS)], dim=1
+    )  # (16, 5) ending in <eos>
     src_len = torch.full((16,), 5)
     m = Transformer.build(13, 11, 32, 64, 4, 1, dropout=0.0, max_len=12)
 
@@ -196,9 +260,21 @@ def test_tiny_transformer_memorises_and_beam_search_agrees() -> None:
         s, n, t = batch
         return model(s, n, decoder_inputs(t)), t
 
-    train(m, (src, src_len, tgt), forward, epochs=150, batch_size=16, lr=3e-3, pad_index=PAD, live=False)
+    train(
+        m,
+        (src, src_len, tgt),
+        forward,
+        epochs=150,
+        batch_size=16,
+        lr=3e-3,
+        pad_index=PAD,
+        live=False,
+    )
     assert greedy_decode(m, src, src_len, 6).tokens[:, :5].tolist() == tgt.tolist()
-    assert beam_search(m, src, src_len, 6, beam_size=3).tokens[:, :5].tolist() == tgt.tolist()
+    assert (
+        beam_search(m, src, src_len, 6, beam_size=3).tokens[:, :5].tolist()
+        == tgt.tolist()
+    )
 
 
 @pytest.mark.parametrize(
@@ -225,7 +301,9 @@ def test_tiny_transformer_memorises_and_beam_search_agrees() -> None:
 )  # fmt: skip
 def test_transformer_bad_input(call, error: type, word: str) -> None:
     m = small_model()
-    m.decoder.dense.bias.data[EOS] = -1e4  # never stop early, so decoding runs into the positional table's end
+    m.decoder.dense.bias.data[
+        EOS
+    ] = -1e4  # never stop early, so decoding runs into the positional table's end
     with pytest.raises(error, match=word):
         call(m)
 
@@ -246,7 +324,9 @@ def test_encoder_exports_because_value_checks_are_skipped_while_tracing() -> Non
     m = small_model()
     src, src_len = torch.randint(4, 13, (2, 6)), torch.tensor([6, 3])
     exported = torch.export.export(m.encoder, (src, src_len))
-    torch.testing.assert_close(exported.module()(src, src_len), m.encoder(src, src_len))
+    torch.testing.assert_close(
+        exported.module()(src, src_len), m.encoder(src, src_len)
+    )
 
 
 def test_cached_decoding_keeps_its_weights_under_fused_attention() -> None:

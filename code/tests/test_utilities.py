@@ -14,8 +14,12 @@ from attnbook.telemetry import record
 
 
 def test_show_heatmaps_draws_one_panel_per_matrix_with_labels() -> None:
-    fig = show_heatmaps(torch.rand(2, 3, 4, 5), row_labels=list("abcd"), col_labels=list("vwxyz"),
-                        titles=[f"head {i}" for i in range(6)])
+    fig = show_heatmaps(
+        torch.rand(2, 3, 4, 5),
+        row_labels=list("abcd"),
+        col_labels=list("vwxyz"),
+        titles=[f"head {i}" for i in range(6)],
+    )
     panels = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
     assert len(panels) == 6
     assert [t.get_text() for t in panels[0].get_yticklabels()] == list("abcd")
@@ -25,7 +29,11 @@ def test_show_heatmaps_draws_one_panel_per_matrix_with_labels() -> None:
 @pytest.mark.parametrize(
     ("matrices", "kw", "message"),
     [
-        (np.zeros((1, 1, 1, 2, 2)), {}, r"grid_rows, grid_cols, n_queries, n_keys\), got \(1, 1, 1, 2, 2\)"),
+        (
+            np.zeros((1, 1, 1, 2, 2)),
+            {},
+            r"grid_rows, grid_cols, n_queries, n_keys\), got \(1, 1, 1, 2, 2\)",
+        ),
         (np.full((2, 2), np.nan), {}, "must be finite"),
         (np.zeros((2, 3)), {"col_labels": ["a"]}, "col_labels must have 3 entries"),
         (np.zeros((2, 2, 3, 3)), {"titles": ["x"]}, "titles must have 4 entries"),
@@ -41,7 +49,10 @@ def test_set_seed_makes_torch_repeatable_and_rejects_bad_seeds() -> None:
     a = torch.rand(3)
     g = set_seed(3)
     assert torch.equal(a, torch.rand(3))
-    assert torch.equal(torch.rand(2, generator=g), torch.rand(2, generator=torch.Generator().manual_seed(3)))
+    assert torch.equal(
+        torch.rand(2, generator=g),
+        torch.rand(2, generator=torch.Generator().manual_seed(3)),
+    )
     with pytest.raises(ValueError, match="seed"):
         set_seed(-1)
 
@@ -52,14 +63,19 @@ def test_get_device_reports_its_choice(capsys) -> None:
     assert device.type in capsys.readouterr().out
 
 
-def test_record_appends_json_lines_only_when_asked(tmp_path: pathlib.Path, monkeypatch) -> None:
+def test_record_appends_json_lines_only_when_asked(
+    tmp_path: pathlib.Path, monkeypatch
+) -> None:
     monkeypatch.delenv("ATTNBOOK_METRICS", raising=False)
     assert record("a.b", 0.5) == 0.5
     path = tmp_path / "m.jsonl"
     monkeypatch.setenv("ATTNBOOK_METRICS", str(path))
     record("a.b", 0.25)
     record("c", 3)
-    assert [json.loads(line) for line in path.read_text().splitlines()] == [{"a.b": 0.25}, {"c": 3.0}]
+    assert [json.loads(line) for line in path.read_text().splitlines()] == [
+        {"a.b": 0.25},
+        {"c": 3.0},
+    ]
     with pytest.raises(ValueError, match="must be a finite number"):
         record("nan.metric", float("nan"))
     with pytest.raises(ValueError, match="without spaces"):
@@ -75,15 +91,23 @@ def test_sphinx_glue_ships_every_script_it_points_to() -> None:
     sphinxext._use_local_scripts(None, config)  # type: ignore[arg-type]
     here = pathlib.Path(sphinxext.__file__).parent
     vendor = here / "vendor"
-    for path in [*config.nb_ipywidgets_js, config.mathjax_path, f"attnbook/{sphinxext.LIGHT_SCRIPT}"]:
+    for path in [
+        *config.nb_ipywidgets_js,
+        config.mathjax_path,
+        f"attnbook/{sphinxext.LIGHT_SCRIPT}",
+    ]:
         assert path.startswith("attnbook/") and "://" not in path
         name = path.removeprefix("attnbook/")
-        assert (vendor / name).is_file() or (here / "static" / name).is_file(), f"{path} is not shipped"
+        assert (vendor / name).is_file() or (here / "static" / name).is_file(), (
+            f"{path} is not shipped"
+        )
     assert sphinxext._anywidget_frontend().is_file()
     assert len(list((vendor / "html-manager" / "dist").glob("*.woff2"))) == 3
 
 
-def test_get_device_uses_one_cpu_thread_by_default_and_checks_its_argument() -> None:
+def test_get_device_uses_one_cpu_thread_by_default_and_checks_its_argument() -> (
+    None
+):
     before = torch.get_num_threads()
     try:
         if get_device(verbose=False).type == "cpu":
@@ -96,7 +120,9 @@ def test_get_device_uses_one_cpu_thread_by_default_and_checks_its_argument() -> 
         torch.set_num_threads(before)
 
 
-def test_get_device_says_when_it_changes_the_thread_count_and_set_cpu_threads_is_explicit(capsys) -> None:
+def test_get_device_says_when_it_changes_the_thread_count_and_set_cpu_threads_is_explicit(
+    capsys,
+) -> None:
     from attnbook.device import set_cpu_threads
 
     before = torch.get_num_threads()
@@ -114,16 +140,29 @@ def test_get_device_says_when_it_changes_the_thread_count_and_set_cpu_threads_is
         torch.set_num_threads(before)
 
 
-def test_importing_the_model_and_data_modules_loads_no_figure_or_progress_libraries() -> None:
+def test_importing_the_model_and_data_modules_loads_no_figure_or_progress_libraries() -> (
+    None
+):
     import subprocess
     import sys
 
     modules = "seq2seq decoding kernels hard_attention train metrics data channel_spatial vit device pretrained"
-    heavy = ("matplotlib", "anywidget", "tqdm.auto", "IPython", "babel", "sklearn", "pyrealb", "safetensors")
+    heavy = (
+        "matplotlib",
+        "anywidget",
+        "tqdm.auto",
+        "IPython",
+        "babel",
+        "sklearn",
+        "pyrealb",
+        "safetensors",
+    )
     code = (
         "import sys, attnbook; "
         + "; ".join(f"import attnbook.{m}" for m in modules.split())
         + f"; print(' '.join(m for m in {heavy!r} if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "", f"imported at import time: {out.strip()}"

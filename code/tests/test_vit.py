@@ -16,17 +16,26 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from attnbook.vit import PatchEmbedding, VisionTransformer, attention_rollout, patchify
+from attnbook.vit import (
+    PatchEmbedding,
+    VisionTransformer,
+    attention_rollout,
+    patchify,
+)
 
 
 def test_patchify_matches_unfold() -> None:
     x = torch.randn(2, 3, 8, 12)
     # F.unfold gives (B, C p p, N) with the same (C, row, col) order inside a patch and row-major patches
-    torch.testing.assert_close(patchify(x, 4), F.unfold(x, kernel_size=4, stride=4).transpose(1, 2))
+    torch.testing.assert_close(
+        patchify(x, 4), F.unfold(x, kernel_size=4, stride=4).transpose(1, 2)
+    )
 
 
 @pytest.mark.parametrize("patch,channels", [(1, 1), (2, 1), (4, 3)])
-def test_patch_embedding_conv_equals_unfold_plus_linear(patch: int, channels: int) -> None:
+def test_patch_embedding_conv_equals_unfold_plus_linear(
+    patch: int, channels: int
+) -> None:
     torch.manual_seed(0)
     embed = PatchEmbedding(8, patch, channels, 16)
     x = torch.randn(3, channels, 8, 8)
@@ -38,7 +47,12 @@ def test_patch_embedding_conv_equals_unfold_plus_linear(patch: int, channels: in
     with torch.no_grad():
         linear.weight.copy_(embed.proj.weight.reshape(16, -1))
         linear.bias.copy_(embed.proj.bias)
-    torch.testing.assert_close(out, linear(F.unfold(x, patch, stride=patch).transpose(1, 2)), atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        out,
+        linear(F.unfold(x, patch, stride=patch).transpose(1, 2)),
+        atol=1e-5,
+        rtol=1e-5,
+    )
 
 
 def reference_vit(vit: VisionTransformer) -> nn.ModuleList:
@@ -52,8 +66,12 @@ def reference_vit(vit: VisionTransformer) -> nn.ModuleList:
             layer_norm_eps=1e-6, batch_first=True, norm_first=True,
         )  # fmt: skip
         with torch.no_grad():
-            ref.self_attn.in_proj_weight.copy_(torch.cat([a.W_q.weight, a.W_k.weight, a.W_v.weight]))
-            ref.self_attn.in_proj_bias.copy_(torch.cat([a.W_q.bias, a.W_k.bias, a.W_v.bias]))
+            ref.self_attn.in_proj_weight.copy_(
+                torch.cat([a.W_q.weight, a.W_k.weight, a.W_v.weight])
+            )
+            ref.self_attn.in_proj_bias.copy_(
+                torch.cat([a.W_q.bias, a.W_k.bias, a.W_v.bias])
+            )
             ref.self_attn.out_proj.load_state_dict(a.W_o.state_dict())
             ref.linear1.load_state_dict(block.ffn.dense1.state_dict())
             ref.linear2.load_state_dict(block.ffn.dense2.state_dict())
@@ -80,8 +98,13 @@ def test_vit_equals_torch_encoder_layers(pool: str) -> None:
     layers = reference_vit(vit)
     x = torch.randn(5, 3, 8, 8)
     # the stem written out: patches by reshape, the conv kernel as a matrix
-    patches = x.reshape(5, 3, 4, 2, 4, 2).permute(0, 2, 4, 1, 3, 5).reshape(5, 16, 12)  # (B, N, C p p)
-    W, b = vit.patch_embedding.proj.weight.reshape(32, 12), vit.patch_embedding.proj.bias
+    patches = (
+        x.reshape(5, 3, 4, 2, 4, 2).permute(0, 2, 4, 1, 3, 5).reshape(5, 16, 12)
+    )  # (B, N, C p p)
+    W, b = (
+        vit.patch_embedding.proj.weight.reshape(32, 12),
+        vit.patch_embedding.proj.bias,
+    )
     Z = patches @ W.T + b
     if pool == "cls":
         Z = torch.cat([vit.cls_token.expand(5, -1, -1), Z], dim=1)
@@ -96,39 +119,67 @@ def test_vit_equals_torch_encoder_layers(pool: str) -> None:
 
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**16), pool=st.sampled_from(["cls", "mean"]))
-def test_without_positions_the_model_is_permutation_equivariant_over_patches(seed: int, pool: str) -> None:
+def test_without_positions_the_model_is_permutation_equivariant_over_patches(
+    seed: int, pool: str
+) -> None:
     torch.manual_seed(seed)
     vit = VisionTransformer(8, 2, 10, num_hiddens=16, num_heads=2, num_layers=2, mlp_hiddens=24, pool=pool,
                             position=False).eval()  # fmt: skip
     randomise(vit)
     x = torch.randn(2, 1, 8, 8)
     perm = torch.randperm(16)
-    grid = x.reshape(2, 1, 4, 2, 4, 2).permute(0, 2, 4, 1, 3, 5).reshape(2, 16, 1, 2, 2)  # (B, N, C, p, p)
-    moved = grid[:, perm].reshape(2, 4, 4, 1, 2, 2).permute(0, 3, 1, 4, 2, 5).reshape(2, 1, 8, 8)  # patches moved
+    grid = (
+        x.reshape(2, 1, 4, 2, 4, 2)
+        .permute(0, 2, 4, 1, 3, 5)
+        .reshape(2, 16, 1, 2, 2)
+    )  # (B, N, C, p, p)
+    moved = (
+        grid[:, perm]
+        .reshape(2, 4, 4, 1, 2, 2)
+        .permute(0, 3, 1, 4, 2, 5)
+        .reshape(2, 1, 8, 8)
+    )  # patches moved
     with torch.no_grad():
         t, t_moved = vit.tokens(x), vit.tokens(moved)
         logits, logits_moved = vit(x), vit(moved)
     offset = 1 if pool == "cls" else 0
-    torch.testing.assert_close(t_moved[:, offset:], t[:, offset:][:, perm], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        t_moved[:, offset:], t[:, offset:][:, perm], atol=1e-5, rtol=1e-4
+    )
     if pool == "cls":
-        torch.testing.assert_close(t_moved[:, 0], t[:, 0], atol=1e-5, rtol=1e-4)  # the class token does not move
+        torch.testing.assert_close(
+            t_moved[:, 0], t[:, 0], atol=1e-5, rtol=1e-4
+        )  # the class token does not move
     torch.testing.assert_close(logits_moved, logits, atol=1e-5, rtol=1e-4)
 
 
 def test_position_embeddings_break_the_symmetry() -> None:
     torch.manual_seed(0)
-    vit = VisionTransformer(8, 2, 10, num_hiddens=16, num_heads=2, num_layers=2, mlp_hiddens=24).eval()
+    vit = VisionTransformer(
+        8, 2, 10, num_hiddens=16, num_heads=2, num_layers=2, mlp_hiddens=24
+    ).eval()
     randomise(vit)
     x = torch.randn(1, 1, 8, 8)
-    flipped = x.flip(-1)  # moves the patches (and mirrors each one); without positions only the latter would matter
+    flipped = x.flip(
+        -1
+    )  # moves the patches (and mirrors each one); without positions only the latter would matter
     assert not torch.allclose(vit(x), vit(flipped), atol=1e-3)
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**16), layers=st.integers(1, 4), heads=st.integers(1, 3), r=st.floats(0.0, 0.9))
-def test_rollout_rows_are_distributions(seed: int, layers: int, heads: int, r: float) -> None:
+@given(
+    seed=st.integers(0, 2**16),
+    layers=st.integers(1, 4),
+    heads=st.integers(1, 3),
+    r=st.floats(0.0, 0.9),
+)
+def test_rollout_rows_are_distributions(
+    seed: int, layers: int, heads: int, r: float
+) -> None:
     g = torch.Generator().manual_seed(seed)
-    weights = [torch.rand(2, heads, 5, 5, generator=g).softmax(-1) for _ in range(layers)]
+    weights = [
+        torch.rand(2, heads, 5, 5, generator=g).softmax(-1) for _ in range(layers)
+    ]
     R = attention_rollout(weights, residual_weight=r)
     assert R.shape == (2, 5, 5) and (R >= 0).all()
     torch.testing.assert_close(R.sum(-1), torch.ones(2, 5))
@@ -138,12 +189,16 @@ def test_rollout_formula_on_two_layers() -> None:
     g = torch.Generator().manual_seed(0)
     A1, A2 = (torch.rand(1, 3, 4, 4, generator=g).softmax(-1) for _ in range(2))
     eye = torch.eye(4)
-    expected = (0.5 * A2.mean(1) + 0.5 * eye) @ (0.5 * A1.mean(1) + 0.5 * eye)  # rows already sum to 1
+    expected = (0.5 * A2.mean(1) + 0.5 * eye) @ (
+        0.5 * A1.mean(1) + 0.5 * eye
+    )  # rows already sum to 1
     torch.testing.assert_close(attention_rollout([A1, A2]), expected)
 
 
 def test_rollout_of_trained_model_shapes() -> None:
-    vit = VisionTransformer(8, 4, 3, num_hiddens=8, num_heads=2, num_layers=2, mlp_hiddens=8).eval()
+    vit = VisionTransformer(
+        8, 4, 3, num_hiddens=8, num_heads=2, num_layers=2, mlp_hiddens=8
+    ).eval()
     with pytest.raises(RuntimeError, match="forward pass"):
         _ = vit.attention_weights
     vit(torch.randn(3, 1, 8, 8))
@@ -153,13 +208,21 @@ def test_rollout_of_trained_model_shapes() -> None:
 @pytest.mark.parametrize(
     "x,match",
     [
-        (torch.randn(2, 3, 8, 8), r"expected|built for images \(B, 1, 8, 8\), got \(2, 3, 8, 8\)"),
+        (
+            torch.randn(2, 3, 8, 8),
+            r"expected|built for images \(B, 1, 8, 8\), got \(2, 3, 8, 8\)",
+        ),
         (torch.randn(1, 8, 8), r"\(B, C, H, W\), got shape \(1, 8, 8\)"),
-        (torch.randn(2, 1, 6, 6), r"built for images \(B, 1, 8, 8\), got \(2, 1, 6, 6\)"),
+        (
+            torch.randn(2, 1, 6, 6),
+            r"built for images \(B, 1, 8, 8\), got \(2, 1, 6, 6\)",
+        ),
     ],
 )
 def test_vit_rejects_bad_images(x: torch.Tensor, match: str) -> None:
-    vit = VisionTransformer(8, 2, 10, num_hiddens=8, num_heads=2, num_layers=1, mlp_hiddens=8)
+    vit = VisionTransformer(
+        8, 2, 10, num_hiddens=8, num_heads=2, num_layers=1, mlp_hiddens=8
+    )
     with pytest.raises(ValueError, match=match):
         vit(x)
 
@@ -167,7 +230,9 @@ def test_vit_rejects_bad_images(x: torch.Tensor, match: str) -> None:
 def test_image_size_must_be_divisible_by_patch() -> None:
     with pytest.raises(ValueError, match="image_size=8, patch_size=3"):
         VisionTransformer(8, 3, 10)
-    with pytest.raises(ValueError, match=r"10 x 10 is not divisible by the patch size 4"):
+    with pytest.raises(
+        ValueError, match=r"10 x 10 is not divisible by the patch size 4"
+    ):
         patchify(torch.randn(1, 1, 10, 10), 4)
 
 
@@ -176,5 +241,10 @@ def test_bad_arguments() -> None:
         VisionTransformer(8, 2, 10, pool="max")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="non-empty sequence"):
         attention_rollout([])
-    with pytest.raises(ValueError, match=r"layer 1: expected weights of shape \(1, 4, 4\), got \(1, 5, 5\)"):
-        attention_rollout([torch.rand(1, 2, 4, 4).softmax(-1), torch.rand(1, 2, 5, 5).softmax(-1)])
+    with pytest.raises(
+        ValueError,
+        match=r"layer 1: expected weights of shape \(1, 4, 4\), got \(1, 5, 5\)",
+    ):
+        attention_rollout(
+            [torch.rand(1, 2, 4, 4).softmax(-1), torch.rand(1, 2, 5, 5).softmax(-1)]
+        )

@@ -11,9 +11,24 @@ from attnbook.data.dates import (
     source_fields,
 )
 from attnbook.data.enfr import EnFrSplit, EnFrTask, make_enfr
-from attnbook.data.images import ClutteredDigits, ClutteredSplit, digit_sources, make_cluttered_digits
-from attnbook.data.regression import RegressionData, make_regression, regression_truth
-from attnbook.data.toys import COLOURS, Scene, SelectionTask, make_scene, make_selection_task
+from attnbook.data.images import (
+    ClutteredDigits,
+    ClutteredSplit,
+    digit_sources,
+    make_cluttered_digits,
+)
+from attnbook.data.regression import (
+    RegressionData,
+    make_regression,
+    regression_truth,
+)
+from attnbook.data.toys import (
+    COLOURS,
+    Scene,
+    SelectionTask,
+    make_scene,
+    make_selection_task,
+)
 from attnbook.data.vocab import BOS, EOS, PAD, UNK, Vocab, pad_batch
 
 __all__ = [

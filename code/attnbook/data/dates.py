@@ -101,7 +101,9 @@ def render_date(day: datetime.date, fmt: DateFormat) -> str:
     if not isinstance(day, datetime.date):
         raise TypeError(f"day must be a datetime.date, got {type(day).__name__}")
     if not FIRST_DAY <= day <= LAST_DAY:
-        raise ValueError(f"day must lie in {FIRST_DAY}..{LAST_DAY} (two-digit years are 1950-2049), got {day}")
+        raise ValueError(
+            f"day must lie in {FIRST_DAY}..{LAST_DAY} (two-digit years are 1950-2049), got {day}"
+        )
     from babel.dates import format_date
 
     return format_date(day, fmt.pattern, locale=_locale(fmt.locale))
@@ -123,7 +125,9 @@ def source_fields(target: str, format_index: int) -> str:
 
     fields = DateTimeFormat(day, _locale(fmt.locale))
     out = []
-    for i, piece in enumerate(re.split(r"%\((\w+)\)s", parse_pattern(fmt.pattern).format)):
+    for i, piece in enumerate(
+        re.split(r"%\((\w+)\)s", parse_pattern(fmt.pattern).format)
+    ):
         if i % 2 == 0:  # literal text between fields
             out.append("." * len(piece))
         else:
@@ -178,7 +182,9 @@ class DateTask:
     max_source_len: int = 40
     max_target_len: int = 11
 
-    def encode_sources(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_sources(
+        self, texts: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded ``(N, S)`` ids and ``(N,)`` lengths of new source strings.
 
         Characters the training data never contained become ``<unk>``; call
@@ -189,7 +195,9 @@ class DateTask:
         ids = []
         for text in check_texts(texts):
             if not text.strip():
-                raise ValueError(f"cannot translate an empty or blank string, got {text!r}")
+                raise ValueError(
+                    f"cannot translate an empty or blank string, got {text!r}"
+                )
             if len(text) > self.max_source_len:
                 raise ValueError(
                     f"input has {len(text)} characters; at most {self.max_source_len} are accepted"
@@ -202,14 +210,19 @@ class DateTask:
         return self.src_vocab.split(text)
 
 
-def _render(days: Sequence[datetime.date], formats: Sequence[int]) -> tuple[list[str], list[str], list[int]]:
-    sources = [render_date(d, DATE_FORMATS[f]) for d, f in zip(days, formats, strict=True)]
+def _render(
+    days: Sequence[datetime.date], formats: Sequence[int]
+) -> tuple[list[str], list[str], list[int]]:
+    sources = [
+        render_date(d, DATE_FORMATS[f]) for d, f in zip(days, formats, strict=True)
+    ]
     targets = [d.isoformat() for d in days]
     return sources, targets, list(formats)
 
 
 def _render_lists(
-    day_lists: Sequence[Sequence[datetime.date]], format_lists: Sequence[Sequence[int]]
+    day_lists: Sequence[Sequence[datetime.date]],
+    format_lists: Sequence[Sequence[int]],
 ) -> tuple[list[str], list[str], list[tuple[int, ...]]]:
     """Render each list of dates with :func:`_render` and join sources and targets."""
     sources, targets, formats = [], [], []
@@ -221,14 +234,28 @@ def _render_lists(
     return sources, targets, formats
 
 
-def _tensors(sources: list[str], targets: list[str], formats: list, src_vocab: Vocab, tgt_vocab: Vocab) -> DateSplit:
+def _tensors(
+    sources: list[str],
+    targets: list[str],
+    formats: list,
+    src_vocab: Vocab,
+    tgt_vocab: Vocab,
+) -> DateSplit:
     src, src_len = pad_batch([src_vocab.encode(s) for s in sources])
     tgt, tgt_len = pad_batch([tgt_vocab.encode(t, eos=True) for t in targets])
     assert bool((tgt.gather(1, (tgt_len - 1)[:, None]) == EOS).all())
-    return DateSplit(tuple(sources), tuple(targets), tuple(formats), src, src_len, tgt, tgt_len)
+    return DateSplit(
+        tuple(sources), tuple(targets), tuple(formats), src, src_len, tgt, tgt_len
+    )
 
 
-def make_dates(n_train: int = 20_000, n_valid: int = 1_000, n_test: int = 2_000, *, seed: int = 0) -> DateTask:
+def make_dates(
+    n_train: int = 20_000,
+    n_valid: int = 1_000,
+    n_test: int = 2_000,
+    *,
+    seed: int = 0,
+) -> DateTask:
     """Generate the date task: distinct random days, each in a random format of :data:`DATE_FORMATS`.
 
     Args:
@@ -243,12 +270,18 @@ def make_dates(n_train: int = 20_000, n_valid: int = 1_000, n_test: int = 2_000,
     _check_sizes(n_train=n_train, n_valid=n_valid, n_test=n_test, seed=seed)
     total = n_train + n_valid + n_test
     if total > N_DAYS:
-        raise ValueError(f"asked for {total} examples, but there are only {N_DAYS} distinct days in 1950-2049")
+        raise ValueError(
+            f"asked for {total} examples, but there are only {N_DAYS} distinct days in 1950-2049"
+        )
     rng = random.Random(seed)
     offsets = rng.sample(range(N_DAYS), total)
     days = [FIRST_DAY + datetime.timedelta(days=o) for o in offsets]
     formats = [rng.randrange(len(DATE_FORMATS)) for _ in range(total)]
-    bounds = {"train": (0, n_train), "valid": (n_train, n_train + n_valid), "test": (n_train + n_valid, total)}
+    bounds = {
+        "train": (0, n_train),
+        "valid": (n_train, n_train + n_valid),
+        "test": (n_train + n_valid, total),
+    }
     raw = {k: _render(days[a:b], formats[a:b]) for k, (a, b) in bounds.items()}
     return _task(raw)
 
@@ -258,12 +291,21 @@ def _check_sizes(**sizes: int) -> None:
         check_int(name, n, low=0 if name == "seed" else 1)
 
 
-def _task(raw: dict[str, tuple[list[str], list[str], list]], **limits: int) -> DateTask:
+def _task(
+    raw: dict[str, tuple[list[str], list[str], list]], **limits: int
+) -> DateTask:
     """Vocabularies from the training split, then the tensors of every split."""
     src_vocab = Vocab.from_texts(raw["train"][0])
     tgt_vocab = Vocab.from_texts(raw["train"][1])
     splits = {k: _tensors(*v, src_vocab, tgt_vocab) for k, v in raw.items()}
-    return DateTask(splits["train"], splits["valid"], splits["test"], src_vocab, tgt_vocab, **limits)
+    return DateTask(
+        splits["train"],
+        splits["valid"],
+        splits["test"],
+        src_vocab,
+        tgt_vocab,
+        **limits,
+    )
 
 
 def make_date_lists(
@@ -298,21 +340,38 @@ def make_date_lists(
     every source has exactly one correct target. ``max_source_len`` allows 40
     characters per date plus separators; ``max_target_len`` is ``11 * max_dates``.
     """
-    _check_sizes(n_train=n_train, n_valid=n_valid, n_test=n_test, max_dates=max_dates, seed=seed)
+    _check_sizes(
+        n_train=n_train,
+        n_valid=n_valid,
+        n_test=n_test,
+        max_dates=max_dates,
+        seed=seed,
+    )
     if formats is None:
         formats = range(len(DATE_FORMATS))
     if isinstance(formats, str) or not isinstance(formats, Sequence):
-        raise TypeError(f"formats must be a sequence of indices into DATE_FORMATS, got {type(formats).__name__}")
+        raise TypeError(
+            f"formats must be a sequence of indices into DATE_FORMATS, got {type(formats).__name__}"
+        )
     if (
         len(formats) == 0
         or len(set(formats)) != len(formats)
-        or not all(isinstance(f, int) and not isinstance(f, bool) and 0 <= f < len(DATE_FORMATS) for f in formats)
+        or not all(
+            isinstance(f, int)
+            and not isinstance(f, bool)
+            and 0 <= f < len(DATE_FORMATS)
+            for f in formats
+        )
     ):
-        raise ValueError(f"formats must be distinct indices in 0..{len(DATE_FORMATS) - 1}, got {list(formats)!r}")
+        raise ValueError(
+            f"formats must be distinct indices in 0..{len(DATE_FORMATS) - 1}, got {list(formats)!r}"
+        )
     sizes = {"train": n_train, "valid": n_valid, "test": n_test}
     total = n_train + n_valid + n_test
     rng = random.Random(seed)
-    offsets = rng.sample(range(N_DAYS), N_DAYS)  # a seeded permutation of all days, dealt into three pools
+    offsets = rng.sample(
+        range(N_DAYS), N_DAYS
+    )  # a seeded permutation of all days, dealt into three pools
     pools, start = {}, 0
     for k, n in sizes.items():
         size = N_DAYS * n // total
@@ -325,12 +384,19 @@ def make_date_lists(
     raw = {}
     for k, n in sizes.items():
         counts = [rng.randint(1, max_dates) for _ in range(n)]
-        day_lists = [[FIRST_DAY + datetime.timedelta(days=o) for o in rng.sample(pools[k], c)] for c in counts]
+        day_lists = [
+            [
+                FIRST_DAY + datetime.timedelta(days=o)
+                for o in rng.sample(pools[k], c)
+            ]
+            for c in counts
+        ]
         format_lists = [[rng.choice(formats) for _ in range(c)] for c in counts]
         raw[k] = _render_lists(day_lists, format_lists)
     per_date = DateTask.max_source_len
     return _task(
         raw,
-        max_source_len=max_dates * per_date + (max_dates - 1) * len(SOURCE_SEPARATOR),
+        max_source_len=max_dates * per_date
+        + (max_dates - 1) * len(SOURCE_SEPARATOR),
         max_target_len=11 * max_dates,
     )

@@ -94,7 +94,10 @@ PRONOUNS: dict[str, tuple[int, bool, bool]] = {
 }  # fmt: skip
 _TENSES: dict[str, dict[str, str]] = {"en": {"present": "p", "past": "ps", "future": "f"},
                                       "fr": {"present": "p", "past": "pc", "future": "f"}}  # fmt: skip
-_ARTICLES = {"en": ("a", "the"), "fr": ("un", "le")}  # (indefinite, definite) lemmas
+_ARTICLES = {
+    "en": ("a", "the"),
+    "fr": ("un", "le"),
+}  # (indefinite, definite) lemmas
 _PRONOUN_LEMMA = {"en": "I", "fr": "je"}
 
 
@@ -117,7 +120,9 @@ class Clause:
     tense: Tense
     negated: bool
     object: NounPhrase
-    pp: tuple[int, NounPhrase] | None = None  # (index into PREPOSITIONS, noun phrase)
+    pp: tuple[int, NounPhrase] | None = (
+        None  # (index into PREPOSITIONS, noun phrase)
+    )
 
 
 # --------------------------------------------------------------------------- realisation
@@ -145,15 +150,30 @@ def _np(pr, np: NounPhrase, lang: Language):
 
 def _pronoun(pr, name: str, lang: Language):
     person, plural, feminine = PRONOUNS[name]
-    return pr.Pro(_PRONOUN_LEMMA[lang]).pe(person).n("p" if plural else "s").g("f" if feminine else "m")
+    return (
+        pr.Pro(_PRONOUN_LEMMA[lang])
+        .pe(person)
+        .n("p" if plural else "s")
+        .g("f" if feminine else "m")
+    )
 
 
 def _sentence(pr, c: Clause, lang: Language, with_subject_np: bool = True):
-    subject = _pronoun(pr, c.subject, lang) if isinstance(c.subject, str) else _np(pr, c.subject, lang)
+    subject = (
+        _pronoun(pr, c.subject, lang)
+        if isinstance(c.subject, str)
+        else _np(pr, c.subject, lang)
+    )
     parts = [pr.V(_lemma(VERBS, c.verb, lang)), _np(pr, c.object, lang)]
     if c.pp is not None:
-        parts.append(pr.PP(pr.P(_lemma(PREPOSITIONS, c.pp[0], lang)), _np(pr, c.pp[1], lang)))
-    return pr.S(subject, pr.VP(*parts)).t(_TENSES[lang][c.tense]).typ({"neg": c.negated})
+        parts.append(
+            pr.PP(pr.P(_lemma(PREPOSITIONS, c.pp[0], lang)), _np(pr, c.pp[1], lang))
+        )
+    return (
+        pr.S(subject, pr.VP(*parts))
+        .t(_TENSES[lang][c.tense])
+        .typ({"neg": c.negated})
+    )
 
 
 def _words(text: str, lang: Language) -> tuple[str, ...]:
@@ -191,22 +211,41 @@ def realise(c: Clause, lang: Language) -> tuple[str, ...]:
     if isinstance(c.subject, str):
         subject_name, subject = c.subject, ()
     else:
-        subject_name = "they (m)" if c.subject.plural else "he"  # same agreement as a noun phrase (avoir verbs)
-        subject = _cached(("np", c.subject), lang, lambda pr: _np(pr, c.subject, lang))
+        subject_name = (
+            "they (m)" if c.subject.plural else "he"
+        )  # same agreement as a noun phrase (avoir verbs)
+        subject = _cached(
+            ("np", c.subject), lang, lambda pr: _np(pr, c.subject, lang)
+        )
     verb_group = _cached(
         ("vg", subject_name, c.verb, c.tense, c.negated),
         lang,
-        lambda pr: pr.S(_pronoun(pr, subject_name, lang), pr.VP(pr.V(_lemma(VERBS, c.verb, lang))))
-        .t(_TENSES[lang][c.tense])
-        .typ({"neg": c.negated}),
+        lambda pr: (
+            pr.S(
+                _pronoun(pr, subject_name, lang),
+                pr.VP(pr.V(_lemma(VERBS, c.verb, lang))),
+            )
+            .t(_TENSES[lang][c.tense])
+            .typ({"neg": c.negated})
+        ),
     )
     if subject:
-        verb_group = verb_group[1:]  # drop the stand-in pronoun (never elided: "il", "ils", "he", "they")
-    words = subject + verb_group + _cached(("np", c.object), lang, lambda pr: _np(pr, c.object, lang))
+        verb_group = verb_group[
+            1:
+        ]  # drop the stand-in pronoun (never elided: "il", "ils", "he", "they")
+    words = (
+        subject
+        + verb_group
+        + _cached(("np", c.object), lang, lambda pr: _np(pr, c.object, lang))
+    )
     if c.pp is not None:
         prep, np = c.pp
         words += _cached(
-            ("pp", prep, np), lang, lambda pr: pr.PP(pr.P(_lemma(PREPOSITIONS, prep, lang)), _np(pr, np, lang))
+            ("pp", prep, np),
+            lang,
+            lambda pr: pr.PP(
+                pr.P(_lemma(PREPOSITIONS, prep, lang)), _np(pr, np, lang)
+            ),
         )
     return words
 
@@ -214,7 +253,11 @@ def realise(c: Clause, lang: Language) -> tuple[str, ...]:
 def english_twins(c: Clause) -> list[Clause]:
     """The other clauses that read the same in English: "they" of the other gender (or none)."""
     if c.subject in ("they (m)", "they (f)"):
-        return [replace(c, subject="they (f)" if c.subject == "they (m)" else "they (m)")]
+        return [
+            replace(
+                c, subject="they (f)" if c.subject == "they (m)" else "they (m)"
+            )
+        ]
     return []
 
 
@@ -232,8 +275,14 @@ def sample_clause(rng: random.Random) -> Clause:
     """Draw one abstract sentence: a pronoun subject 30 % of the time, negation 30 %, a PP 35 %, tenses uniform."""
     if not isinstance(rng, random.Random):
         raise TypeError(f"rng must be a random.Random, got {type(rng).__name__}")
-    subject: str | NounPhrase = rng.choice(list(PRONOUNS)) if rng.random() < 0.3 else _sample_np(rng)
-    pp = (rng.randrange(len(PREPOSITIONS)), _sample_np(rng)) if rng.random() < 0.35 else None
+    subject: str | NounPhrase = (
+        rng.choice(list(PRONOUNS)) if rng.random() < 0.3 else _sample_np(rng)
+    )
+    pp = (
+        (rng.randrange(len(PREPOSITIONS)), _sample_np(rng))
+        if rng.random() < 0.35
+        else None
+    )
     return Clause(
         subject=subject,
         verb=rng.randrange(len(VERBS)),
@@ -245,7 +294,9 @@ def sample_clause(rng: random.Random) -> Clause:
 
 
 # --------------------------------------------------------------------------- the task
-_ENGLISH_TOKEN = re.compile(r"[^\W_]+'?|'")  # runs of letters or digits (any script), an apostrophe
+_ENGLISH_TOKEN = re.compile(
+    r"[^\W_]+'?|'"
+)  # runs of letters or digits (any script), an apostrophe
 
 
 def tokenize_english(text: str) -> str:
@@ -301,7 +352,9 @@ class EnFrTask:
     max_source_len: int = 24
     max_target_len: int = 24
 
-    def encode_sources(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    def encode_sources(
+        self, texts: Sequence[str]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Padded ``(N, S)`` ids and ``(N,)`` lengths of raw English sentences (tokenised as the task's).
 
         Unknown words become ``<unk>``. ``TypeError`` for non-strings;
@@ -312,10 +365,14 @@ class EnFrTask:
         for text in check_texts(texts):
             tokens = tokenize_english(text)
             if not tokens:
-                raise ValueError(f"cannot translate a sentence without words, got {text!r}")
+                raise ValueError(
+                    f"cannot translate a sentence without words, got {text!r}"
+                )
             n = len(tokens.split())
             if n > self.max_source_len:
-                raise ValueError(f"input has {n} words; at most {self.max_source_len} are accepted")
+                raise ValueError(
+                    f"input has {n} words; at most {self.max_source_len} are accepted"
+                )
             ids.append(self.src_vocab.encode(tokens))
         return pad_batch(ids)
 
@@ -324,18 +381,35 @@ class EnFrTask:
         return tokenize_english(text).split()
 
 
-def _split(clauses: list[Clause], sources: list[str], src_vocab: Vocab, tgt_vocab: Vocab) -> EnFrSplit:
+def _split(
+    clauses: list[Clause], sources: list[str], src_vocab: Vocab, tgt_vocab: Vocab
+) -> EnFrSplit:
     targets = [" ".join(realise(c, "fr")) for c in clauses]
     ambiguous = [
-        any(realise(t, "en") == realise(c, "en") and realise(t, "fr") != realise(c, "fr") for t in english_twins(c))
+        any(
+            realise(t, "en") == realise(c, "en")
+            and realise(t, "fr") != realise(c, "fr")
+            for t in english_twins(c)
+        )
         for c in clauses
     ]
     src, src_len = pad_batch([src_vocab.encode(s) for s in sources])
     tgt, tgt_len = pad_batch([tgt_vocab.encode(t, eos=True) for t in targets])
-    return EnFrSplit(tuple(sources), tuple(targets), tuple(clauses), tuple(ambiguous), src, src_len, tgt, tgt_len)
+    return EnFrSplit(
+        tuple(sources),
+        tuple(targets),
+        tuple(clauses),
+        tuple(ambiguous),
+        src,
+        src_len,
+        tgt,
+        tgt_len,
+    )
 
 
-def make_enfr(n_train: int = 12_000, n_valid: int = 500, n_test: int = 1_000, *, seed: int = 0) -> EnFrTask:
+def make_enfr(
+    n_train: int = 12_000, n_valid: int = 500, n_test: int = 1_000, *, seed: int = 0
+) -> EnFrTask:
     """Generate the EN -> FR task: distinct English sentences, realised in both languages by pyrealb.
 
     Args:
@@ -352,15 +426,28 @@ def make_enfr(n_train: int = 12_000, n_valid: int = 500, n_test: int = 1_000, *,
     check_int("seed", seed, low=0)
     total = n_train + n_valid + n_test
     if total > 100_000:
-        raise ValueError(f"asked for {total} examples; at most 100000 are supported")
+        raise ValueError(
+            f"asked for {total} examples; at most 100000 are supported"
+        )
     rng = random.Random(seed)
     seen: dict[str, Clause] = {}
     while len(seen) < total:
         c = sample_clause(rng)
         seen.setdefault(" ".join(realise(c, "en")), c)
     sources, clauses = list(seen), list(seen.values())
-    bounds = {"train": (0, n_train), "valid": (n_train, n_train + n_valid), "test": (n_train + n_valid, total)}
+    bounds = {
+        "train": (0, n_train),
+        "valid": (n_train, n_train + n_valid),
+        "test": (n_train + n_valid, total),
+    }
     src_vocab = Vocab.from_texts(sources[:n_train], sep=" ")
-    tgt_vocab = Vocab.from_texts((" ".join(realise(c, "fr")) for c in clauses[:n_train]), sep=" ")
-    splits = {k: _split(clauses[a:b], sources[a:b], src_vocab, tgt_vocab) for k, (a, b) in bounds.items()}
-    return EnFrTask(splits["train"], splits["valid"], splits["test"], src_vocab, tgt_vocab)
+    tgt_vocab = Vocab.from_texts(
+        (" ".join(realise(c, "fr")) for c in clauses[:n_train]), sep=" "
+    )
+    splits = {
+        k: _split(clauses[a:b], sources[a:b], src_vocab, tgt_vocab)
+        for k, (a, b) in bounds.items()
+    }
+    return EnFrTask(
+        splits["train"], splits["valid"], splits["test"], src_vocab, tgt_vocab
+    )

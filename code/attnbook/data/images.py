@@ -23,7 +23,12 @@ import torch.nn.functional as F
 
 from attnbook._checks import check_float, check_int
 
-__all__ = ["ClutteredDigits", "ClutteredSplit", "digit_sources", "make_cluttered_digits"]
+__all__ = [
+    "ClutteredDigits",
+    "ClutteredSplit",
+    "digit_sources",
+    "make_cluttered_digits",
+]
 
 #: Fraction of the 1797 ``load_digits`` images reserved as sources for the training split.
 TRAIN_SOURCE_FRACTION = 0.7
@@ -53,8 +58,12 @@ class ClutteredSplit:
         _n, _, h, w = self.images.shape
         rows, cols = torch.arange(h), torch.arange(w)
         top, left, height, width = self.boxes.unbind(-1)  # (N,) each
-        in_rows = (rows >= top[:, None]) & (rows < (top + height)[:, None])  # (N, H)
-        in_cols = (cols >= left[:, None]) & (cols < (left + width)[:, None])  # (N, W)
+        in_rows = (rows >= top[:, None]) & (
+            rows < (top + height)[:, None]
+        )  # (N, H)
+        in_cols = (cols >= left[:, None]) & (
+            cols < (left + width)[:, None]
+        )  # (N, W)
         return in_rows[:, :, None] & in_cols[:, None, :]
 
 
@@ -70,27 +79,46 @@ class ClutteredDigits:
     fragment: int
 
 
-def digit_sources(digit_size: int = 10) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def digit_sources(
+    digit_size: int = 10,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``load_digits`` images resized to ``digit_size`` pixels, and the train/test source split.
 
     Returns:
         ``images (1797, digit_size, digit_size)`` float32 in ``[0, 1]``, ``labels (1797,)``,
         and ``is_train (1797,)`` boolean (a fixed split, independent of any seed).
     """
-    from sklearn.datasets import load_digits  # ships the data; imported here so the package imports fast
+    from sklearn.datasets import (
+        load_digits,
+    )  # ships the data; imported here so the package imports fast
 
     check_int("digit_size", digit_size, low=2)
     digits = load_digits()
-    small = torch.as_tensor(digits.images, dtype=torch.float32) / 16.0  # (1797, 8, 8), ink in [0, 1]
-    images = F.interpolate(small[:, None], size=(digit_size, digit_size), mode="bilinear", align_corners=False)[:, 0]
+    small = (
+        torch.as_tensor(digits.images, dtype=torch.float32) / 16.0
+    )  # (1797, 8, 8), ink in [0, 1]
+    images = F.interpolate(
+        small[:, None],
+        size=(digit_size, digit_size),
+        mode="bilinear",
+        align_corners=False,
+    )[:, 0]
     labels = torch.as_tensor(digits.target, dtype=torch.long)
     order = np.random.default_rng(12345).permutation(len(labels))
     is_train = torch.zeros(len(labels), dtype=torch.bool)
-    is_train[torch.as_tensor(order[: int(TRAIN_SOURCE_FRACTION * len(labels))])] = True
+    is_train[torch.as_tensor(order[: int(TRAIN_SOURCE_FRACTION * len(labels))])] = (
+        True
+    )
     return images.clamp(0.0, 1.0), labels, is_train
 
 
-def _crops(images: np.ndarray, index: np.ndarray, top: np.ndarray, left: np.ndarray, size: int) -> np.ndarray:
+def _crops(
+    images: np.ndarray,
+    index: np.ndarray,
+    top: np.ndarray,
+    left: np.ndarray,
+    size: int,
+) -> np.ndarray:
     """``images[index[j], top[j]:top[j]+size, left[j]:left[j]+size]`` for every j at once, ``(..., size, size)``."""
     offsets = np.arange(size)
     rows = top[..., None, None] + offsets[:, None]  # (..., size, 1)
@@ -112,7 +140,9 @@ def _render(
     """Draw ``n`` canvases whose digits and fragments all come from the source indices ``pool``."""
     size = images.shape[-1]
     chosen = rng.choice(pool, size=n)
-    corner = rng.integers(0, canvas - size + 1, size=(n, 2))  # (n, 2) top, left of the digit
+    corner = rng.integers(
+        0, canvas - size + 1, size=(n, 2)
+    )  # (n, 2) top, left of the digit
     out = np.zeros((n, canvas, canvas), dtype=np.float32)
     if n_clutter:
         # Propose many fragments per canvas, keep the first n_clutter that have ink and stay off the digit.
@@ -120,7 +150,9 @@ def _render(
         other = rng.choice(pool, size=(n, m))
         crop = rng.integers(0, size - fragment + 1, size=(n, m, 2))
         where = rng.integers(0, canvas - fragment + 1, size=(n, m, 2))
-        pieces = _crops(images, other, crop[..., 0], crop[..., 1], fragment)  # (n, m, f, f)
+        pieces = _crops(
+            images, other, crop[..., 0], crop[..., 1], fragment
+        )  # (n, m, f, f)
         inky = pieces.sum((-1, -2)) >= 0.15 * fragment * fragment
         # the fragment must not overlap the digit's box grown by one pixel
         lo, hi = corner[:, None, :] - 1, corner[:, None, :] + size + 1  # (n, 1, 2)
@@ -133,7 +165,9 @@ def _render(
         rank = np.cumsum(ok, axis=1) - 1  # position among the accepted proposals
         rows = np.arange(n)
         for k in range(n_clutter):
-            j = np.argmax(ok & (rank == k), axis=1)  # (n,) the k-th accepted proposal
+            j = np.argmax(
+                ok & (rank == k), axis=1
+            )  # (n,) the k-th accepted proposal
             y, x = where[rows, j, 0], where[rows, j, 1]
             ys = y[:, None, None] + np.arange(fragment)[:, None]
             xs = x[:, None, None] + np.arange(fragment)[None, :]
@@ -146,7 +180,9 @@ def _render(
         out = out + noise * rng.standard_normal(out.shape, dtype=np.float32)
     boxes = np.concatenate([corner, np.full((n, 2), size)], axis=1)
     return ClutteredSplit(
-        images=torch.from_numpy(np.clip(out, 0.0, 1.0))[:, None].contiguous(),  # (N, 1, H, W)
+        images=torch.from_numpy(np.clip(out, 0.0, 1.0))[
+            :, None
+        ].contiguous(),  # (N, 1, H, W)
         labels=torch.from_numpy(labels[chosen]).long(),
         boxes=torch.from_numpy(boxes).long(),
         sources=torch.from_numpy(chosen).long(),
@@ -188,23 +224,43 @@ def make_cluttered_digits(
         ValueError: sizes that do not fit (canvas smaller than a digit, fragment
             not smaller than a digit), or negative counts.
     """
-    for what, value in (("n_train", n_train), ("n_test", n_test), ("n_clutter", n_clutter), ("seed", seed)):
+    for what, value in (
+        ("n_train", n_train),
+        ("n_test", n_test),
+        ("n_clutter", n_clutter),
+        ("seed", seed),
+    ):
         check_int(what, value, low=0)
     images, labels, is_train = digit_sources(digit_size)
     size = images.shape[-1]
     check_int("canvas", canvas, low=size)
-    if not isinstance(fragment, int) or isinstance(fragment, bool) or not 1 <= fragment < size:
-        raise ValueError(f"fragment must be an int in [1, {size - 1}] (smaller than a digit), got {fragment!r}")
+    if (
+        not isinstance(fragment, int)
+        or isinstance(fragment, bool)
+        or not 1 <= fragment < size
+    ):
+        raise ValueError(
+            f"fragment must be an int in [1, {size - 1}] (smaller than a digit), got {fragment!r}"
+        )
     check_float("noise", noise, inclusive=True)
     train_pool = np.flatnonzero(is_train.numpy())
     test_pool = np.flatnonzero(~is_train.numpy())
     common = {
-        "images": images.numpy(), "labels": labels.numpy(), "canvas": canvas, "n_clutter": n_clutter, "fragment": fragment, "noise": noise
+        "images": images.numpy(),
+        "labels": labels.numpy(),
+        "canvas": canvas,
+        "n_clutter": n_clutter,
+        "fragment": fragment,
+        "noise": noise,
     }
     return ClutteredDigits(
         # one generator per split: the test set does not change when n_train does
-        train=_render(n_train, train_pool, rng=np.random.default_rng([seed, 0]), **common),
-        test=_render(n_test, test_pool, rng=np.random.default_rng([seed, 1]), **common),
+        train=_render(
+            n_train, train_pool, rng=np.random.default_rng([seed, 0]), **common
+        ),
+        test=_render(
+            n_test, test_pool, rng=np.random.default_rng([seed, 1]), **common
+        ),
         canvas=canvas,
         digit_size=size,
         n_clutter=n_clutter,

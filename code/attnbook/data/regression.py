@@ -43,7 +43,11 @@ class RegressionData:
 
 
 def make_regression(
-    n_train: int = 50, n_test: int = 51, noise: float = 0.5, high: float = 5.0, seed: int = 0
+    n_train: int = 50,
+    n_test: int = 51,
+    noise: float = 0.5,
+    high: float = 5.0,
+    seed: int = 0,
 ) -> RegressionData:
     """Sorted uniform inputs on ``[0, high]``, noisy targets, and a noise-free test grid.
 
@@ -63,4 +67,9 @@ def make_regression(
     x_train, _ = torch.sort(high * torch.rand(n_train, generator=g))
     y_train = regression_truth(x_train) + noise * torch.randn(n_train, generator=g)
     x_test = torch.linspace(0.0, high, n_test)
-    return RegressionData(x_train=x_train, y_train=y_train, x_test=x_test, y_test=regression_truth(x_test))
+    return RegressionData(
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=regression_truth(x_test),
+    )

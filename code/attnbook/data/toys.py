@@ -32,7 +32,9 @@ class Scene:
     """A ``size x size`` RGB image and the colour of each object in it."""
 
     image: torch.Tensor  # (H, W, 3), values in [0, 1]
-    objects: dict[str, tuple[int, int]]  # colour name -> (row, col) of the object's top-left cell
+    objects: dict[
+        str, tuple[int, int]
+    ]  # colour name -> (row, col) of the object's top-left cell
 
     @property
     def keys(self) -> torch.Tensor:
@@ -47,19 +49,33 @@ def make_scene(size: int = 12, object_size: int = 2, seed: int = 0) -> Scene:
     it is the most *salient* cell group when no query is given.
     """
     if size < 2 * object_size + 2:
-        raise ValueError(f"size must be at least {2 * object_size + 2} for objects of size {object_size}, got {size}")
+        raise ValueError(
+            f"size must be at least {2 * object_size + 2} for objects of size {object_size}, got {size}"
+        )
     g = torch.Generator().manual_seed(seed)
-    image = 0.55 + 0.04 * torch.randn(size, size, 1, generator=g).expand(size, size, 3)
+    image = 0.55 + 0.04 * torch.randn(size, size, 1, generator=g).expand(
+        size, size, 3
+    )
     image = image + 0.02 * torch.randn(size, size, 3, generator=g)
     taken = torch.zeros(size, size, dtype=torch.bool)
     objects: dict[str, tuple[int, int]] = {}
     for name, rgb in COLOURS.items():
-        for _ in range(1000):  # rejection-sample a free spot, one empty cell away from the others
-            r, c = (int(x) for x in torch.randint(0, size - object_size + 1, (2,), generator=g))
-            if not taken[max(0, r - 1) : r + object_size + 1, max(0, c - 1) : c + object_size + 1].any():
+        for _ in range(
+            1000
+        ):  # rejection-sample a free spot, one empty cell away from the others
+            r, c = (
+                int(x)
+                for x in torch.randint(0, size - object_size + 1, (2,), generator=g)
+            )
+            if not taken[
+                max(0, r - 1) : r + object_size + 1,
+                max(0, c - 1) : c + object_size + 1,
+            ].any():
                 break
         else:
-            raise ValueError(f"could not place {len(COLOURS)} objects of size {object_size} apart on a {size}x{size} grid")
+            raise ValueError(
+                f"could not place {len(COLOURS)} objects of size {object_size} apart on a {size}x{size} grid"
+            )
         taken[r : r + object_size, c : c + object_size] = True
         image[r : r + object_size, c : c + object_size] = torch.tensor(rgb)
         objects[name] = (r, c)
@@ -67,7 +83,9 @@ def make_scene(size: int = 12, object_size: int = 2, seed: int = 0) -> Scene:
     for name in ("blue", "green", "yellow"):
         r, c = objects[name]
         patch = image[r : r + object_size, c : c + object_size]
-        image[r : r + object_size, c : c + object_size] = 0.55 + 0.45 * (patch - 0.55)
+        image[r : r + object_size, c : c + object_size] = 0.55 + 0.45 * (
+            patch - 0.55
+        )
     return Scene(image=image.clamp(0.0, 1.0), objects=objects)
 
 
@@ -103,11 +121,18 @@ def make_selection_task(
     A selector has to learn that "similar to the query" is what matters; with a
     bilinear score ``q^T W k`` the ideal ``W`` is a multiple of the identity.
     """
-    for name, v in (("batch", batch), ("n_items", n_items), ("dim", dim), ("value_dim", value_dim)):
+    for name, v in (
+        ("batch", batch),
+        ("n_items", n_items),
+        ("dim", dim),
+        ("value_dim", value_dim),
+    ):
         check_int(name, v)
     check_float("noise", noise, inclusive=True)
     keys = torch.randn(batch, n_items, dim, generator=generator)
     values = torch.randn(batch, n_items, value_dim, generator=generator)
     target = torch.randint(0, n_items, (batch,), generator=generator)
-    queries = keys[torch.arange(batch), target] + noise * torch.randn(batch, dim, generator=generator)
+    queries = keys[torch.arange(batch), target] + noise * torch.randn(
+        batch, dim, generator=generator
+    )
     return SelectionTask(queries=queries, keys=keys, values=values, target=target)

@@ -42,32 +42,58 @@ import traitlets
 
 from attnbook.viz.theme import SEQUENTIAL_CMAP
 
-__all__ = ["CONTRACT", "HeatmapExplorer", "LinePlot", "SliderError", "attention_frames"]
+__all__ = [
+    "CONTRACT",
+    "HeatmapExplorer",
+    "LinePlot",
+    "SliderError",
+    "attention_frames",
+]
 
 _HERE = pathlib.Path(__file__).parent
 _JS = _HERE / "js"
 _FLOAT16_MAX = float(np.finfo(np.float16).max)
 
 #: The Python<->browser contract: synced traits, buffer layouts, the plot dict (``js/contract.json``).
-CONTRACT: dict[str, Any] = json.loads((_JS / "contract.json").read_text(encoding="utf-8"))
+CONTRACT: dict[str, Any] = json.loads(
+    (_JS / "contract.json").read_text(encoding="utf-8")
+)
 
 #: The front-end's parts in dependency order; each may import only from parts before it.
-JS_PARTS = ("decode.js", "layout.js", "theme.js", "heatmap.js", "lineplot.js", "sliders.js", "widget.js")
+JS_PARTS = (
+    "decode.js",
+    "layout.js",
+    "theme.js",
+    "heatmap.js",
+    "lineplot.js",
+    "sliders.js",
+    "widget.js",
+)
 _IMPORT = re.compile(r'^import \{[^}]*\} from "\./[\w-]+\.js";\n', re.MULTILINE)
-_EXPORT = re.compile(r"^export (?=(?:async )?(?:function|const|let|class) )", re.MULTILINE)
+_EXPORT = re.compile(
+    r"^export (?=(?:async )?(?:function|const|let|class) )", re.MULTILINE
+)
 
 
 def _bundle() -> str:
     """The parts as one ES module for anywidget: their local imports and exports dropped,
     the contract inlined (what the front-end reads of it), ``render`` exported."""
-    used = {"version": CONTRACT["version"],
-            "traits": {name: {"on_change": t["on_change"]} for name, t in CONTRACT["traits"].items()}}
-    header = (f"// attnbook.viz.HeatmapExplorer front-end (contract v{CONTRACT['version']}), joined from "
-              "attnbook/viz/js/ by explorer.py: edit the parts there.")
-    parts = [header,
-             f"const CONTRACT = {json.dumps(used, separators=(',', ':'))};"]
+    used = {
+        "version": CONTRACT["version"],
+        "traits": {
+            name: {"on_change": t["on_change"]}
+            for name, t in CONTRACT["traits"].items()
+        },
+    }
+    header = (
+        f"// attnbook.viz.HeatmapExplorer front-end (contract v{CONTRACT['version']}), joined from "
+        "attnbook/viz/js/ by explorer.py: edit the parts there."
+    )
+    parts = [header, f"const CONTRACT = {json.dumps(used, separators=(',', ':'))};"]
     for name in JS_PARTS:
-        text = _EXPORT.sub("", _IMPORT.sub("", (_JS / name).read_text(encoding="utf-8")))
+        text = _EXPORT.sub(
+            "", _IMPORT.sub("", (_JS / name).read_text(encoding="utf-8"))
+        )
         parts.append(f"// ---- {name}\n{text}")
     parts.append("export default { render: makeRender(CONTRACT) };\n")
     return "\n".join(parts)
@@ -81,8 +107,12 @@ class SliderError(traitlets.TraitError, ValueError):
 
 def _labels(values: Sequence[Any], what: str) -> list[str]:
     """Turn tick values into short strings (floats with 3 significant digits)."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence | np.ndarray):
-        raise TypeError(f"{what} must be a sequence of labels, got {type(values).__name__}")
+    if isinstance(values, (str, bytes)) or not isinstance(
+        values, Sequence | np.ndarray
+    ):
+        raise TypeError(
+            f"{what} must be a sequence of labels, got {type(values).__name__}"
+        )
     out = []
     for v in values:
         if isinstance(v, (float, np.floating)):
@@ -94,10 +124,17 @@ def _labels(values: Sequence[Any], what: str) -> list[str]:
 
 def _label_sets(labels: Any, what: str, by: str) -> list[list[str]]:
     """One shared label list, or -- with ``labels_by`` -- one list per tick of that slider."""
-    if isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence | np.ndarray | range):
-        raise TypeError(f"{what} must be a sequence of labels, got {type(labels).__name__}")
+    if isinstance(labels, (str, bytes)) or not isinstance(
+        labels, Sequence | np.ndarray | range
+    ):
+        raise TypeError(
+            f"{what} must be a sequence of labels, got {type(labels).__name__}"
+        )
     items = list(labels)
-    nested = bool(items) and all(isinstance(x, Sequence | np.ndarray) and not isinstance(x, str) for x in items)
+    nested = bool(items) and all(
+        isinstance(x, Sequence | np.ndarray) and not isinstance(x, str)
+        for x in items
+    )
     if not (by and nested):
         return [_labels(labels, what)]
     sets = [_labels(x, f"{what}[{i}]") for i, x in enumerate(items)]
@@ -115,7 +152,9 @@ def _as_array(frames: Any) -> np.ndarray:
     try:
         arr = np.asarray(frames, dtype=np.float64)
     except (TypeError, ValueError) as exc:
-        raise TypeError(f"frames must be a numeric array, got {type(frames).__name__}: {exc}") from None
+        raise TypeError(
+            f"frames must be a numeric array, got {type(frames).__name__}: {exc}"
+        ) from None
     return arr
 
 
@@ -154,13 +193,17 @@ class LinePlot:
     xlabel: str = ""
     ylabel: str = ""
 
-    def encode(self, sizes: tuple[int, ...], n_rows: int, n_cols: int) -> tuple[dict[str, Any], bytes]:
+    def encode(
+        self, sizes: tuple[int, ...], n_rows: int, n_cols: int
+    ) -> tuple[dict[str, Any], bytes]:
         """Validate against the frames' slider sizes; return (JSON part, float32 series buffer)."""
         x = _vector(self.x, "plot.x")
         if len(x) < 2:
             raise ValueError(f"plot.x needs at least 2 values, got {len(x)}")
         if not isinstance(self.series, Mapping):
-            raise TypeError(f"plot.series must be a mapping name -> values, got {type(self.series).__name__}")
+            raise TypeError(
+                f"plot.series must be a mapping name -> values, got {type(self.series).__name__}"
+            )
         names, shapes, chunks, lows, highs = [], [], [], [], []
         for name, values in self.series.items():
             arr = _as_array(values)
@@ -169,13 +212,21 @@ class LinePlot:
                     f"plot.series[{name!r}] must have shape {(len(x),)} or {(*sizes, len(x))}, got {arr.shape}"
                 )
             if not np.all(np.isfinite(arr)):
-                raise ValueError(f"plot.series[{name!r}] must be finite, got NaN or inf")
+                raise ValueError(
+                    f"plot.series[{name!r}] must be finite, got NaN or inf"
+                )
             names.append(str(name))
             shapes.append(list(arr.shape))
             chunks.append(arr.astype("<f4").tobytes())
             lows.append(arr.min())
             highs.append(arr.max())
-        spec: dict[str, Any] = {"x": x.tolist(), "names": names, "shapes": shapes, "xlabel": self.xlabel, "ylabel": self.ylabel}
+        spec: dict[str, Any] = {
+            "x": x.tolist(),
+            "names": names,
+            "shapes": shapes,
+            "xlabel": self.xlabel,
+            "ylabel": self.ylabel,
+        }
         if self.points is not None:
             xs = _vector(self.points[0], "plot.points[0]")
             ys = _vector(self.points[1], "plot.points[1]", len(xs))
@@ -201,21 +252,31 @@ def _colormap_bytes(name: str) -> bytes:
     try:
         cmap = colormaps[name]
     except KeyError:
-        raise ValueError(f"unknown colormap {name!r}; use a matplotlib name such as 'viridis'") from None
+        raise ValueError(
+            f"unknown colormap {name!r}; use a matplotlib name such as 'viridis'"
+        ) from None
     rgb = cmap(np.linspace(0.0, 1.0, 256))[:, :3]
     return (np.round(rgb * 255)).astype(np.uint8).tobytes()
 
 
 def _is_example_list(frames: Any) -> bool:
     """A list (or tuple) of arrays/tensors, one per example -- not a nested list of numbers."""
-    return isinstance(frames, (list, tuple)) and len(frames) > 0 and all(hasattr(x, "shape") for x in frames)
+    return (
+        isinstance(frames, (list, tuple))
+        and len(frames) > 0
+        and all(hasattr(x, "shape") for x in frames)
+    )
 
 
-def _stack_examples(frames: Sequence[Any], n_ticks: int, axis: str) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
+def _stack_examples(
+    frames: Sequence[Any], n_ticks: int, axis: str
+) -> tuple[np.ndarray, np.ndarray, list[list[int]]]:
     """Variable-size examples -> (padded stack, padding mask, [rows, cols] of each example)."""
     arrays = [_as_array(x) for x in frames]
     if len(arrays) != n_ticks:
-        raise ValueError(f"frames holds {len(arrays)} examples but slider {axis!r} has {n_ticks} values")
+        raise ValueError(
+            f"frames holds {len(arrays)} examples but slider {axis!r} has {n_ticks} values"
+        )
     shapes = [a.shape for a in arrays]
     if any(a.ndim < 2 for a in arrays) or len({s[:-2] for s in shapes}) != 1:
         raise ValueError(
@@ -235,37 +296,59 @@ def _stack_examples(frames: Sequence[Any], n_ticks: int, axis: str) -> tuple[np.
 
 def _pad_labels(labels: Any, sizes: list[int], what: str) -> Any:
     """Per-example label lists of the examples' own lengths -> padded with '' to the longest."""
-    if labels is None or isinstance(labels, (str, bytes)) or not isinstance(labels, Sequence | np.ndarray):
+    if (
+        labels is None
+        or isinstance(labels, (str, bytes))
+        or not isinstance(labels, Sequence | np.ndarray)
+    ):
         return labels  # kept / rejected by the general checks
     items = list(labels)
-    if not (items and all(isinstance(x, Sequence | np.ndarray) and not isinstance(x, str) for x in items)):
+    if not (
+        items
+        and all(
+            isinstance(x, Sequence | np.ndarray) and not isinstance(x, str)
+            for x in items
+        )
+    ):
         return labels  # one shared list
     if len(items) != len(sizes):
-        raise ValueError(f"{what} must hold one list of labels per example ({len(sizes)}), got {len(items)} lists")
+        raise ValueError(
+            f"{what} must hold one list of labels per example ({len(sizes)}), got {len(items)} lists"
+        )
     lengths = [len(x) for x in items]
     if lengths != sizes:
-        raise ValueError(f"{what} must have one label per row/column of each example: lengths {sizes}, got {lengths}")
+        raise ValueError(
+            f"{what} must have one label per row/column of each example: lengths {sizes}, got {lengths}"
+        )
     return [list(x) + [""] * (max(sizes) - len(x)) for x in items]
 
 
 def _mask_array(mask: Any) -> np.ndarray:
     m = np.asarray(mask.detach().cpu() if hasattr(mask, "detach") else mask)
     if m.dtype != bool:
-        raise TypeError(f"mask must be boolean (True = masked), got dtype {m.dtype}")
+        raise TypeError(
+            f"mask must be boolean (True = masked), got dtype {m.dtype}"
+        )
     return m
 
 
-def _example_masks(mask: Sequence[Any], trims: list[list[int]], shape: tuple[int, ...]) -> np.ndarray:
+def _example_masks(
+    mask: Sequence[Any], trims: list[list[int]], shape: tuple[int, ...]
+) -> np.ndarray:
     """One mask per example (each broadcastable to that example) -> a mask of the padded stack."""
     if len(mask) != len(trims):
-        raise ValueError(f"mask must hold one mask per example ({len(trims)}), got {len(mask)}")
+        raise ValueError(
+            f"mask must hold one mask per example ({len(trims)}), got {len(mask)}"
+        )
     out = np.zeros(shape, dtype=bool)
     for i, (m, (r, c)) in enumerate(zip(mask, trims, strict=True)):
         m = _mask_array(m)
         try:
             out[i, ..., :r, :c] = np.broadcast_to(m, (*shape[1:-2], r, c))
         except ValueError:
-            raise ValueError(f"mask[{i}] of shape {m.shape} does not broadcast to example {i}'s {(*shape[1:-2], r, c)}") from None
+            raise ValueError(
+                f"mask[{i}] of shape {m.shape} does not broadcast to example {i}'s {(*shape[1:-2], r, c)}"
+            ) from None
     return out
 
 
@@ -332,7 +415,9 @@ class HeatmapExplorer(anywidget.AnyWidget):
     colormap = traitlets.Bytes(b"").tag(sync=True)
     digits = traitlets.Int(3).tag(sync=True)
     max_width = traitlets.Int(720).tag(sync=True)
-    hint = traitlets.Unicode("Hover over a cell to read its exact value.").tag(sync=True)
+    hint = traitlets.Unicode("Hover over a cell to read its exact value.").tag(
+        sync=True
+    )
     row_slider = traitlets.Unicode("").tag(sync=True)
     labels_by = traitlets.Unicode("").tag(sync=True)
     trims = traitlets.List(traitlets.List(traitlets.Int())).tag(sync=True)
@@ -361,23 +446,44 @@ class HeatmapExplorer(anywidget.AnyWidget):
         labels_by: str | None = None,
     ) -> None:
         super().__init__(
-            row_title=row_title, col_title=col_title, title=title, colormap=_colormap_bytes(cmap), digits=digits
+            row_title=row_title,
+            col_title=col_title,
+            title=title,
+            colormap=_colormap_bytes(cmap),
+            digits=digits,
         )
         if not isinstance(axes, Mapping):
-            raise TypeError(f"axes must be a mapping of slider name -> values, got {type(axes).__name__}")
+            raise TypeError(
+                f"axes must be a mapping of slider name -> values, got {type(axes).__name__}"
+            )
         if row_slider is not None:
-            if not isinstance(row_slider, str) or not row_slider or row_slider in axes:
-                raise ValueError(f"row_slider must be a new, non-empty slider name (not one of {list(axes)}), got {row_slider!r}")
+            if (
+                not isinstance(row_slider, str)
+                or not row_slider
+                or row_slider in axes
+            ):
+                raise ValueError(
+                    f"row_slider must be a new, non-empty slider name (not one of {list(axes)}), got {row_slider!r}"
+                )
             self.row_slider = row_slider
         if labels_by is not None:
             if not isinstance(labels_by, str) or labels_by not in axes:
-                raise ValueError(f"labels_by must name one of the sliders {list(axes)}, got {labels_by!r}")
+                raise ValueError(
+                    f"labels_by must name one of the sliders {list(axes)}, got {labels_by!r}"
+                )
             self.labels_by = labels_by
         self._array = np.zeros((0, 0))
         self._row_sets: list[list[str]] = []
         self._col_sets: list[list[str]] = []
         self.set_frames(
-            frames, axes=axes, row_labels=row_labels, col_labels=col_labels, mask=mask, vmin=vmin, vmax=vmax, plot=plot
+            frames,
+            axes=axes,
+            row_labels=row_labels,
+            col_labels=col_labels,
+            mask=mask,
+            vmin=vmin,
+            vmax=vmax,
+            plot=plot,
         )
         if position is not None:
             self.position = list(position)
@@ -405,33 +511,57 @@ class HeatmapExplorer(anywidget.AnyWidget):
         if axes is None:
             axes = dict(zip(self.axis_names, self.axis_labels, strict=True))
         if not isinstance(axes, Mapping):
-            raise TypeError(f"axes must be a mapping of slider name -> values, got {type(axes).__name__}")
+            raise TypeError(
+                f"axes must be a mapping of slider name -> values, got {type(axes).__name__}"
+            )
         names = [str(k) for k in axes]
         ticks = [_labels(v, f"axes[{k!r}]") for k, v in axes.items()]
         for name, values in zip(names, ticks, strict=True):
             if len(values) == 0:
-                raise ValueError(f"slider axis {name!r} has no values; expected at least one")
+                raise ValueError(
+                    f"slider axis {name!r} has no values; expected at least one"
+                )
 
         trims: list[list[int]] = []
         padding = None
         labels_by = self.labels_by
         if _is_example_list(frames):
             if not names:
-                raise ValueError("a list of examples needs a slider to pick one: give it as the first entry of axes")
+                raise ValueError(
+                    "a list of examples needs a slider to pick one: give it as the first entry of axes"
+                )
             if labels_by and labels_by != names[0]:
-                raise ValueError(f"with a list of examples, labels_by must be the first slider {names[0]!r}, got {labels_by!r}")
+                raise ValueError(
+                    f"with a list of examples, labels_by must be the first slider {names[0]!r}, got {labels_by!r}"
+                )
             labels_by = names[0]
-            frames, padding, trims = _stack_examples(frames, len(ticks[0]), names[0])
-            row_labels = _pad_labels(row_labels, [t[0] for t in trims], "row_labels")
-            col_labels = _pad_labels(col_labels, [t[1] for t in trims], "col_labels")
+            frames, padding, trims = _stack_examples(
+                frames, len(ticks[0]), names[0]
+            )
+            row_labels = _pad_labels(
+                row_labels, [t[0] for t in trims], "row_labels"
+            )
+            col_labels = _pad_labels(
+                col_labels, [t[1] for t in trims], "col_labels"
+            )
             if isinstance(mask, (list, tuple)):
                 mask = _example_masks(mask, trims, frames.shape)
 
-        row_sets = _label_sets(row_labels, "row_labels", labels_by) if row_labels is not None else self._row_sets
-        col_sets = _label_sets(col_labels, "col_labels", labels_by) if col_labels is not None else self._col_sets
+        row_sets = (
+            _label_sets(row_labels, "row_labels", labels_by)
+            if row_labels is not None
+            else self._row_sets
+        )
+        col_sets = (
+            _label_sets(col_labels, "col_labels", labels_by)
+            if col_labels is not None
+            else self._col_sets
+        )
         if labels_by:
             if labels_by not in names:
-                raise ValueError(f"labels_by slider {labels_by!r} is not among the new sliders {names}")
+                raise ValueError(
+                    f"labels_by slider {labels_by!r} is not among the new sliders {names}"
+                )
             n_ticks = len(ticks[names.index(labels_by)])
             for what, sets in (("row_labels", row_sets), ("col_labels", col_sets)):
                 if len(sets) not in (1, n_ticks):
@@ -444,7 +574,12 @@ class HeatmapExplorer(anywidget.AnyWidget):
         arr = _as_array(frames)
         expected = (*[len(t) for t in ticks], len(rows), len(cols))
         if arr.shape != expected:
-            axes_desc = ", ".join(f"{n}={len(t)}" for n, t in zip(names, ticks, strict=True)) or "no sliders"
+            axes_desc = (
+                ", ".join(
+                    f"{n}={len(t)}" for n, t in zip(names, ticks, strict=True)
+                )
+                or "no sliders"
+            )
             raise ValueError(
                 f"frames must have shape {expected} (sliders: {axes_desc}; "
                 f"{len(rows)} row labels, {len(cols)} column labels), got {arr.shape}"
@@ -458,28 +593,47 @@ class HeatmapExplorer(anywidget.AnyWidget):
             try:
                 masked = np.broadcast_to(m, arr.shape)
             except ValueError:
-                raise ValueError(f"mask of shape {m.shape} does not broadcast to frames of shape {arr.shape}") from None
+                raise ValueError(
+                    f"mask of shape {m.shape} does not broadcast to frames of shape {arr.shape}"
+                ) from None
         if padding is not None:
             masked = masked | padding
         shown = arr[~masked]
         if not np.all(np.isfinite(shown)):
             bad = int(np.size(shown) - np.count_nonzero(np.isfinite(shown)))
-            raise ValueError(f"frames must be finite; got {bad} NaN/inf value(s) (use mask= to grey out cells)")
+            raise ValueError(
+                f"frames must be finite; got {bad} NaN/inf value(s) (use mask= to grey out cells)"
+            )
         if shown.size and np.abs(shown).max() > _FLOAT16_MAX:
-            raise ValueError(f"frames must fit float16 (|x| <= {_FLOAT16_MAX:g}), got max |x| = {np.abs(shown).max():g}")
+            raise ValueError(
+                f"frames must fit float16 (|x| <= {_FLOAT16_MAX:g}), got max |x| = {np.abs(shown).max():g}"
+            )
 
-        lo = float(min(0.0, shown.min())) if vmin is None and shown.size else float(vmin if vmin is not None else 0.0)
-        hi = float(shown.max()) if vmax is None and shown.size else float(vmax if vmax is not None else 1.0)
+        lo = (
+            float(min(0.0, shown.min()))
+            if vmin is None and shown.size
+            else float(vmin if vmin is not None else 0.0)
+        )
+        hi = (
+            float(shown.max())
+            if vmax is None and shown.size
+            else float(vmax if vmax is not None else 1.0)
+        )
         if not (math.isfinite(lo) and math.isfinite(hi)) or hi < lo:
             raise ValueError(f"need finite vmin <= vmax, got vmin={lo}, vmax={hi}")
         if hi == lo:
             hi = lo + 1.0
 
         if plot is not None:
-            plot_spec, plot_values = plot.encode(expected[:-2], len(rows), len(cols))
+            plot_spec, plot_values = plot.encode(
+                expected[:-2], len(rows), len(cols)
+            )
         elif self.plot:
             old_sizes = tuple(self.shape[:-2])
-            if old_sizes != expected[:-2] or self.shape[-2:] != [len(rows), len(cols)]:
+            if old_sizes != expected[:-2] or self.shape[-2:] != [
+                len(rows),
+                len(cols),
+            ]:
                 raise ValueError(
                     f"the current plot was made for sliders {old_sizes} and a {self.shape[-2:]} heatmap; "
                     f"pass plot= for the new frames of shape {expected}"
@@ -490,14 +644,19 @@ class HeatmapExplorer(anywidget.AnyWidget):
 
         payload = np.where(masked, np.nan, arr).astype("<f2")
         old = list(self.position)
-        pos = [min(old[a], len(t) - 1) if a < len(old) else 0 for a, t in enumerate(ticks)]
+        pos = [
+            min(old[a], len(t) - 1) if a < len(old) else 0
+            for a, t in enumerate(ticks)
+        ]
         self._array = np.where(masked, np.nan, arr)
         with self.hold_sync():
             self.axis_names = names
             self.axis_labels = ticks
             self.labels_by = labels_by
             self._row_sets, self._col_sets = row_sets, col_sets
-            self.row_labels = [label for labels in row_sets for label in labels]  # flat: the browser slices
+            self.row_labels = [
+                label for labels in row_sets for label in labels
+            ]  # flat: the browser slices
             self.col_labels = [label for labels in col_sets for label in labels]
             self.shape = list(expected)
             self.trims = trims
@@ -514,7 +673,9 @@ class HeatmapExplorer(anywidget.AnyWidget):
         if not self.shape:
             return (0, 0)
         if self.trims:
-            k = (self.position if position is None else position)[self.axis_names.index(self.labels_by)]
+            k = (self.position if position is None else position)[
+                self.axis_names.index(self.labels_by)
+            ]
             return tuple(self.trims[k])
         return (self.shape[-2], self.shape[-1])
 
@@ -523,10 +684,14 @@ class HeatmapExplorer(anywidget.AnyWidget):
         pos = list(proposal["value"])
         sizes = [len(t) for t in self.axis_labels]
         if len(pos) != len(sizes):
-            raise SliderError(f"position needs one index per slider {self.axis_names}, got {pos}")
+            raise SliderError(
+                f"position needs one index per slider {self.axis_names}, got {pos}"
+            )
         for name, p, n in zip(self.axis_names, pos, sizes, strict=True):
             if not 0 <= p < n:
-                raise SliderError(f"position for slider {name!r} must be in [0, {n - 1}], got {p}")
+                raise SliderError(
+                    f"position for slider {name!r} must be in [0, {n - 1}], got {p}"
+                )
         return pos
 
     @traitlets.validate("row")
@@ -558,7 +723,11 @@ class HeatmapExplorer(anywidget.AnyWidget):
 
     # ------------------------------------------------------------ accessors
     def _current(self, sets: list[list[str]], size: int) -> list[str]:
-        labels = sets[0] if len(sets) == 1 else sets[self.position[self.axis_names.index(self.labels_by)]]
+        labels = (
+            sets[0]
+            if len(sets) == 1
+            else sets[self.position[self.axis_names.index(self.labels_by)]]
+        )
         return labels[:size]
 
     @property
@@ -586,7 +755,9 @@ class HeatmapExplorer(anywidget.AnyWidget):
                 row_value = value  # after the other sliders: with labels_by, the row labels depend on them
                 continue
             if name not in self.axis_names:
-                sliders = self.axis_names + ([self.row_slider] if self.row_slider else [])
+                sliders = self.axis_names + (
+                    [self.row_slider] if self.row_slider else []
+                )
                 raise ValueError(f"no slider named {name!r}; sliders are {sliders}")
             a = self.axis_names.index(name)
             labels = self.axis_labels[a]
@@ -595,7 +766,9 @@ class HeatmapExplorer(anywidget.AnyWidget):
             elif isinstance(value, int | np.integer):
                 pos[a] = int(value)
             else:
-                raise ValueError(f"slider {name!r}: expected an index or one of {labels}, got {value!r}")
+                raise ValueError(
+                    f"slider {name!r}: expected an index or one of {labels}, got {value!r}"
+                )
         self.position = pos
         if row_value is not None:
             rows = self.current_row_labels
@@ -604,7 +777,9 @@ class HeatmapExplorer(anywidget.AnyWidget):
             elif isinstance(row_value, int | np.integer):
                 self.row = int(row_value)
             else:
-                raise ValueError(f"slider {self.row_slider!r}: expected an index or one of {rows}, got {row_value!r}")
+                raise ValueError(
+                    f"slider {self.row_slider!r}: expected an index or one of {rows}, got {row_value!r}"
+                )
 
 
 # ------------------------------------------------------------------ frames from a model
@@ -613,13 +788,19 @@ def _weights_of(item: Any, what: str) -> np.ndarray:
     if not hasattr(item, "shape") and hasattr(item, "attention_weights"):
         item = item.attention_weights
         if item is None:
-            raise ValueError(f"{what} stores no attention weights yet: run a forward pass that keeps them first")
+            raise ValueError(
+                f"{what} stores no attention weights yet: run a forward pass that keeps them first"
+            )
     if not hasattr(item, "shape"):
-        raise TypeError(f"{what} must be attention weights (tensor or array) or a module with "
-                        f".attention_weights, got {type(item).__name__}")
+        raise TypeError(
+            f"{what} must be attention weights (tensor or array) or a module with "
+            f".attention_weights, got {type(item).__name__}"
+        )
     arr = _as_array(item)
     if arr.ndim < 3:
-        raise ValueError(f"{what} must be (batch, ..., n_queries, n_keys), got shape {arr.shape}")
+        raise ValueError(
+            f"{what} must be (batch, ..., n_queries, n_keys), got shape {arr.shape}"
+        )
     return arr
 
 
@@ -628,14 +809,18 @@ def _lengths(lens: Any, batch: int, n: int, what: str) -> list[int]:
         return [n] * batch
     values = _as_array(lens)
     if values.shape != (batch,) or not np.all(values == np.round(values)):
-        raise ValueError(f"{what} must be {batch} whole numbers (one per example), got {values.tolist()}")
+        raise ValueError(
+            f"{what} must be {batch} whole numbers (one per example), got {values.tolist()}"
+        )
     out = [int(v) for v in values]
     if any(not 1 <= v <= n for v in out):
         raise ValueError(f"{what} must be in [1, {n}], got {out}")
     return out
 
 
-def attention_frames(weights: Any, *, query_lens: Any = None, key_lens: Any = None) -> list[np.ndarray]:
+def attention_frames(
+    weights: Any, *, query_lens: Any = None, key_lens: Any = None
+) -> list[np.ndarray]:
     """Per-example attention maps, each trimmed to its own length: the frames of a :class:`HeatmapExplorer`.
 
     Args:
@@ -652,14 +837,21 @@ def attention_frames(weights: Any, *, query_lens: Any = None, key_lens: Any = No
     """
     if isinstance(weights, (list, tuple)):
         if not weights:
-            raise ValueError("weights is an empty list; expected one entry per layer")
+            raise ValueError(
+                "weights is an empty list; expected one entry per layer"
+            )
         layers = [_weights_of(w, f"weights[{i}]") for i, w in enumerate(weights)]
         if len({w.shape for w in layers}) != 1:
-            raise ValueError(f"every layer's weights must have one shape, got {[w.shape for w in layers]}")
+            raise ValueError(
+                f"every layer's weights must have one shape, got {[w.shape for w in layers]}"
+            )
         arr = np.stack(layers, axis=1)  # (batch, layers, ..., n_q, n_k)
     else:
         arr = _weights_of(weights, "weights")
     batch, n_q, n_k = arr.shape[0], arr.shape[-2], arr.shape[-1]
     rows = _lengths(query_lens, batch, n_q, "query_lens")
     cols = _lengths(key_lens, batch, n_k, "key_lens")
-    return [arr[i, ..., :r, :c].astype(np.float32) for i, (r, c) in enumerate(zip(rows, cols, strict=True))]
+    return [
+        arr[i, ..., :r, :c].astype(np.float32)
+        for i, (r, c) in enumerate(zip(rows, cols, strict=True))
+    ]

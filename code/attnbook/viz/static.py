@@ -46,28 +46,46 @@ def show_heatmaps(
     elif m.ndim == 3:
         m = m[None]
     if m.ndim != 4 or 0 in m.shape:
-        raise ValueError(f"matrices must have shape (grid_rows, grid_cols, n_queries, n_keys), got {np.shape(matrices)}")
+        raise ValueError(
+            f"matrices must have shape (grid_rows, grid_cols, n_queries, n_keys), got {np.shape(matrices)}"
+        )
     if not np.all(np.isfinite(m)):
         raise ValueError("matrices must be finite, got NaN or inf")
     gr, gc, nq, nk = m.shape
-    for labels, n, what in ((row_labels, nq, "row_labels"), (col_labels, nk, "col_labels")):
+    for labels, n, what in (
+        (row_labels, nq, "row_labels"),
+        (col_labels, nk, "col_labels"),
+    ):
         if labels is not None and len(labels) != n:
-            raise ValueError(f"{what} must have {n} entries (one per {'query' if what == 'row_labels' else 'key'}), got {len(labels)}")
+            raise ValueError(
+                f"{what} must have {n} entries (one per {'query' if what == 'row_labels' else 'key'}), got {len(labels)}"
+            )
     if titles is not None and len(titles) != gr * gc:
-        raise ValueError(f"titles must have {gr * gc} entries (one per panel), got {len(titles)}")
+        raise ValueError(
+            f"titles must have {gr * gc} entries (one per panel), got {len(titles)}"
+        )
 
     lo = float(m.min()) if vmin is None else vmin
     hi = float(m.max()) if vmax is None else vmax
     panel_w = max(1.6, nk * cell_inches)
     panel_h = max(1.2, nq * cell_inches)
-    fig = plt.figure(figsize=(gc * panel_w + 1.2, gr * panel_h + 0.6), layout="constrained")
+    fig = plt.figure(
+        figsize=(gc * panel_w + 1.2, gr * panel_h + 0.6), layout="constrained"
+    )
     plt.close(fig)  # returned, not auto-shown: Jupyter displays it exactly once
     axes = fig.subplots(gr, gc, squeeze=False, sharex=True, sharey=True)
     image = None
     for i in range(gr):
         for j in range(gc):
             ax = axes[i, j]
-            image = ax.imshow(m[i, j], cmap=cmap, vmin=lo, vmax=hi, aspect="auto", interpolation="nearest")
+            image = ax.imshow(
+                m[i, j],
+                cmap=cmap,
+                vmin=lo,
+                vmax=hi,
+                aspect="auto",
+                interpolation="nearest",
+            )
             if col_labels is not None:
                 ax.set_xticks(range(nk), [str(c) for c in col_labels], rotation=90)
             if row_labels is not None:

@@ -30,7 +30,14 @@ __all__ = [
 ]
 
 #: Okabe & Ito (2008) colours, in the order the explorer's line plots use them.
-SERIES_COLOURS: tuple[str, ...] = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9")
+SERIES_COLOURS: tuple[str, ...] = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#CC79A7",
+    "#E69F00",
+    "#56B4E9",
+)
 
 #: The colour of each role, in diagrams and plots alike.
 PALETTE: dict[str, str] = {
@@ -61,7 +68,11 @@ def _rc() -> dict[str, Any]:
 
     return {
         "font.family": "sans-serif",
-        "font.sans-serif": [f for f in FONT_FAMILY if f not in ("system-ui", "-apple-system", "sans-serif")],
+        "font.sans-serif": [
+            f
+            for f in FONT_FAMILY
+            if f not in ("system-ui", "-apple-system", "sans-serif")
+        ],
         "font.size": 10,
         "axes.titlesize": 11,
         "axes.labelsize": 10,
@@ -98,5 +109,7 @@ def use_theme() -> None:
     except ImportError:
         mpl.rcParams.update(rc)
         return
-    sns.set_theme(context="notebook", style="whitegrid", palette=list(SERIES_COLOURS), rc=rc)
+    sns.set_theme(
+        context="notebook", style="whitegrid", palette=list(SERIES_COLOURS), rc=rc
+    )
     mpl.rcParams.update(rc)  # seaborn's context scales sizes: ours win
