@@ -20,10 +20,13 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "DIVERGING_CMAP",
     "FONT_FAMILY",
+    "IMAGE_CMAP",
     "INK",
     "MASKED",
     "PALETTE",
+    "REFERENCE",
     "SEQUENTIAL_CMAP",
     "SERIES_COLOURS",
     "use_theme",
@@ -50,6 +53,15 @@ PALETTE: dict[str, str] = {
 
 #: The sequential colour map of attention weights (heatmaps, explorer, diagrams).
 SEQUENTIAL_CMAP = "viridis"
+
+#: Signed quantities (a positional-encoding table, a difference): blue < 0 < red.
+DIVERGING_CMAP = "RdBu_r"
+
+#: Grey-scale images (digits, feature maps shown as pictures): dark ink on white.
+IMAGE_CMAP = "gray_r"
+
+#: Reference lines and bars that are not a result (chance level, a ceiling, counts).
+REFERENCE = "#777777"
 
 #: Cells that are masked out (padding, future positions): the explorer's grey.
 MASKED = "#d9d9d9"
