@@ -178,3 +178,184 @@ def test_chapter_has_the_standard_anatomy(md: pathlib.Path) -> None:
     assert exercises and len(solutions) == len(exercises), (
         f"{md.name}: every exercise needs a collapsed solution"
     )
+
+
+# ---------------------------------------------------------------- code shown on the page (issue 13)
+def _code_cells(md: pathlib.Path) -> list[str]:
+    """The source of every code cell of a chapter, in order (the Colab cell included)."""
+    cells = jupytext.read(md, fmt="md:myst").cells
+    return [c.source for c in cells if c.cell_type == "code"]
+
+
+#: Colours and fonts set by hand; the theme (attnbook.viz.theme) names them instead.
+STYLE_LITERAL = re.compile(
+    r"""["']\#[0-9a-fA-F]{3}(?:[0-9a-fA-F]{3})?(?:[0-9a-fA-F]{2})?["']"""  # "#0072B2"
+    r"""|\b(?:colou?rs?|edgecolors?|facecolors?|markeredgecolor|markerfacecolor"""
+    r"""|cmap)\s*=\s*[rfbu]?["']"""  # color="grey", cmap="viridis"
+    r"""|\b(?:fontsize|fontfamily|fontname)\s*="""
+)
+
+
+def _style_literals(md: pathlib.Path) -> list[str]:
+    return [
+        f"{md.name} cell {i}: {line.strip()[:90]!r}"
+        for i, source in enumerate(_code_cells(md))
+        for line in source.splitlines()
+        if STYLE_LITERAL.search(line.split("  #")[0])
+    ]
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_chapter_code_sets_no_colour_or_font_by_hand(md: pathlib.Path) -> None:
+    found = _style_literals(md)
+    assert not found, (
+        "use the theme's names (PALETTE, SERIES_COLOURS, INK, REFERENCE, MASKED, "
+        "SEQUENTIAL_CMAP, DIVERGING_CMAP, IMAGE_CMAP) or seaborn's hue:\n"
+        + "\n".join(found)
+    )
+
+
+#: A cell that builds an explorer shows the idea, not the plumbing (issue 13 section 3).
+EXPLORER_CELL_LINES = 12
+
+
+def _long_explorer_cells(md: pathlib.Path) -> list[str]:
+    return [
+        f"{md.name} cell {i}: {len(source.splitlines())} lines"
+        for i, source in enumerate(_code_cells(md))
+        if "HeatmapExplorer(" in source
+        and len(source.splitlines()) > EXPLORER_CELL_LINES
+    ]
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_explorer_cells_are_short(md: pathlib.Path) -> None:
+    found = _long_explorer_cells(md)
+    assert not found, (
+        f"a cell that calls HeatmapExplorer has at most {EXPLORER_CELL_LINES} lines "
+        "(comments and blank lines included): move the plumbing into attnbook:\n"
+        + "\n".join(found)
+    )
+
+
+#: Code columns of the built page at 1366 px: 87 characters; chapter cells keep 3 spare.
+CELL_WIDTH, INCLUDE_WIDTH = 84, 87
+INCLUDE = re.compile(
+    r"^(`{3,})\{literalinclude\} (?P<path>\S+)\n(?P<options>(?::[\w-]+:.*\n)*)",
+    re.MULTILINE,
+)
+
+
+def _pyobject_lines(path: pathlib.Path, name: str) -> list[str]:
+    """The source lines of ``Class``, ``function`` or ``Class.method`` in a module."""
+    import ast
+
+    text = path.read_text(encoding="utf-8")
+    scope: list[ast.stmt] = ast.parse(text).body
+    node = None
+    for part in name.split("."):
+        node = next(
+            (
+                n
+                for n in scope
+                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                and n.name == part
+            ),
+            None,
+        )
+        assert node is not None, f"{path.name} has no {name}"
+        scope = node.body
+    first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+    return text.splitlines()[first - 1 : node.end_lineno]
+
+
+def _shown_include(md: pathlib.Path, match: re.Match[str]) -> list[str]:
+    """The lines a ``literalinclude`` with ``:pyobject:`` shows (start/end options and dedent applied)."""
+    options = dict(
+        re.findall(r"^:([\w-]+):\s*(.*)$", match["options"], flags=re.MULTILINE)
+    )
+    lines = _pyobject_lines((md.parent / match["path"]).resolve(), options["pyobject"])
+    for key, keep_match in (("start-at", True), ("start-after", False)):
+        if key in options:
+            at = next(i for i, line in enumerate(lines) if options[key] in line)
+            lines = lines[at if keep_match else at + 1 :]
+    for key, keep_match in (("end-at", True), ("end-before", False)):
+        if key in options:
+            at = next(i for i, line in enumerate(lines) if options[key] in line)
+            lines = lines[: at + 1 if keep_match else at]
+    dedent = int(options.get("dedent", 0) or 0)
+    return [line[dedent:] for line in lines]
+
+
+def _wide_lines(md: pathlib.Path) -> list[str]:
+    found = [
+        f"{md.name} cell {i}: {len(line)} > {CELL_WIDTH}: {line.strip()[:60]!r}"
+        for i, source in enumerate(_code_cells(md))
+        for line in source.splitlines()
+        if len(line) > CELL_WIDTH
+    ]
+    for match in INCLUDE.finditer(md.read_text(encoding="utf-8")):
+        if ":pyobject:" not in match["options"]:
+            continue
+        found += [
+            f"{md.name} includes {match['path']} {match['options'].split()[1]}: "
+            f"{len(line)} > {INCLUDE_WIDTH}: {line.strip()[:60]!r}"
+            for line in _shown_include(md, match)
+            if len(line) > INCLUDE_WIDTH
+        ]
+    return found
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_code_on_the_page_fits_the_column(md: pathlib.Path) -> None:
+    found = _wide_lines(md)
+    assert not found, (
+        f"code cells <= {CELL_WIDTH} characters a line (format with jupytext + ruff "
+        f"format --line-length {CELL_WIDTH}), included package code <= {INCLUDE_WIDTH}:\n"
+        + "\n".join(found)
+    )
+
+
+def test_the_code_scans_see_what_they_look_for(tmp_path: pathlib.Path) -> None:
+    """Each scan above finds a planted violation and passes the clean version of it."""
+    module = tmp_path / "module.py"
+    module.write_text(
+        "class Box:\n    def fits(self):\n        return 1\n\n"
+        "    def wide(self):\n        x = 1\n        return '" + "x" * 75 + "'\n",
+        encoding="utf-8",
+    )
+    cell = "```{code-cell} ipython3\n%s\n```\n"
+    md = tmp_path / "x.md"
+
+    def write(*cells: str, prose: str = "") -> pathlib.Path:
+        md.write_text("".join(cell % c for c in cells) + prose, "utf-8")
+        return md
+
+    clean = 'ax.plot(x, color=PALETTE["query"])\nsns.heatmap(a, cmap=SEQUENTIAL_CMAP)'
+    assert _style_literals(write(clean, "# the colour #0072B2 in a comment")) == []
+    for bad in (
+        'ax.plot(x, color="#0072B2")',
+        "ax.axhline(0.1, color='grey')",
+        'ax.imshow(a, cmap="viridis")',
+        "ax.set_title('t', fontsize=9)",
+        'BLUE = "#0072b2"',
+    ):
+        assert len(_style_literals(write(clean, bad))) == 1, bad
+
+    explorer = "ex = HeatmapExplorer(\n    frames,\n)\nex"
+    assert _long_explorer_cells(write(explorer + "\n\n#" * 4)) == []  # 12 lines
+    assert len(_long_explorer_cells(write(explorer + "\n\n#" * 4 + "\n#"))) == 1
+    imports = "from attnbook import HeatmapExplorer" + "\n#" * 20
+    assert _long_explorer_cells(write(imports)) == []
+
+    assert _wide_lines(write("x" * 84)) == []
+    assert len(_wide_lines(write("x" * 85))) == 1
+    include = "```{literalinclude} module.py\n:language: python\n:pyobject: %s\n%s```\n"
+    assert _wide_lines(write("x = 1", prose=include % ("Box.fits", ""))) == []
+    assert len(_wide_lines(write("x = 1", prose=include % ("Box.wide", "")))) == 1
+    assert len(_wide_lines(write("x = 1", prose=include % ("Box", "")))) == 1
+    # the options that cut the shown code: the long line left out, or shifted left
+    cut = include % ("Box.wide", ":end-before: return\n")
+    assert _wide_lines(write("x = 1", prose=cut)) == []
+    shifted = include % ("Box.wide", ":start-at: return\n:dedent: 8\n")
+    assert _wide_lines(write("x = 1", prose=shifted)) == []
