@@ -258,7 +258,9 @@ def _pyobject_lines(path: pathlib.Path, name: str) -> list[str]:
             (
                 n
                 for n in scope
-                if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+                if isinstance(
+                    n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
+                )
                 and n.name == part
             ),
             None,
@@ -274,7 +276,9 @@ def _shown_include(md: pathlib.Path, match: re.Match[str]) -> list[str]:
     options = dict(
         re.findall(r"^:([\w-]+):\s*(.*)$", match["options"], flags=re.MULTILINE)
     )
-    lines = _pyobject_lines((md.parent / match["path"]).resolve(), options["pyobject"])
+    lines = _pyobject_lines(
+        (md.parent / match["path"]).resolve(), options["pyobject"]
+    )
     for key, keep_match in (("start-at", True), ("start-after", False)):
         if key in options:
             at = next(i for i, line in enumerate(lines) if options[key] in line)
@@ -331,7 +335,9 @@ def test_the_code_scans_see_what_they_look_for(tmp_path: pathlib.Path) -> None:
         md.write_text("".join(cell % c for c in cells) + prose, "utf-8")
         return md
 
-    clean = 'ax.plot(x, color=PALETTE["query"])\nsns.heatmap(a, cmap=SEQUENTIAL_CMAP)'
+    clean = (
+        'ax.plot(x, color=PALETTE["query"])\nsns.heatmap(a, cmap=SEQUENTIAL_CMAP)'
+    )
     assert _style_literals(write(clean, "# the colour #0072B2 in a comment")) == []
     for bad in (
         'ax.plot(x, color="#0072B2")',
@@ -350,7 +356,9 @@ def test_the_code_scans_see_what_they_look_for(tmp_path: pathlib.Path) -> None:
 
     assert _wide_lines(write("x" * 84)) == []
     assert len(_wide_lines(write("x" * 85))) == 1
-    include = "```{literalinclude} module.py\n:language: python\n:pyobject: %s\n%s```\n"
+    include = (
+        "```{literalinclude} module.py\n:language: python\n:pyobject: %s\n%s```\n"
+    )
     assert _wide_lines(write("x = 1", prose=include % ("Box.fits", ""))) == []
     assert len(_wide_lines(write("x = 1", prose=include % ("Box.wide", "")))) == 1
     assert len(_wide_lines(write("x = 1", prose=include % ("Box", "")))) == 1
