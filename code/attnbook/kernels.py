@@ -18,7 +18,8 @@ scoring functions. Module contents:
   :func:`epanechnikov` -- mapping differences ``q - k`` (any shape) and a
   bandwidth to unnormalised weights (collected in :data:`KERNELS`);
 * :func:`nadaraya_watson`, the pooling itself, returning predictions *and* the
-  ``(n_queries, n_keys)`` attention weights;
+  ``(n_queries, n_keys)`` attention weights; :func:`nadaraya_watson_grid` runs it
+  for every kernel at every bandwidth (the frames of chapter 2's explorer);
 * :class:`ParametricNadarayaWatson`, the Gaussian estimator with a learnable
   width ``w``, and :func:`train_width`, which fits it by leave-one-out.
 """
@@ -26,7 +27,7 @@ scoring functions. Module contents:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import nn
@@ -42,6 +43,7 @@ __all__ = [
     "epanechnikov",
     "gaussian",
     "nadaraya_watson",
+    "nadaraya_watson_grid",
     "train_width",
 ]
 
@@ -268,6 +270,54 @@ def nadaraya_watson(
             raise ValueError(message)
         weights = raw / total
     predictions = weights @ values  # (n_q, n_k) @ (n_k[, d_v]) -> (n_q[, d_v])
+    return predictions, weights
+
+
+def nadaraya_watson_grid(
+    queries: torch.Tensor,
+    keys: torch.Tensor,
+    values: torch.Tensor,
+    kernels: Sequence[str | Kernel],
+    bandwidths: Sequence[float],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`nadaraya_watson` for every kernel at every bandwidth, stacked.
+
+    Returns:
+        ``(predictions, weights)``: predictions ``(n_kernels, n_bandwidths,
+        n_queries)`` (``values`` of shape ``(n_keys, d_v)`` add a last axis
+        ``d_v``) and weights ``(n_kernels, n_bandwidths, n_queries, n_keys)`` --
+        the frames of a :class:`~attnbook.viz.explorer.HeatmapExplorer` with a
+        kernel slider and a bandwidth slider.
+
+    Raises:
+        ValueError: no kernel or no bandwidth, or whatever :func:`nadaraya_watson`
+            raises for one pair (e.g. a query no key reaches, naming both).
+        TypeError: ``kernels`` or ``bandwidths`` given as a single item instead of
+            a sequence.
+    """
+    for what, items in (("kernels", kernels), ("bandwidths", bandwidths)):
+        if isinstance(items, str) or not isinstance(items, Sequence):
+            raise TypeError(
+                f"{what} must be a sequence (list or tuple), got {type(items).__name__}"
+            )
+        if len(items) == 0:
+            raise ValueError(f"{what} is empty; expected at least one")
+    rows = []
+    for kernel in kernels:
+        row = []
+        for bandwidth in bandwidths:
+            try:
+                row.append(
+                    nadaraya_watson(queries, keys, values, kernel, bandwidth)
+                )
+            except ValueError as error:
+                name = _resolve_kernel(kernel)[0]
+                raise ValueError(
+                    f"kernel {name!r}, bandwidth {bandwidth}: {error}"
+                ) from None
+        rows.append(row)
+    predictions = torch.stack([torch.stack([p for p, _ in row]) for row in rows])
+    weights = torch.stack([torch.stack([a for _, a in row]) for row in rows])
     return predictions, weights
 
 

@@ -18,6 +18,7 @@ from attnbook.kernels import (
     epanechnikov,
     gaussian,
     nadaraya_watson,
+    nadaraya_watson_grid,
     train_width,
 )
 
@@ -506,3 +507,41 @@ def test_regression_data_is_seeded_sorted_and_noise_free_on_the_test_grid() -> N
 def test_regression_data_rejects_bad_settings(kw, message) -> None:
     with pytest.raises((TypeError, ValueError), match=message):
         make_regression(**kw)
+
+
+def test_the_grid_stacks_one_estimate_per_kernel_and_bandwidth() -> None:
+    data = make_regression(n_train=20, n_test=11, noise=0.5, seed=1)
+    kernels, widths = ["gaussian", epanechnikov], [0.8, 2.0, 3.0]
+    preds, weights = nadaraya_watson_grid(
+        data.x_test, data.x_train, data.y_train, kernels, widths
+    )
+    assert preds.shape == (2, 3, 11) and weights.shape == (2, 3, 11, 20)
+    for k, kernel in enumerate(kernels):
+        for b, w in enumerate(widths):
+            p, a = nadaraya_watson(
+                data.x_test, data.x_train, data.y_train, kernel, w
+            )
+            assert torch.equal(preds[k, b], p) and torch.equal(weights[k, b], a)
+    values = torch.stack([data.y_train, -data.y_train], dim=1)  # (20, d_v = 2)
+    preds, _ = nadaraya_watson_grid(
+        data.x_test, data.x_train, values, kernels, widths
+    )
+    assert preds.shape == (2, 3, 11, 2)
+    assert torch.allclose(preds[..., 1], -preds[..., 0])
+
+
+def test_the_grid_rejects_empty_or_single_items_and_names_the_failing_pair() -> (
+    None
+):
+    data = make_regression(n_train=20, n_test=11, noise=0.5, seed=1)
+    args = (data.x_test, data.x_train, data.y_train)
+    with pytest.raises(ValueError, match="bandwidths is empty"):
+        nadaraya_watson_grid(*args, ["gaussian"], [])
+    with pytest.raises(ValueError, match="kernels is empty"):
+        nadaraya_watson_grid(*args, [], [1.0])
+    with pytest.raises(TypeError, match="kernels must be a sequence"):
+        nadaraya_watson_grid(*args, "gaussian", [1.0])
+    with pytest.raises(TypeError, match="bandwidths must be a sequence"):
+        nadaraya_watson_grid(*args, ["gaussian"], 1.0)
+    with pytest.raises(ValueError, match="kernel 'boxcar', bandwidth 0.01: "):
+        nadaraya_watson_grid(*args, ["gaussian", "boxcar"], [1.0, 0.01])
