@@ -401,7 +401,9 @@ def class_token_maps(
             f"class_token_maps expects a VisionTransformer, got {type(model).__name__}"
         )
     if model.cls_token is None:
-        raise ValueError("the model has no class token (pool='mean'): nothing to map")
+        raise ValueError(
+            "the model has no class token (pool='mean'): nothing to map"
+        )
     keep = [block.attention.keep_weights for block in model.blocks]
     for block in model.blocks:
         block.attention.keep_weights = True
@@ -415,8 +417,8 @@ def class_token_maps(
     heads = torch.stack([w[:, :, 0, 1:] for w in weights], 1)  # (B, L, h, N)
     rollout = torch.stack(
         [
-            attention_rollout(weights[: l + 1], residual_weight)[:, 0, 1:]
-            for l in range(len(weights))  # noqa: E741
+            attention_rollout(weights[: layer + 1], residual_weight)[:, 0, 1:]
+            for layer in range(len(weights))
         ],
         1,
     )  # (B, L, N)
