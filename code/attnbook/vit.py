@@ -18,7 +18,13 @@ from attnbook._checks import check_int as _check_int
 from attnbook._checks import tracing
 from attnbook.transformer import EncoderBlock
 
-__all__ = ["PatchEmbedding", "VisionTransformer", "attention_rollout", "patchify"]
+__all__ = [
+    "PatchEmbedding",
+    "VisionTransformer",
+    "attention_rollout",
+    "class_token_maps",
+    "patchify",
+]
 
 
 def _check_images(
@@ -169,6 +175,10 @@ class VisionTransformer(nn.Module):
         position: ``False`` leaves out the position embeddings (the model then sees a *set* of patches).
         head_hiddens: ``None`` for a linear head (as when fine-tuning in the paper, and in timm); an int
             for the pre-training head with one tanh hidden layer of that width.
+        pos_std: standard deviation of the position embeddings' (truncated normal)
+            initialisation: 0.02 as in the paper's code and timm. On a small data
+            set and a short budget a larger start (e.g. 1) makes the positions
+            distinct from the first step instead of after many.
 
     Shapes: ``(B, in_channels, image_size, image_size) -> (B, num_classes)`` logits;
     :meth:`tokens` gives ``(B, T, d)`` with ``T = N + 1`` (class token first) or ``N``. After a forward pass,
@@ -190,8 +200,15 @@ class VisionTransformer(nn.Module):
         pool: Literal["cls", "mean"] = "cls",
         position: bool = True,
         head_hiddens: int | None = None,
+        pos_std: float = 0.02,
     ) -> None:
         super().__init__()
+        if (
+            not isinstance(pos_std, (int, float))
+            or isinstance(pos_std, bool)
+            or not 0 < pos_std < float("inf")
+        ):
+            raise ValueError(f"pos_std must be a positive number, got {pos_std!r}")
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
         for name, value in (
@@ -215,8 +232,8 @@ class VisionTransformer(nn.Module):
         )
         if self.pos_embedding is not None:
             nn.init.trunc_normal_(
-                self.pos_embedding, std=0.02
-            )  # as in the paper's code and timm
+                self.pos_embedding, std=pos_std
+            )  # as in the paper's code and timm (cut at -2 and 2)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
             EncoderBlock(
@@ -359,3 +376,54 @@ def attention_rollout(
             A if rollout is None else A @ rollout
         )  # later layers mix earlier ones
     return rollout
+
+
+def class_token_maps(
+    model: VisionTransformer, images: torch.Tensor, residual_weight: float = 0.5
+) -> torch.Tensor:
+    """What the class token reads, as maps over the image: the frames of chapter 9's explorer.
+
+    Runs ``model`` on ``images`` (no gradients, keeping the attention weights) and,
+    for every layer, takes the class token's attention to the ``N`` patches for
+    each of the ``h`` heads, their mean, and the :func:`attention_rollout` up to
+    that layer. Each weight is painted over its patch's ``p x p`` pixels, and each
+    map is divided by its largest weight (1 = the patch read most in that map).
+
+    Returns:
+        ``(B, L, h + 2, H, W)``: layer ``l``, then heads ``0..h-1``, the mean of
+        the heads, the rollout through layers ``1..l``.
+
+    Raises:
+        ValueError: a model without a class token (``pool="mean"``) or bad images.
+    """
+    if not isinstance(model, VisionTransformer):
+        raise TypeError(
+            f"class_token_maps expects a VisionTransformer, got {type(model).__name__}"
+        )
+    if model.cls_token is None:
+        raise ValueError(
+            "the model has no class token (pool='mean'): nothing to map"
+        )
+    keep = [block.attention.keep_weights for block in model.blocks]
+    for block in model.blocks:
+        block.attention.keep_weights = True
+    try:
+        with torch.inference_mode():
+            model(images)  # checks the images
+    finally:
+        for block, k in zip(model.blocks, keep):
+            block.attention.keep_weights = k
+    weights = model.attention_weights  # per layer (B, h, T, T)
+    heads = torch.stack([w[:, :, 0, 1:] for w in weights], 1)  # (B, L, h, N)
+    rollout = torch.stack(
+        [
+            attention_rollout(weights[: layer + 1], residual_weight)[:, 0, 1:]
+            for layer in range(len(weights))
+        ],
+        1,
+    )  # (B, L, N)
+    maps = torch.cat([heads, heads.mean(2, keepdim=True), rollout[:, :, None]], 2)
+    maps = maps / maps.amax(-1, keepdim=True)  # (B, L, h + 2, N), largest = 1
+    g, p = model.patch_embedding.grid, model.patch_embedding.patch_size
+    maps = maps.reshape(*maps.shape[:3], g, g)  # patches back on their grid
+    return maps.repeat_interleave(p, -2).repeat_interleave(p, -1)  # (.., H, W)

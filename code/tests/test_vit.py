@@ -20,6 +20,7 @@ from attnbook.vit import (
     PatchEmbedding,
     VisionTransformer,
     attention_rollout,
+    class_token_maps,
     patchify,
 )
 
@@ -248,3 +249,65 @@ def test_bad_arguments() -> None:
         attention_rollout(
             [torch.rand(1, 2, 4, 4).softmax(-1), torch.rand(1, 2, 5, 5).softmax(-1)]
         )
+
+
+def test_class_token_maps_paint_each_patch_weight_over_its_pixels() -> None:
+    torch.manual_seed(0)
+    vit = VisionTransformer(
+        8, 2, 10, num_hiddens=16, num_heads=2, num_layers=3, mlp_hiddens=16
+    ).eval()
+    randomise(vit)
+    x = torch.randn(4, 1, 8, 8)
+    maps = class_token_maps(vit, x)
+    assert maps.shape == (4, 3, 2 + 2, 8, 8)
+    weights = vit.attention_weights  # kept by the helper's forward pass
+    layer, head = 1, 1
+    row = weights[layer][:, head, 0, 1:]  # (4, 16): class token -> patches
+    expected = (row / row.amax(-1, keepdim=True)).reshape(4, 4, 4)
+    # patch (i, j) covers pixels 2i..2i+1, 2j..2j+1
+    torch.testing.assert_close(maps[:, layer, head, ::2, ::2], expected)
+    torch.testing.assert_close(maps[:, layer, head, 1::2, 1::2], expected)
+    mean = weights[layer].mean(1)[:, 0, 1:]
+    torch.testing.assert_close(
+        maps[:, layer, 2, ::2, ::2],
+        (mean / mean.amax(-1, keepdim=True)).reshape(4, 4, 4),
+    )
+    roll = attention_rollout(weights[: layer + 1])[:, 0, 1:]
+    torch.testing.assert_close(
+        maps[:, layer, 3, ::2, ::2],
+        (roll / roll.amax(-1, keepdim=True)).reshape(4, 4, 4),
+    )
+    assert (maps.amax((-2, -1)) == 1).all()
+
+
+def test_class_token_maps_keeps_the_layers_setting_and_checks_input() -> None:
+    from attnbook.attention import fused_attention
+
+    vit = VisionTransformer(
+        8, 4, 3, num_hiddens=8, num_heads=2, num_layers=2, mlp_hiddens=8
+    ).eval()
+    with fused_attention(vit):
+        assert class_token_maps(vit, torch.randn(2, 1, 8, 8)).shape == (
+            2, 2, 4, 8, 8,
+        )  # fmt: skip
+        assert not any(b.attention.keep_weights for b in vit.blocks)
+    mean = VisionTransformer(8, 4, 3, num_hiddens=8, num_heads=2, pool="mean")
+    with pytest.raises(ValueError, match="no class token"):
+        class_token_maps(mean, torch.randn(2, 1, 8, 8))
+    with pytest.raises(TypeError, match="expects a VisionTransformer"):
+        class_token_maps(nn.Linear(2, 2), torch.randn(2, 1, 8, 8))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"built for images \(B, 1, 8, 8\)"):
+        class_token_maps(vit, torch.randn(2, 1, 6, 6))
+
+
+def test_pos_std_sets_the_position_embeddings_scale() -> None:
+    torch.manual_seed(0)
+    small = VisionTransformer(16, 2, 10, num_hiddens=64, num_heads=4).pos_embedding
+    large = VisionTransformer(
+        16, 2, 10, num_hiddens=64, num_heads=4, pos_std=1.0
+    ).pos_embedding
+    assert 0.015 < small.std().item() < 0.025
+    assert 0.8 < large.std().item() < 1.0  # truncated at 2 standard deviations
+    for bad in (0.0, -1.0, float("nan"), "1"):
+        with pytest.raises(ValueError, match="pos_std must be a positive number"):
+            VisionTransformer(8, 2, 10, pos_std=bad)  # type: ignore[arg-type]
