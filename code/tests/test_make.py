@@ -131,3 +131,12 @@ def test_readme_says_which_pythons_are_tested_and_how_to_edit_a_chapter() -> Non
         "make lab" in README and "make notebooks" in README and "binder/" in README
     )
     assert "jupytext.toml" in README
+
+
+def test_executor_starts_the_longest_chapters_first() -> None:
+    from bookext.notebooks import longest_first
+
+    mds = [pathlib.Path(f"chapters/{stem}.md") for stem in ("01_a", "04_b", "07_c", "09_d")]
+    times = {"01_a": 12.0, "04_b": 95.0, "09_d": 60.5}  # 07_c never ran: it may be long
+    assert [md.stem for md in longest_first(mds, times)] == ["07_c", "04_b", "09_d", "01_a"]
+    assert longest_first(mds, {}) == mds  # nothing known: the given order
