@@ -94,7 +94,10 @@ class OfflinePage:
     ``cpu_slowdown`` > 1 throttles the page's CPU through the DevTools protocol (Chromium's
     ``Emulation.setCPUThrottlingRate``, as DevTools' "4x slowdown") from before navigation;
     ``touch`` emulates a touch screen (``page.touchscreen``); ``color_scheme`` is "light"/"dark";
-    ``init_script`` runs in the page before any of its own scripts.
+    ``init_script`` runs in the page before any of its own scripts. ``wait_until`` is when the
+    constructor returns: "load" (then also no request for 0.5 s), or "commit" (the first bytes of
+    the page arrived) for callers that wait for a signal of their own. Waits time out after
+    ``timeout_s`` (a shared, busy machine loads a page in seconds, not milliseconds).
     """
 
     def __init__(
@@ -107,6 +110,8 @@ class OfflinePage:
         touch: bool = False,
         color_scheme: str | None = None,
         init_script: str | None = None,
+        wait_until: str = "load",
+        timeout_s: float = 120,
     ) -> None:
         options: dict[str, Any] = {
             "viewport": {"width": viewport[0], "height": viewport[1]}
@@ -116,6 +121,7 @@ class OfflinePage:
         if color_scheme:
             options["color_scheme"] = color_scheme
         self.context = browser.new_context(**options)
+        self.context.set_default_timeout(timeout_s * 1000)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.blocked: list[str] = []
@@ -131,8 +137,9 @@ class OfflinePage:
         if cpu_slowdown != 1.0:
             self.cdp = self.context.new_cdp_session(self.page)
             self.cdp.send("Emulation.setCPUThrottlingRate", {"rate": cpu_slowdown})
-        self.page.goto(url, wait_until="load")
-        self.page.wait_for_load_state("networkidle")
+        self.page.goto(url, wait_until=wait_until)
+        if wait_until == "load":
+            self.page.wait_for_load_state("networkidle")
 
     def _route(self, route: Any) -> None:
         url = route.request.url
