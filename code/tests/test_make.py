@@ -140,3 +140,21 @@ def test_executor_starts_the_longest_chapters_first() -> None:
     times = {"01_a": 12.0, "04_b": 95.0, "09_d": 60.5}  # 07_c never ran: it may be long
     assert [md.stem for md in longest_first(mds, times)] == ["07_c", "04_b", "09_d", "01_a"]
     assert longest_first(mds, {}) == mds  # nothing known: the given order
+
+
+def test_bench_reports_the_machine_and_warns_when_it_is_busy() -> None:
+    import sys
+
+    sys.path.insert(0, str(ROOT / "code" / "benchmarks"))
+    try:
+        import run as bench
+    finally:
+        sys.path.pop(0)
+    quiet = {"cores": 2, "usable_cores": 2, "load1": 0.1, "load5": 0.2, "load15": 0.3}
+    busy = quiet | {"load1": 5.5}
+    assert bench.load_warning(quiet) == ""
+    assert "contaminated" in bench.load_warning(busy)
+    report = bench.markdown_report({"build.cold_s": 200.0}, busy, quiet)
+    assert "on 2 cores (2 usable)" in report and "5.50 / 0.20 / 0.30" in report
+    assert "contaminated" in report
+    assert "contaminated" not in bench.markdown_report({}, quiet, quiet)
