@@ -243,9 +243,10 @@ WIDE_CODE_JS = """() => [...document.querySelectorAll('article div.highlight pre
   .filter(pre => !pre.closest('.cell_output, .output'))
   .filter(pre => pre.scrollWidth > pre.clientWidth)
   .map(pre => {
-    const lines = pre.innerText.split('\\n');
+    const lines = pre.textContent.split('\\n');  // also in a collapsed block (no innerText)
     const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
-    return `${pre.scrollWidth} > ${pre.clientWidth} px, ${longest.length} chars: ${longest.trim()}`;
+    const shown = pre.checkVisibility() ? '' : ' (collapsed)';
+    return `${pre.scrollWidth} > ${pre.clientWidth} px${shown}, ${longest.length} chars: ${longest.trim()}`;
   })"""
 
 
