@@ -501,9 +501,10 @@ def explorer_ready(site: pathlib.Path) -> Metrics:
                     base_url + page,
                     cpu_slowdown=CPU_SLOWDOWN,
                     init_script=script,
+                    wait_until="commit",  # the page's own signal, not its load event
                 ) as visit:
                     visit.page.wait_for_function(
-                        "() => window.__explorersReadyMs !== null", timeout=120_000
+                        "() => window.__explorersReadyMs !== null", timeout=300_000
                     )
                     ready.append(
                         float(visit.page.evaluate("window.__explorersReadyMs"))

@@ -26,6 +26,11 @@ too. This extension copies local files into ``_static/attnbook/``:
   web fonts (loaded per font used) instead of SVG paths in the script, and the
   TeX extensions it autoloads on first use (``\\boldsymbol`` etc.) next to it.
 
+The theme's icons: ``templates/layout.html`` drops pydata-sphinx-theme's
+``fontawesome.js`` (543 KB gzipped, on every page); the theme's stylesheet draws
+the icons with Font Awesome's fonts, which ``icons.py`` cuts to the glyphs the
+site uses (``icons.css`` + ``fonts/``, a few KB instead of 270 KB).
+
 Pages without widgets load none of the widget scripts; pages without math load
 no MathJax (Sphinx's own rule). The live Jupyter path (anywidget in a kernel)
 never sees any of this. Enable with ``sphinx: local_extensions: {bookext: code/}``
@@ -41,8 +46,14 @@ import re
 import shutil
 from typing import Any
 
+from markupsafe import Markup
 from sphinx.application import Sphinx
 from sphinx.config import Config
+from sphinx.util import logging
+
+from .icons import write_icon_fonts
+
+logger = logging.getLogger(__name__)
 
 _HERE = pathlib.Path(__file__).parent
 STATIC_DIR = "attnbook"
@@ -55,6 +66,8 @@ MATHJAX = "mathjax/tex-chtml.js"
 EXPLORER = "explorer.js"
 EXPLORER_ID = "attnbook.viz.explorer.HeatmapExplorer"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+#: The theme's icon fonts cut to the glyphs the site uses, written after the build (``icons.py``).
+ICONS = "icons.css"
 _VIEW = re.compile(
     r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>',
     re.DOTALL,
@@ -75,6 +88,42 @@ def _anywidget_frontend() -> pathlib.Path:
 def _use_local_scripts(app: Sphinx, config: Config) -> None:
     config.nb_ipywidgets_js = {f"{STATIC_DIR}/{name}": {} for name in SCRIPTS}
     config.mathjax_path = f"{STATIC_DIR}/{MATHJAX}"
+
+
+_FONTAWESOME = re.compile(r'\s*<script[^>]*scripts/fontawesome\.js[^>]*></script>')
+
+
+def _without_fontawesome(html: str) -> Markup:
+    """Jinja filter for ``templates/layout.html``: the theme's head without ``fontawesome.js``."""
+    kept, dropped = _FONTAWESOME.subn("", str(html))
+    if dropped != 1:
+        raise RuntimeError(
+            f"expected the theme's head to load fontawesome.js once, found {dropped}: "
+            "update code/bookext/templates/layout.html for this pydata-sphinx-theme"
+        )
+    return Markup(kept)
+
+
+def _icons_instead_of_fontawesome(app: Sphinx, config: Config) -> None:
+    config.templates_path = [*config.templates_path, str(_HERE / "templates")]
+    app.add_css_file(f"{STATIC_DIR}/{ICONS}")
+
+
+def _register_filter(app: Sphinx) -> None:
+    if app.builder is not None and hasattr(app.builder, "templates"):
+        app.builder.templates.environment.filters[
+            "attnbook_without_fontawesome"
+        ] = _without_fontawesome
+
+
+def _write_icons(app: Sphinx, exception: Exception | None) -> None:
+    if exception is not None or app.builder is None or app.builder.format != "html":
+        return
+    site = pathlib.Path(app.outdir)
+    (site / "_static" / STATIC_DIR).mkdir(parents=True, exist_ok=True)
+    missing = write_icon_fonts(site, site / "_static" / STATIC_DIR / ICONS)
+    for classes in missing:
+        logger.warning(f"no Font Awesome icon for class=\"{classes}\": it would show nothing")
 
 
 def _copy_scripts(app: Sphinx) -> None:
@@ -176,6 +225,9 @@ def _drop_duplicate_scripts(
 def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _use_local_scripts, priority=900)
     app.connect("builder-inited", _copy_scripts)
+    app.connect("config-inited", _icons_instead_of_fontawesome)
+    app.connect("builder-inited", _register_filter)
+    app.connect("build-finished", _write_icons)
     # early: Sphinx stops this event at the first handler that returns a template name
     app.connect("html-page-context", _drop_duplicate_scripts, priority=100)
     app.connect(

@@ -15,6 +15,7 @@ import os
 import pathlib
 import shutil
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlparse
@@ -94,7 +95,10 @@ class OfflinePage:
     ``cpu_slowdown`` > 1 throttles the page's CPU through the DevTools protocol (Chromium's
     ``Emulation.setCPUThrottlingRate``, as DevTools' "4x slowdown") from before navigation;
     ``touch`` emulates a touch screen (``page.touchscreen``); ``color_scheme`` is "light"/"dark";
-    ``init_script`` runs in the page before any of its own scripts.
+    ``init_script`` runs in the page before any of its own scripts. ``wait_until`` is when the
+    constructor returns: "load" (then also no request for 0.5 s), or "commit" (the first bytes of
+    the page arrived) for callers that wait for a signal of their own. Waits time out after
+    ``timeout_s`` (a shared, busy machine loads a page in seconds, not milliseconds).
     """
 
     def __init__(
@@ -107,6 +111,8 @@ class OfflinePage:
         touch: bool = False,
         color_scheme: str | None = None,
         init_script: str | None = None,
+        wait_until: str = "load",
+        timeout_s: float = 120,
     ) -> None:
         options: dict[str, Any] = {
             "viewport": {"width": viewport[0], "height": viewport[1]}
@@ -116,6 +122,7 @@ class OfflinePage:
         if color_scheme:
             options["color_scheme"] = color_scheme
         self.context = browser.new_context(**options)
+        self.context.set_default_timeout(timeout_s * 1000)
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.blocked: list[str] = []
@@ -125,14 +132,38 @@ class OfflinePage:
             lambda m: self.errors.append(m.text) if m.type == "error" else None,
         )
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        self._in_flight: set[Any] = set()
+        self.page.on("request", lambda r: self._in_flight.add(r))
+        self.page.on("requestfinished", lambda r: self._in_flight.discard(r))
+        self.page.on("requestfailed", lambda r: self._in_flight.discard(r))
         self.context.route("**/*", self._route)
         if init_script:
             self.context.add_init_script(init_script)
         if cpu_slowdown != 1.0:
             self.cdp = self.context.new_cdp_session(self.page)
             self.cdp.send("Emulation.setCPUThrottlingRate", {"rate": cpu_slowdown})
-        self.page.goto(url, wait_until="load")
-        self.page.wait_for_load_state("networkidle")
+        self.page.goto(url, wait_until=wait_until)
+        self._timeout_s = timeout_s
+        if wait_until == "load":
+            self.wait_for_network_idle()
+
+    def wait_for_network_idle(self, quiet_s: float = 0.5) -> None:
+        """Wait until no request of the page has been in flight for ``quiet_s``.
+
+        Playwright's own ``networkidle`` state sometimes never arrives on a busy machine
+        (every request finished, yet no event after 120 s), so this counts the requests itself.
+        """
+        deadline = time.monotonic() + self._timeout_s
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < quiet_s:
+            if time.monotonic() > deadline:
+                pending = sorted(r.url for r in self._in_flight)
+                raise TimeoutError(
+                    f"requests still in flight after {self._timeout_s:.0f} s: {pending}"
+                )
+            self.page.wait_for_timeout(100)  # lets Playwright deliver the events
+            if self._in_flight:
+                quiet_since = time.monotonic()
 
     def _route(self, route: Any) -> None:
         url = route.request.url
@@ -156,7 +187,7 @@ class OfflinePage:
         self.page.evaluate(
             "async () => { await MathJax.startup.promise; await document.fonts.ready; }"
         )
-        self.page.wait_for_load_state("networkidle")  # fonts MathJax asked for
+        self.wait_for_network_idle()  # fonts MathJax asked for
         return self.page.locator("mjx-container").count()
 
     def wait_for_explorers(self) -> int:

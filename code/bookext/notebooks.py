@@ -42,6 +42,7 @@ import concurrent.futures
 import dataclasses
 import functools
 import json
+import math
 import mimetypes
 import multiprocessing
 import os
@@ -833,6 +834,25 @@ ONE_THREAD = {
 }
 
 
+#: Seconds each chapter took when it last ran, beside the cache (``_build/``), which a cold build deletes.
+TIMES_FILE = "chapter-times.json"
+
+
+def longest_first(
+    mds: list[pathlib.Path], times: dict[str, float]
+) -> list[pathlib.Path]:
+    """``mds`` with the slowest last time first (never timed: first of all), so that the workers,
+    each taking the next chapter when free, finish close together (longest processing time first)."""
+    return sorted(mds, key=lambda md: -times.get(md.stem, math.inf))
+
+
+def _read_times(path: pathlib.Path) -> dict[str, float]:
+    try:
+        return {k: float(v) for k, v in json.loads(path.read_text("utf-8")).items()}
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
 @dataclasses.dataclass
 class Run:
     md: pathlib.Path
@@ -935,11 +955,15 @@ def execute(
         if every_chapter:
             stamp.touch()
         return []
+    times_file = cache_dir.parent / TIMES_FILE
+    times = _read_times(times_file)
+    todo = longest_first(todo, times)
     jobs = max(1, min(jobs or usable_cores(), len(todo)))
     for name, value in ONE_THREAD.items():
         os.environ.setdefault(name, value)
     log(
-        f"executing {len(todo)} chapter(s), {jobs} at a time ({usable_cores()} usable cores)"
+        f"executing {len(todo)} chapter(s), {jobs} at a time ({usable_cores()} usable cores), "
+        f"longest first: {', '.join(md.stem[:2] for md in todo)}"
     )
     runs = []
     context = multiprocessing.get_context(
@@ -957,6 +981,9 @@ def execute(
                 f"{run.md.name}: {status} in {run.seconds:.1f} s, peak kernel RSS {run.peak_mb:.0f} MB"
             )
             if run.notebook is not None:
+                times[run.md.stem] = round(run.seconds, 2)
+                times_file.parent.mkdir(parents=True, exist_ok=True)
+                times_file.write_text(json.dumps(times, indent=1, sort_keys=True), "utf-8")
                 cache.cache_notebook_bundle(
                     CacheBundleIn(
                         run.notebook,

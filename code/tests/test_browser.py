@@ -82,6 +82,10 @@ def test_page_is_clean_offline(browser: Any, base_url: str, page: str) -> None:
             f"{page} tried to reach off-machine URLs: {visit.blocked}"
         )
         assert visit.errors == [], f"{page} logged console errors: {visit.errors}"
+        # Font Awesome's script is gone and its fonts are cut to the site's glyphs (bookext/icons.py);
+        # an icon missing from the cut fonts would make the browser fetch the theme's full font.
+        full = [u for u in visit.fetched if "fontawesome" in u]
+        assert full == [], f"{page} fetched Font Awesome's full script or fonts: {full}"
         formulas = visit.page.locator(
             ".math"
         ).count()  # Sphinx's inline and display math
@@ -225,3 +229,63 @@ def test_touch_tap_reads_out_a_cell(browser: Any, base_url: str) -> None:
             "a tap repainted the grid"
         )
         assert visit.errors == []
+
+
+CHAPTER_PAGES = [
+    p for p in PAGES if p.startswith("chapters/") and p.split("/")[1][:2].isdigit()
+]
+FIGURES = {p.name for p in (ROOT / "chapters" / "figures").glob("*.svg")}
+#: The width the book's pages are checked at (a common laptop screen).
+LAPTOP = (1366, 900)
+
+# Code shown on the page: code cells' inputs and literalincludes (not printed outputs).
+WIDE_CODE_JS = """() => [...document.querySelectorAll('article div.highlight pre')]
+  .filter(pre => !pre.closest('.cell_output, .output'))
+  .filter(pre => pre.scrollWidth > pre.clientWidth)
+  .map(pre => {
+    const lines = pre.textContent.split('\\n');  // also in a collapsed block (no innerText)
+    const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
+    const shown = pre.checkVisibility() ? '' : ' (collapsed)';
+    return `${pre.scrollWidth} > ${pre.clientWidth} px${shown}, ${longest.length} chars: ${longest.trim()}`;
+  })"""
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_no_code_block_scrolls_sideways(
+    browser: Any, base_url: str, page: str
+) -> None:
+    with OfflinePage(browser, base_url + page, viewport=LAPTOP) as visit:
+        visit.page.evaluate("document.fonts.ready")
+        assert visit.page.locator("article div.highlight pre").count() > 0, (
+            f"{page}: no code block found: did the theme's markup change?"
+        )
+        wide = visit.page.evaluate(WIDE_CODE_JS)
+    assert wide == [], (
+        f"{page} at {LAPTOP[0]} px: {len(wide)} code block(s) scroll sideways:\n"
+        + "\n".join(wide)
+    )
+
+
+@pytest.mark.parametrize("page", CHAPTER_PAGES)
+def test_diagrams_load_and_have_alt_text(
+    browser: Any, base_url: str, page: str
+) -> None:
+    with OfflinePage(browser, base_url + page, viewport=LAPTOP) as visit:
+        images = visit.page.locator("article img")
+        found = []
+        for i in range(images.count()):
+            image = images.nth(i)
+            name = (image.get_attribute("src") or "").rsplit("/", 1)[-1]
+            if name not in FIGURES:
+                continue
+            image.scroll_into_view_if_needed()  # loads a lazy image
+            image.evaluate(
+                "img => img.complete || new Promise(ok => { img.onload = img.onerror = ok; })"
+            )
+            width, alt = image.evaluate("img => [img.naturalWidth, img.alt.trim()]")
+            found.append((name, width, alt))
+        assert visit.errors == []
+    if not found:
+        pytest.skip(f"{page} shows no diagram of chapters/figures/")
+    assert [f for f in found if f[1] <= 0] == [], f"{page}: diagrams did not load"
+    assert [f[0] for f in found if not f[2]] == [], f"{page}: diagrams without alt text"

@@ -141,3 +141,35 @@ def test_execution_statistics_page_lists_every_chapter_as_succeeded() -> None:
         assert method == "cache" and float(seconds) > 0 and status == "✅", (
             row.groups()
         )
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_icons_come_from_the_cut_fonts_not_fontawesome_js(page: str) -> None:
+    text = html(page)
+    if "<head" not in text:
+        pytest.skip(f"{page} is a redirect")
+    assert "fontawesome.js" not in text, f"{page} still loads Font Awesome's script"
+    styles = re.findall(r'<link[^>]*href="([^"]+\.css)[^"]*"', text)
+    names = [s.rsplit("/", 1)[-1] for s in styles]
+    assert "icons.css" in names, f"{page} does not load {STATIC_DIR}/icons.css"
+    assert names.index("icons.css") > names.index("pydata-sphinx-theme.css"), (
+        "icons.css must come after the theme's stylesheet for its @font-face rules to win"
+    )
+
+
+def test_cut_icon_fonts_hold_every_icon_the_site_uses() -> None:
+    from fontTools.ttLib import TTFont
+
+    from bookext.icons import class_codepoints, theme_css, used_codepoints
+
+    table = class_codepoints(theme_css().read_text(encoding="utf-8"))
+    used, missing = used_codepoints((html(p) for p in PAGES), [], table)
+    assert missing == []
+    fonts = SITE / "_static" / STATIC_DIR / "fonts"
+    held = set()
+    for font in fonts.glob("*.woff"):
+        held |= set(TTFont(font).getBestCmap())
+        assert font.stat().st_size < 20_000, f"{font.name} was not cut down"
+    assert used - held == set(), (
+        f"icons missing from the cut fonts: {sorted(map(hex, used - held))}"
+    )

@@ -135,6 +135,19 @@
     return Promise.all(Array.prototype.map.call(views, function (script) { return renderView(script, readState()); }));
   }
 
+  // MathJax (a deferred script, configured by an inline `window.MathJax = {...}` before this one)
+  // typesets once the figures are drawn: typesetting a chapter's formulas takes the main thread for
+  // longer than drawing every explorer, and the explorers are what a reader operates.
+  function typesetAfter(drawn) {
+    var config = window.MathJax;
+    if (!config || typeof config !== "object" || config.version) return; // none, or already running
+    var startup = (config.startup = config.startup || {});
+    if (startup.pageReady) return; // someone else's
+    startup.pageReady = function () {
+      return drawn.then(function () { return window.MathJax.startup.defaultPageReady(); });
+    };
+  }
+
   // Start fetching the front-ends while the rest of the page loads (the state comes before this
   // script in the page's head), then draw once the views' <script>s are all there.
   function start() {
@@ -145,8 +158,16 @@
         loadModule(entry.state._esm).catch(function () {}); // reported when its view renders
       }
     });
-    if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", renderAll);
-    else renderAll();
+    // The document turns "interactive" when it is parsed, before the deferred scripts (the theme's,
+    // MathJax's 1.1 MB) run and long before DOMContentLoaded: the views are all there then.
+    var drawn = new Promise(function (done) {
+      if (document.readyState !== "loading") return renderAll().then(done);
+      document.addEventListener("readystatechange", function parsed() {
+        document.removeEventListener("readystatechange", parsed);
+        renderAll().then(done);
+      });
+    });
+    typesetAfter(drawn);
   }
 
   if (typeof module === "object" && module.exports) {
