@@ -42,19 +42,13 @@ def get_device(verbose: bool = True, cpu_threads: int | None = 1) -> torch.devic
     ):
         device, name = torch.device("mps"), "Apple GPU (MPS)"
     else:
-        threads = torch.get_num_threads()
-        if cpu_threads is not None and cpu_threads != threads:
+        before = torch.get_num_threads()
+        if cpu_threads is not None and cpu_threads != before:
             set_cpu_threads(cpu_threads)
-            change = (
-                f", set from {threads} by get_device(cpu_threads={cpu_threads})"
-            )
-        else:
-            change = ""
         threads = torch.get_num_threads()
-        device, name = (
-            torch.device("cpu"),
-            f"CPU, torch uses {threads} thread{'s' if threads > 1 else ''}{change}",
-        )
+        change = f", was {before}" if threads != before else ""
+        plural = "s" if threads > 1 else ""
+        device, name = torch.device("cpu"), f"{threads} thread{plural}{change}"
     if verbose:
         print(f"attnbook: using {device.type} ({name}), torch {torch.__version__}")
     return device
