@@ -1,0 +1,229 @@
+"""The book's trained models in the reader's browser: ONNX export and the input explorers.
+
+On the static website an explorer can only replay what the build computed --
+unless the model itself travels with the page. The functions here export the
+exact weights a chapter trained (``torch.onnx.export``, opset 20) together with
+what the browser needs to use them -- the vocabularies and a PyTorch reference
+for fixed inputs that the browser tests compare against -- and return a
+:class:`~attnbook.viz.HeatmapExplorer` with an input box (chapter 4: a date).
+
+Where it runs:
+
+* the book's build (``$ATTNBOOK_STATIC_PAGE`` set): the files go to
+  :func:`model_dir` (``_build/browser_models/<name>/`` next to the execution
+  cache, so a cached chapter keeps them); ``bookext`` copies them into the site
+  and fails the build if a page needs one that is missing. The front-end loads
+  ``onnxruntime-web`` and the model only when the reader first types;
+* a live kernel (Jupyter, Colab): nothing is exported; the same input box sends
+  the text to Python, which recomputes with PyTorch.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import pathlib
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+from attnbook.data.vocab import BOS
+from attnbook.decoding import Memory, translate
+from attnbook.seq2seq import Seq2Seq
+from attnbook.train import STATIC_PAGE_ENV
+from attnbook.viz.explorer import HeatmapExplorer
+
+__all__ = ["MODEL_DIR_ENV", "export_translator", "model_dir", "translator_explorer"]
+
+#: Overrides where exported models go (default: ``<book root>/_build/browser_models``).
+MODEL_DIR_ENV = "ATTNBOOK_MODEL_DIR"
+OPSET = 20
+
+
+def model_dir(start: str | os.PathLike | None = None) -> pathlib.Path:
+    """``$ATTNBOOK_MODEL_DIR``, else ``_build/browser_models`` under the book's root (the
+    nearest folder at or above ``start`` -- default: the working directory -- that holds
+    ``_config.yml``)."""
+    if os.environ.get(MODEL_DIR_ENV):
+        return pathlib.Path(os.environ[MODEL_DIR_ENV])
+    here = pathlib.Path(start or pathlib.Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_config.yml").is_file():
+            return folder / "_build" / "browser_models"
+    raise FileNotFoundError(
+        f"no _config.yml in {here} or above: set ${MODEL_DIR_ENV} to say where "
+        "exported models go"
+    )
+
+
+def _check_name(name: str) -> str:
+    if not isinstance(name, str) or not name.replace("-", "").isalnum():
+        raise ValueError(
+            f"name must be letters, digits and '-' (a folder of the site), got {name!r}"
+        )
+    return name
+
+
+def _export(
+    graph: nn.Module,
+    args: tuple,
+    path: pathlib.Path,
+    inputs: list[str],
+    outputs: list[str],
+    dynamic: dict[str, dict[int, str]],
+) -> None:
+    """``torch.onnx.export`` with the TorchScript exporter (``dynamo=False``: a tenth of a
+    second per graph where the default exporter takes seconds); its tracer warnings are
+    about the input checks it skips while tracing, and are silenced."""
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            graph, args, str(path), input_names=inputs, output_names=outputs,
+            dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+        )  # fmt: skip
+
+
+class _Encoder(nn.Module):
+    def __init__(self, model: Seq2Seq) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor):
+        memory, state = self.model.encode(src, src_len)
+        return memory.outputs, state
+
+
+class _Step(nn.Module):
+    def __init__(self, model: Seq2Seq) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, y, state, outputs, src_len):
+        return self.model.decoder.step(y, state, Memory(outputs, src_len))
+
+
+def export_translator(
+    model: Seq2Seq, task: Any, name: str, examples: list[str]
+) -> pathlib.Path:
+    """Export chapter 4's attention model: an encoder graph over one source of any length
+    and a graph of one decoder step (the greedy loop runs in the browser).
+
+    Writes ``encoder.onnx``, ``step.onnx``, ``meta.json`` (vocabularies, limits) and
+    ``reference.json`` (:func:`~attnbook.decoding.translate` of each of ``examples``:
+    tokens, output, attention) to ``model_dir() / name``; returns that folder.
+    """
+    _check_name(name)
+    if not isinstance(model, Seq2Seq) or model.decoder.attention is None:
+        raise TypeError(
+            f"model must be a Seq2Seq with attention, got {type(model).__name__}"
+        )
+    if model.encoder.rnn.mode != "GRU":
+        raise ValueError("only a GRU encoder-decoder can be exported")
+    folder = model_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    model = (
+        copy.deepcopy(model).cpu().eval()
+    )  # the chapter's model stays where it is
+    src, src_len = task.encode_sources([examples[0]])
+    with torch.no_grad():
+        outputs, state = _Encoder(model)(src, src_len)
+    _export(_Encoder(model), (src, src_len), folder / "encoder.onnx",
+            ["src", "src_len"], ["outputs", "state"],
+            {"src": {1: "S"}, "outputs": {1: "S"}})  # fmt: skip
+    _export(_Step(model), (torch.tensor([BOS]), state, outputs, src_len),
+            folder / "step.onnx", ["y", "state", "outputs", "src_len"],
+            ["logits", "next_state", "weights"],
+            {"outputs": {1: "S"}, "weights": {1: "S"}})  # fmt: skip
+    meta = {
+        "kind": "translator",
+        "src_tokens": list(task.src_vocab.tokens),
+        "tgt_tokens": list(task.tgt_vocab.tokens),
+        "sep": task.src_vocab.sep,
+        "max_source_len": task.max_source_len,
+        "max_target_len": task.max_target_len,
+    }
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    reference = []
+    for text in examples:
+        result = translate(model, task, text)
+        reference.append({
+            "text": text,
+            "source_tokens": result.source_tokens,
+            "src_ids": task.src_vocab.encode(text),
+            "output": result.output,
+            "output_tokens": result.output_tokens,
+            "unknown": result.unknown,
+            "attention": result.attention.tolist(),
+        })  # fmt: skip
+    (folder / "reference.json").write_text(json.dumps(reference), encoding="utf-8")
+    return folder
+
+
+def translation_note(output: str, unknown: list[str]) -> str:
+    """The status line under the input box (``js/input.js`` writes the same words)."""
+    note = f"Output: {output}"
+    if not unknown:
+        return note
+    return f"{note}. Not in the training data, read as <unk>: " + ", ".join(
+        f"“{t}”" for t in unknown
+    )
+
+
+def _translation_frames(model: Seq2Seq, task: Any, text: str) -> dict[str, Any]:
+    result = translate(model, task, text)
+    return {
+        "frames": result.attention.numpy(),
+        "row_labels": result.output_tokens,
+        "col_labels": [
+            "<unk>" if t in result.unknown else t for t in result.source_tokens
+        ],
+        "note": translation_note(result.output, result.unknown),
+    }
+
+
+def translator_explorer(
+    model: Seq2Seq, task: Any, name: str, text: str, examples: list[str] = ()
+) -> HeatmapExplorer:
+    """An explorer with a text box: the attention of ``model`` translating what the reader types.
+
+    On the book's build (``$ATTNBOOK_STATIC_PAGE``) the model is exported first
+    (:func:`export_translator`, with ``text`` and ``examples`` as the reference inputs)
+    and the page's front-end runs it in the browser; elsewhere each input is
+    translated in this kernel.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be a non-empty str, got {text!r}")
+    static = bool(os.environ.get(STATIC_PAGE_ENV))
+    if static:
+        export_translator(model, task, name, [text, *examples])
+    first = _translation_frames(model, task, text)
+    explorer = HeatmapExplorer(
+        first["frames"], axes={}, row_labels=first["row_labels"],
+        col_labels=first["col_labels"], row_slider="output",
+        row_title="output character", col_title="input character",
+        vmin=0.0, vmax=1.0, title="Attention of the trained model on your input",
+    )  # fmt: skip
+    explorer.input_note = first["note"]
+    explorer.input = {
+        "kind": "translator", "model": _check_name(name),
+        "runtime": "browser" if static else "kernel",
+        "label": "Type a date in any format you like: ", "value": text,
+        "max_length": task.max_source_len,
+    }  # fmt: skip
+
+    def recompute(change: dict[str, Any]) -> None:
+        try:
+            new = _translation_frames(model, task, change["new"])
+        except ValueError as error:
+            explorer.input_note = str(error)
+            return
+        explorer.set_frames(new["frames"], axes={}, row_labels=new["row_labels"],
+                            col_labels=new["col_labels"])  # fmt: skip
+        explorer.input_note = new["note"]
+
+    if not static:
+        explorer.observe(recompute, names="input_value")
+    return explorer
