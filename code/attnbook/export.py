@@ -27,6 +27,7 @@ import pathlib
 import warnings
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -34,9 +35,18 @@ from attnbook.data.vocab import BOS
 from attnbook.decoding import Memory, translate
 from attnbook.seq2seq import Seq2Seq
 from attnbook.train import STATIC_PAGE_ENV
+from attnbook.vit import VisionTransformer, attention_rollout
 from attnbook.viz.explorer import HeatmapExplorer
 
-__all__ = ["MODEL_DIR_ENV", "export_translator", "model_dir", "translator_explorer"]
+__all__ = [
+    "MODEL_DIR_ENV",
+    "export_translator",
+    "export_vit",
+    "model_dir",
+    "translator_explorer",
+    "vit_explorer",
+    "vit_frames",
+]
 
 #: Overrides where exported models go (default: ``<book root>/_build/browser_models``).
 MODEL_DIR_ENV = "ATTNBOOK_MODEL_DIR"
@@ -223,6 +233,125 @@ def translator_explorer(
         explorer.set_frames(new["frames"], axes={}, row_labels=new["row_labels"],
                             col_labels=new["col_labels"])  # fmt: skip
         explorer.input_note = new["note"]
+
+    if not static:
+        explorer.observe(recompute, names="input_value")
+    return explorer
+
+
+# ------------------------------------------------------------------ chapter 9: the ViT
+class _ViTFrames(nn.Module):
+    """One image -> the class probabilities and the explorer's frames: per layer, for each head,
+    the mean of the heads and the rollout up to that layer, the class token's attention over the
+    patches (relative to its largest weight, drawn over the patch's pixels) to the right of the
+    image itself, one grey column between: ``(L, h + 2, H, 2 W + 1)``."""
+
+    def __init__(self, vit: VisionTransformer) -> None:
+        super().__init__()
+        self.vit = vit
+
+    def forward(self, image: torch.Tensor):
+        probs = self.vit(image).softmax(-1)[0]  # (classes,)
+        weights = self.vit.attention_weights  # per layer (1, h, T, T)
+        p = self.vit.patch_embedding.patch_size
+        rows = []
+        for layer in range(len(weights)):
+            cls = weights[layer][0, :, 0, 1:]  # (h, N): class token -> patches
+            roll = attention_rollout(weights[: layer + 1])[0, 0, 1:]  # (N,)
+            rows.append(torch.cat([cls, cls.mean(0, keepdim=True), roll[None]]))
+        maps = torch.stack(rows)  # (L, h + 2, N)
+        maps = maps / maps.amax(-1, keepdim=True)
+        g = image.shape[-1] // p
+        pixels = maps.reshape(*maps.shape[:2], g, g)
+        pixels = pixels.repeat_interleave(p, -2).repeat_interleave(p, -1)
+        drawing = torch.zeros_like(pixels) + image[0, 0]  # broadcast: one per frame
+        gap = torch.zeros_like(pixels[..., :1])
+        return probs, torch.cat([drawing, gap, pixels], dim=-1)
+
+
+def vit_frames(vit: VisionTransformer, image: torch.Tensor) -> tuple[Any, Any]:
+    """(class probabilities, frames) of one ``(1, 1, H, W)`` image, as the browser computes them."""
+    with torch.inference_mode():
+        probs, frames = _ViTFrames(vit)(image)
+    return probs.numpy(), frames.numpy()
+
+
+def export_vit(
+    vit: VisionTransformer, name: str, images: torch.Tensor
+) -> pathlib.Path:
+    """Export chapter 9's ViT as one graph: image -> class probabilities and the explorer's
+    frames (:class:`_ViTFrames`). Writes ``vit.onnx``, ``meta.json`` and ``reference.json``
+    (the PyTorch outputs for each of ``images``, ``(n, 1, H, W)``) to ``model_dir() / name``."""
+    _check_name(name)
+    if not isinstance(vit, VisionTransformer) or vit.pool != "cls":
+        raise TypeError(
+            f"vit must be a VisionTransformer with a class token, got {type(vit).__name__}"
+        )
+    folder = model_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    vit = copy.deepcopy(vit).cpu().eval()
+    images = images.detach().cpu().float()
+    _export(_ViTFrames(vit), (images[:1],), folder / "vit.onnx", ["image"],
+            ["probs", "frames"], {})  # fmt: skip
+    meta = {"kind": "vit", "image_shape": list(images.shape[1:])}
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    reference = []
+    for image in images:
+        probs, frames = vit_frames(vit, image[None])
+        reference.append({"image": image[0].tolist(), "probs": probs.tolist(),
+                          "frames": frames.tolist()})  # fmt: skip
+    (folder / "reference.json").write_text(json.dumps(reference), encoding="utf-8")
+    return folder
+
+
+def vit_explorer(
+    vit: VisionTransformer, name: str, image: torch.Tensor, examples: Any = None
+) -> HeatmapExplorer:
+    """An explorer with an 8 x 8 drawing pad: the class token's attention of ``vit`` on what the
+    reader draws, per layer and head, with the mean of the heads and the rollout.
+
+    ``image`` ``(1, 1, H, W)`` starts the pad; on the book's build the model is exported
+    (:func:`export_vit`; reference inputs: ``image``, the cleared pad and ``examples``
+    ``(n, 1, H, W)`` in black and white, as the pad draws) and runs in the browser;
+    elsewhere each drawing is classified in this kernel.
+    """
+    image = image.detach().cpu().float()
+    if image.dim() != 4 or image.shape[:2] != (1, 1):
+        raise ValueError(f"image must be (1, 1, H, W), got {tuple(image.shape)}")
+    static = bool(os.environ.get(STATIC_PAGE_ENV))
+    if static:  # references: this image, the cleared pad, the examples as the pad draws them
+        drawn = (
+            [] if examples is None else [(examples.detach().cpu() >= 0.5).float()]
+        )
+        export_vit(vit, name, torch.cat([image, torch.zeros_like(image), *drawn]))
+    model = copy.deepcopy(vit).cpu().eval()
+    probs, frames = vit_frames(model, image)
+    L, heads, size = frames.shape[0], frames.shape[1] - 2, image.shape[-1]
+    mask = np.zeros(frames.shape[-2:], dtype=bool)
+    mask[:, size] = True
+    columns = [str(c) for c in range(size)]
+    explorer = HeatmapExplorer(
+        frames,
+        axes={"layer": [str(i + 1) for i in range(L)],
+              "head": [f"head {i + 1}" for i in range(heads)]
+              + ["mean of heads", "rollout to this layer"]},
+        row_labels=[str(r) for r in range(size)], col_labels=[*columns, "", *columns],
+        row_title="row", col_title="column — left: your drawing, right: class-token attention",
+        mask=mask, title="What the class token attends to in your drawing",
+        vmin=0.0, vmax=1.0, cmap="magma", position=[L - 1, heads + 1],
+    )  # fmt: skip
+    explorer.input_note = json.dumps(probs.round(6).tolist())
+    explorer.input = {
+        "kind": "pad", "model": _check_name(name), "runtime": "browser" if static else "kernel",
+        "label": "Draw a digit (click or drag over the cells; Enter or Space toggles one)",
+        "value": image[0, 0].tolist(),
+    }  # fmt: skip
+
+    def recompute(change: dict[str, Any]) -> None:
+        pixels = torch.tensor(json.loads(change["new"]), dtype=torch.float32)
+        p, f = vit_frames(model, pixels.reshape(image.shape))
+        explorer.set_frames(f, mask=mask)
+        explorer.input_note = json.dumps(p.round(6).tolist())
 
     if not static:
         explorer.observe(recompute, names="input_value")

@@ -112,3 +112,12 @@ export async function translate(model, ids) {
     attention,
   };
 }
+
+// Chapter 9's ViT: one graph from the drawing to the class probabilities and the explorer's
+// frames (attnbook.export._ViTFrames), so nothing of the model is re-implemented here.
+export async function classify(model, pixels) {
+  const { ort, meta, sessions } = model;
+  const image = new ort.Tensor("float32", Float32Array.from(pixels), [1, ...meta.image_shape]);
+  const r = await sessions.vit.run(feeds(sessions.vit, { image }));
+  return { probs: Array.from(r.probs.data), frames: r.frames.data, shape: r.frames.dims.slice() };
+}
