@@ -28,6 +28,7 @@ SITE = ROOT / "_build" / "html"
 MODELS = SITE / "_static" / "attnbook" / "models"
 #: page -> the exported model its input box runs
 INPUT_PAGES = {"chapters/04_bahdanau_attention.html": "ch04-dates"}
+PAD_PAGES = {"chapters/09_vision_transformer.html": "ch09-vit"}
 
 
 @pytest.fixture(scope="module")
@@ -147,5 +148,80 @@ def test_input_box_by_keyboard_alone(
             "e => e.querySelector('.attn-input-status').textContent.includes('Type a date')",
             arg=explorer.element_handle(),
         )
+        assert visit.errors == [], visit.errors
+        assert visit.blocked == [], visit.blocked
+
+
+def _pad_result(explorer: Any, image: list[float]) -> dict[str, Any]:
+    """Wait for the in-browser result of exactly this drawing."""
+    explorer.page.wait_for_function(
+        "([e, want]) => e.attnbookResult && e.attnbookResult.image.join() === want.join()",
+        arg=[explorer.element_handle(), image],
+        timeout=60_000,
+    )
+    return explorer.evaluate("e => e.attnbookResult")
+
+
+@pytest.mark.parametrize("page", sorted(PAD_PAGES))
+def test_drawing_in_the_browser_equals_pytorch(
+    browser: Any, base_url: str, page: str
+) -> None:
+    reference = json.loads(
+        (MODELS / PAD_PAGES[page] / "reference.json").read_text("utf-8")
+    )
+    with OfflinePage(browser, base_url + page) as visit:
+        explorer = _input_explorer(visit)
+        assert _fetched_runtime_or_model(visit) == [], (
+            "a page that is only read loaded the model"
+        )
+        canvas = explorer.locator("canvas.attn-heatmap")
+        cells = explorer.locator(".attn-pad-cell")
+        digests = {hashlib.sha256(canvas.screenshot()).hexdigest()}
+        for ref in reference[1:]:  # [0] is the starting image; [1] the cleared pad
+            explorer.get_by_role("button", name="clear").click()
+            image = np.array(ref["image"]).ravel()
+            for i in np.flatnonzero(image >= 0.5):
+                cells.nth(int(i)).click()  # paints an empty cell
+            got = _pad_result(explorer, image.tolist())
+            np.testing.assert_allclose(
+                got["probs"], ref["probs"], rtol=0, atol=1e-5
+            )
+            frames = np.array(got["frames"]).reshape(np.shape(ref["frames"]))
+            np.testing.assert_allclose(frames, ref["frames"], rtol=0, atol=1e-5)
+            bars = explorer.locator(".attn-bar")
+            assert bars.count() == len(ref["probs"])
+            best = int(np.argmax(ref["probs"]))
+            assert bars.nth(best).get_attribute("class") == "attn-bar attn-bar-best"
+            digests.add(hashlib.sha256(canvas.screenshot()).hexdigest())
+        assert len(digests) > len(reference) // 2, (
+            "drawing did not redraw the heatmap"
+        )
+        assert visit.blocked == [], f"requests left the machine: {visit.blocked}"
+        assert visit.errors == [], (
+            f"console errors after using the model: {visit.errors}"
+        )
+
+
+@pytest.mark.parametrize("page", sorted(PAD_PAGES))
+def test_pad_by_keyboard_alone(browser: Any, base_url: str, page: str) -> None:
+    with OfflinePage(browser, base_url + page) as visit:
+        explorer = _input_explorer(visit)
+        first = explorer.locator(".attn-pad-cell").first
+        start = first.evaluate(
+            "c => Number(c.getAttribute('aria-pressed') === 'true')"
+        )
+        first.evaluate(
+            "c => { const b = document.createElement('button'); b.id = 'before-pad';"
+            " c.closest('.attn-explorer').before(b); b.focus(); }"
+        )
+        visit.page.keyboard.press("Tab")
+        assert first.evaluate("c => document.activeElement === c")
+        visit.page.keyboard.press("Space")
+        explorer.page.wait_for_function(
+            "e => e.attnbookResult", arg=explorer.element_handle(), timeout=60_000
+        )
+        image = explorer.evaluate("e => e.attnbookResult.image")
+        assert image[0] == 1 - start
+        assert first.get_attribute("aria-pressed") == str(bool(1 - start)).lower()
         assert visit.errors == [], visit.errors
         assert visit.blocked == [], visit.blocked

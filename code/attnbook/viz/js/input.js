@@ -139,8 +139,9 @@ export function padInput(spec, ctx) {
   let firstInput = null;
   async function run() {
     const n = ++latest;
+    const drawn = pixels.slice(); // the drawing this run computes (the reader may go on drawing)
     if (spec.runtime !== "browser") {
-      ctx.send(JSON.stringify(pixels));
+      ctx.send(JSON.stringify(drawn));
       return;
     }
     const loading = setTimeout(() => ctx.note("Loading the model into your browser (once)…"), 50);
@@ -148,11 +149,11 @@ export function padInput(spec, ctx) {
       const model = await loadModel(spec.model, ["vit"]);
       clearTimeout(loading);
       const t0 = performance.now();
-      const r = await classify(model, pixels);
+      const r = await classify(model, drawn);
       const ms = performance.now() - t0;
       if (n !== latest) return;
       ctx.apply({ frames: r.frames, input_note: JSON.stringify(r.probs) });
-      ctx.result({ ...r, frames: Array.from(r.frames), image: pixels.slice(), infer_ms: ms, first_result_ms: performance.now() - firstInput });
+      ctx.result({ ...r, frames: Array.from(r.frames), image: drawn, infer_ms: ms, first_result_ms: performance.now() - firstInput });
       firstInput = null;
     } catch (error) {
       clearTimeout(loading);
