@@ -35,14 +35,17 @@ from attnbook.data.vocab import BOS
 from attnbook.decoding import Memory, translate
 from attnbook.seq2seq import Seq2Seq
 from attnbook.train import STATIC_PAGE_ENV
+from attnbook.transformer import Transformer
 from attnbook.vit import VisionTransformer, attention_rollout
 from attnbook.viz.explorer import HeatmapExplorer
 
 __all__ = [
     "MODEL_DIR_ENV",
+    "export_transformer",
     "export_translator",
     "export_vit",
     "model_dir",
+    "transformer_explorer",
     "translator_explorer",
     "vit_explorer",
     "vit_frames",
@@ -221,6 +224,7 @@ def translator_explorer(
         "kind": "translator", "model": _check_name(name),
         "runtime": "browser" if static else "kernel",
         "label": "Type a date in any format you like: ", "value": text,
+        "prompt": "Type a date.",
         "max_length": task.max_source_len,
     }  # fmt: skip
 
@@ -352,6 +356,161 @@ def vit_explorer(
         p, f = vit_frames(model, pixels.reshape(image.shape))
         explorer.set_frames(f, mask=mask)
         explorer.input_note = json.dumps(p.round(6).tolist())
+
+    if not static:
+        explorer.observe(recompute, names="input_value")
+    return explorer
+
+
+# ------------------------------------------------------------------ chapter 7: the Transformer
+class _TEncoder(nn.Module):
+    def __init__(self, model: Transformer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, src: torch.Tensor, src_len: torch.Tensor) -> torch.Tensor:
+        return self.model.encoder(src, src_len)  # (1, S, d)
+
+
+class _TDecoder(nn.Module):
+    """The decoder over a whole prefix: logits and every layer's self- and cross-attention."""
+
+    def __init__(self, model: Transformer) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, y_in, memory, src_len):
+        logits = self.model.decoder(y_in, memory, src_len)  # (1, T, V)
+        blocks = self.model.decoder.blocks
+        self_w = torch.stack(
+            [b.self_attention.attention_weights[0] for b in blocks]
+        )
+        cross = torch.stack(
+            [b.cross_attention.attention_weights[0] for b in blocks]
+        )
+        return logits, self_w, cross  # (1, T, V), (L, h, T, T), (L, h, T, S)
+
+
+def _transformer_views(model: Transformer, task: Any, text: str) -> dict[str, Any]:
+    """Greedy translation of ``text`` and the attention of the pass over the model's own
+    outputs (as the chapter's explorers and the browser compute it)."""
+    result = translate(model, task, text)
+    ids = [task.tgt_vocab.tokens.index(t) for t in result.output_tokens]
+    src, src_len = task.encode_sources([text])
+    y_in = torch.tensor([[BOS, *ids[:-1]]])
+    with torch.no_grad():
+        _, self_w, cross = _TDecoder(model)(
+            y_in, model.encoder(src, src_len), src_len
+        )
+    return {"result": result, "self": self_w.numpy(), "cross": cross.numpy()}
+
+
+def export_transformer(
+    model: Transformer, task: Any, name: str, examples: list[str]
+) -> pathlib.Path:
+    """Export chapter 7's Transformer: an encoder graph and a decoder graph over the whole
+    prefix that returns the logits and every layer's self- and cross-attention (the greedy
+    loop runs in the browser). Files as :func:`export_translator`'s, plus the attention."""
+    _check_name(name)
+    if not isinstance(model, Transformer):
+        raise TypeError(f"model must be a Transformer, got {type(model).__name__}")
+    folder = model_dir() / name
+    folder.mkdir(parents=True, exist_ok=True)
+    model = copy.deepcopy(model).cpu().eval()
+    reference = []  # before tracing: a trace may leave traced state in the modules it ran
+    for text in examples:
+        views = _transformer_views(copy.deepcopy(model), task, text)
+        result = views["result"]
+        reference.append({
+            "text": text, "source_tokens": result.source_tokens,
+            "src_ids": task.src_vocab.encode(" ".join(result.source_tokens)),
+            "output": result.output, "output_tokens": result.output_tokens,
+            "unknown": result.unknown, "self_attention": views["self"].tolist(),
+            "cross_attention": views["cross"].tolist(),
+        })  # fmt: skip
+    src, src_len = task.encode_sources([examples[0]])
+    y_in = torch.tensor([[BOS, 4, 5]])
+    with torch.no_grad():
+        memory = model.encoder(src, src_len)
+    _export(_TEncoder(model), (src, src_len), folder / "encoder.onnx",
+            ["src", "src_len"], ["memory"], {"src": {1: "S"}, "memory": {1: "S"}})  # fmt: skip
+    _export(_TDecoder(model), (y_in, memory, src_len), folder / "decoder.onnx",
+            ["y_in", "memory", "src_len"], ["logits", "self_attention", "cross_attention"],
+            {"y_in": {1: "T"}, "memory": {1: "S"}, "logits": {1: "T"},
+             "self_attention": {2: "T", 3: "T"}, "cross_attention": {2: "T", 3: "S"}})  # fmt: skip
+    meta = {
+        "kind": "transformer",
+        "tokenizer": "english",
+        "src_tokens": list(task.src_vocab.tokens),
+        "tgt_tokens": list(task.tgt_vocab.tokens),
+        "sep": task.src_vocab.sep,
+        "max_source_len": task.max_source_len,
+        "max_target_len": task.max_target_len,
+    }
+    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    (folder / "reference.json").write_text(json.dumps(reference), encoding="utf-8")
+    return folder
+
+
+def _transformer_frames(model: Transformer, task: Any, text: str) -> dict[str, Any]:
+    views = _transformer_views(model, task, text)
+    result = views["result"]
+    T = len(result.output_tokens)
+    source = ["<unk>" if t in result.unknown else t for t in result.source_tokens]
+    return {
+        "frames": [views["cross"], views["self"]],
+        "row_labels": [result.output_tokens, result.output_tokens],
+        "col_labels": [source, ["<bos>", *result.output_tokens[:-1]]],
+        "mask": [
+            np.zeros((T, len(source)), bool),
+            np.triu(np.ones((T, T), bool), 1),
+        ],
+        "note": translation_note(result.output, result.unknown),
+    }
+
+
+def transformer_explorer(
+    model: Transformer, task: Any, name: str, text: str, examples: list[str] = ()
+) -> HeatmapExplorer:
+    """An explorer with a text box: the cross-attention (per layer and head) and the decoder's
+    self-attention of ``model`` translating what the reader types; exported and run in the
+    browser on the book's build, recomputed in this kernel elsewhere."""
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"text must be a non-empty str, got {text!r}")
+    static = bool(os.environ.get(STATIC_PAGE_ENV))
+    if static:
+        export_transformer(model, task, name, [text, *examples])
+    cpu = copy.deepcopy(model).cpu().eval()
+    first = _transformer_frames(cpu, task, text)
+    L, h = first["frames"][0].shape[:2]
+    kinds = ["cross-attention", "decoder self-attention"]
+    axes = {"attention": kinds, "layer": [str(i + 1) for i in range(L)],
+            "head": [str(i + 1) for i in range(h)]}  # fmt: skip
+    explorer = HeatmapExplorer(
+        first["frames"], axes=axes, row_labels=first["row_labels"],
+        col_labels=first["col_labels"], mask=first["mask"], row_slider="output word",
+        row_title="French position (predicts)", col_title="English word / French word read",
+        vmin=0.0, vmax=1.0, title="Attention of the trained Transformer on your sentence",
+        position=[0, L - 1, 0],
+    )  # fmt: skip
+    explorer.input_note = first["note"]
+    explorer.input = {
+        "kind": "transformer", "model": _check_name(name),
+        "runtime": "browser" if static else "kernel",
+        "label": "Type an English sentence: ", "value": text,
+        "prompt": "Type an English sentence.",
+        "max_length": 400, "kinds": kinds,
+    }  # fmt: skip
+
+    def recompute(change: dict[str, Any]) -> None:
+        try:
+            new = _transformer_frames(cpu, task, change["new"])
+        except ValueError as error:
+            explorer.input_note = str(error)
+            return
+        explorer.set_frames(new["frames"], axes=axes, row_labels=new["row_labels"],
+                            col_labels=new["col_labels"], mask=new["mask"])  # fmt: skip
+        explorer.input_note = new["note"]
 
     if not static:
         explorer.observe(recompute, names="input_value")

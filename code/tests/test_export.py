@@ -264,3 +264,106 @@ def test_pad_recomputes_in_a_live_kernel(monkeypatch) -> None:
     assert len(probs) == 10 and abs(sum(probs) - 1) < 1e-4
     with pytest.raises(ValueError, match=r"\(1, 1, H, W\)"):
         vit_explorer(small_vit(), "vit", torch.zeros(8, 8))
+
+
+# ------------------------------------------------------------------ chapter 7: the Transformer
+SENTENCES = ["the red car is not small", "I like the cat", "zzz qqq the dog"]
+
+
+@pytest.fixture(scope="module")
+def enfr():
+    from attnbook.data import make_enfr
+
+    return make_enfr(n_train=300, n_valid=10, n_test=10, seed=0)
+
+
+def small_transformer(task):
+    from attnbook.transformer import Transformer
+
+    set_seed(0)
+    return Transformer.build(len(task.src_vocab), len(task.tgt_vocab), num_hiddens=16,
+                             ffn_num_hiddens=32, num_heads=2, num_layers=2).eval()  # fmt: skip
+
+
+def test_exported_transformer_decodes_like_pytorch(
+    enfr, tmp_path, monkeypatch
+) -> None:
+    ort = pytest.importorskip("onnxruntime")
+    from attnbook.export import export_transformer
+
+    monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path))
+    folder = export_transformer(small_transformer(enfr), enfr, "enfr", SENTENCES)
+    reference = json.loads((folder / "reference.json").read_text())
+    enc = ort.InferenceSession(str(folder / "encoder.onnx"))
+    dec = ort.InferenceSession(str(folder / "decoder.onnx"))
+    for ref in reference:
+        src = np.array([ref["src_ids"]], dtype=np.int64)
+        src_len = np.array([src.shape[1]], dtype=np.int64)
+        feeds = {"src": src, "src_len": src_len}
+        (memory,) = enc.run(None, {i.name: feeds[i.name] for i in enc.get_inputs()})
+        prefix = [BOS]
+        while (
+            len(prefix) <= enfr.max_target_len
+            and prefix[-1] != EOS
+            or len(prefix) == 1
+        ):
+            feeds = {
+                "y_in": np.array([prefix]),
+                "memory": memory,
+                "src_len": src_len,
+            }
+            logits, self_w, cross = dec.run(
+                None, {i.name: feeds[i.name] for i in dec.get_inputs()}
+            )
+            logits[0, -1, PAD] = -np.inf
+            prefix.append(int(logits[0, -1].argmax()))
+            if len(prefix) > enfr.max_target_len:
+                break
+        out = prefix[1:]
+        assert [enfr.tgt_vocab.tokens[i] for i in out] == ref["output_tokens"]
+        np.testing.assert_allclose(cross, ref["cross_attention"], rtol=0, atol=1e-5)
+        np.testing.assert_allclose(self_w, ref["self_attention"], rtol=0, atol=1e-5)
+    assert reference[2]["unknown"][:2] == ["zzz", "qqq"]
+
+
+def test_transformer_box_recomputes_in_a_live_kernel(enfr, monkeypatch) -> None:
+    from attnbook.export import transformer_explorer
+
+    monkeypatch.delenv(STATIC_PAGE_ENV, raising=False)
+    ex = transformer_explorer(
+        small_transformer(enfr), enfr, "enfr", text="I like the cat"
+    )
+    assert ex.axis_names == ["attention", "layer", "head"]
+    ex.input_value = "zzz the dog"
+    assert ex.current_col_labels[0] == "<unk>"
+    assert "“zzz”" in ex.input_note
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_js_english_tokenize_equals_python(enfr) -> None:
+    texts = [*TEXTS, "I don't like it!", "L'ÉTÉ est là", "naïve café", "e\u0301t\u00e9",
+             "x_y 3rd ²³ ٣", "İstanbul", "rock'n'roll", "'quoted'", "ǅemal"]  # fmt: skip
+    expected = [enfr.source_tokens(t) for t in texts]
+    meta = {
+        "src_tokens": list(enfr.src_vocab.tokens),
+        "sep": " ",
+        "tokenizer": "english",
+    }
+    script = (
+        f"import {{ tokenize }} from {json.dumps((JS / 'models.js').as_uri())};\n"
+        f"const meta = {json.dumps(meta)};\n"
+        f"const texts = {json.dumps(texts)};\n"
+        "console.log(JSON.stringify(texts.map((t) => tokenize(meta, t))));\n"
+    )
+    run = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    for text, got, tokens in zip(
+        texts, json.loads(run.stdout), expected, strict=True
+    ):
+        assert got["tokens"] == tokens, text
+        ids = [enfr.src_vocab._index.get(t, 3) for t in tokens]
+        assert got["ids"] == ids, text
+        unknown = list(dict.fromkeys(t for t in tokens if t not in enfr.src_vocab))
+        assert got["unknown"] == unknown, text

@@ -2,7 +2,7 @@
 // shows the trained model's attention for it. On the static site the model runs here, in the
 // browser (models.js, loaded on the first input); in a live kernel the text goes to Python
 // (the `input_value` trait), which recomputes with PyTorch and sends new frames.
-import { classify, loadModel, tokenize, translate } from "./models.js";
+import { classify, loadModel, tokenize, transformerTraits, translate, translateWhole } from "./models.js";
 
 const DEBOUNCE_MS = 150;
 
@@ -30,6 +30,7 @@ export function translatorInput(spec, ctx) {
   status.setAttribute("aria-live", "polite");
   box.append(label, status);
 
+  const prompt = spec.prompt || "Type something first.";
   let latest = 0; // the newest input: results of older ones are dropped
   let firstInput = null; // when the reader first typed (first result includes loading)
   async function run() {
@@ -37,7 +38,7 @@ export function translatorInput(spec, ctx) {
     const n = ++latest;
     const length = Array.from(text).length;
     if (!text.trim() || length > spec.max_length) {
-      ctx.note(text.trim() ? `At most ${spec.max_length} characters, got ${length}.` : "Type a date.");
+      ctx.note(text.trim() ? `At most ${spec.max_length} characters, got ${length}.` : prompt);
       return;
     }
     if (spec.runtime !== "browser") {
@@ -46,21 +47,31 @@ export function translatorInput(spec, ctx) {
     }
     const loading = setTimeout(() => ctx.note("Loading the model into your browser (once)…"), 50);
     try {
-      const model = await loadModel(spec.model, ["encoder", "step"]);
+      const whole = spec.kind === "transformer";
+      const model = await loadModel(spec.model, whole ? ["encoder", "decoder"] : ["encoder", "step"]);
       clearTimeout(loading);
       const t0 = performance.now();
       const { tokens, ids, unknown } = tokenize(model.meta, text);
-      const r = await translate(model, ids);
+      if (!tokens.length || tokens.length > model.meta.max_source_len) {
+        ctx.note(tokens.length ? `input has ${tokens.length} words; at most ${model.meta.max_source_len} are accepted`
+          : prompt);
+        return;
+      }
+      const r = await (whole ? translateWhole(model, ids) : translate(model, ids));
       const ms = performance.now() - t0;
       if (n !== latest) return;
+      const source = tokens.map((t) => (unknown.includes(t) ? "<unk>" : t));
       ctx.apply({
-        frames: Float32Array.from(r.attention.flat()),
-        shape: [r.attention.length, tokens.length],
-        row_labels: r.output_tokens,
-        col_labels: tokens.map((t) => (unknown.includes(t) ? "<unk>" : t)),
-        trims: [],
+        ...(whole ? transformerTraits(r, source) : {
+          frames: Float32Array.from(r.attention.flat()),
+          shape: [r.attention.length, tokens.length],
+          row_labels: r.output_tokens,
+          col_labels: source,
+          trims: [],
+        }),
         input_note: translationNote(r.output, unknown),
       });
+      if (whole) Object.assign(r, { self_attention: Array.from(r.self_attention), cross_attention: Array.from(r.cross_attention) });
       ctx.result({ ...r, text, source_tokens: tokens, unknown, infer_ms: ms, first_result_ms: performance.now() - firstInput });
       firstInput = null;
     } catch (error) {
@@ -200,7 +211,7 @@ export function padInput(spec, ctx) {
 }
 
 export function makeInput(spec, ctx) {
-  if (spec.kind === "translator") return translatorInput(spec, ctx);
+  if (spec.kind === "translator" || spec.kind === "transformer") return translatorInput(spec, ctx);
   if (spec.kind === "pad") return padInput(spec, ctx);
   throw new Error(`attnbook explorer: unknown input kind ${spec.kind}`);
 }

@@ -12,8 +12,14 @@ const PY_SPACE = /[\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u
 
 // The tokens of `text` as Vocab.split gives them, their ids as Vocab.encode does, and the
 // tokens outside the vocabulary (translate()'s `unknown`: distinct, in order of appearance).
+// attnbook.data.enfr.tokenize_english: lower case, runs of letters or digits (with a trailing
+// apostrophe) or a lone apostrophe, "i" -> "I". Python's \w is letters and numbers (no marks).
+const ENGLISH_WORD = /[\p{L}\p{N}]+'?|'/gu;
+const englishWords = (text) => (text.toLowerCase().match(ENGLISH_WORD) || []).map((w) => (w === "i" ? "I" : w));
+
 export function tokenize(meta, text) {
-  const tokens = meta.sep ? text.split(PY_SPACE).filter((t) => t !== "") : Array.from(text);
+  const tokens = meta.tokenizer === "english" ? englishWords(text)
+    : meta.sep ? text.split(PY_SPACE).filter((t) => t !== "") : Array.from(text);
   const index = new Map(meta.src_tokens.map((t, i) => [t, i]));
   const ids = tokens.map((t) => (index.has(t) ? index.get(t) : UNK));
   const known = (t) => index.has(t) && (meta.sep === "" ? Array.from(t).length === 1 : !SPECIALS.includes(t));
@@ -120,4 +126,55 @@ export async function classify(model, pixels) {
   const image = new ort.Tensor("float32", Float32Array.from(pixels), [1, ...meta.image_shape]);
   const r = await sessions.vit.run(feeds(sessions.vit, { image }));
   return { probs: Array.from(r.probs.data), frames: r.frames.data, shape: r.frames.dims.slice() };
+}
+
+// Chapter 7's Transformer: the encoder once, then the decoder over the whole prefix at every
+// step (greedy, as attnbook.decoding.greedy_decode); the last pass's attention is the one the
+// chapter's explorers show: every layer's self- and cross-attention over the model's own output.
+export async function translateWhole(model, ids) {
+  const { ort, meta, sessions } = model;
+  const S = ids.length;
+  const srcLen = int64(ort, [S], [1]);
+  const enc = await sessions.encoder.run(feeds(sessions.encoder, { src: int64(ort, ids, [1, S]), src_len: srcLen }));
+  const V = meta.tgt_tokens.length;
+  const prefix = [BOS];
+  let last = null;
+  while (prefix.length <= meta.max_target_len && prefix[prefix.length - 1] !== EOS) {
+    const T = prefix.length;
+    last = await sessions.decoder.run(feeds(sessions.decoder, {
+      y_in: int64(ort, prefix, [1, T]), memory: enc.memory, src_len: srcLen,
+    }));
+    prefix.push(argmax(last.logits.data.subarray((T - 1) * V, T * V), PAD));
+  }
+  const out = prefix.slice(1);
+  return {
+    ids: out,
+    output: detokenize(meta.tgt_tokens, meta.sep, out),
+    output_tokens: out.map((i) => meta.tgt_tokens[i]),
+    self_attention: last.self_attention.data, // (L, h, T, T)
+    cross_attention: last.cross_attention.data, // (L, h, T, S)
+    dims: last.cross_attention.dims.slice(),
+  };
+}
+
+// The explorer's traits for a Transformer result: the "attention" slider's two examples,
+// cross (T x S) and decoder self-attention (T x T, the future masked), padded to one width.
+export function transformerTraits(r, source) {
+  const [L, h, T, S] = r.dims;
+  const C = Math.max(S, T);
+  const frames = new Float32Array(2 * L * h * T * C).fill(NaN);
+  for (let m = 0; m < L * h; m++) {
+    for (let i = 0; i < T; i++) {
+      for (let j = 0; j < S; j++) frames[(m * T + i) * C + j] = r.cross_attention[(m * T + i) * S + j];
+      for (let j = 0; j <= i; j++) frames[((L * h + m) * T + i) * C + j] = r.self_attention[(m * T + i) * T + j];
+    }
+  }
+  const pad = (labels) => labels.concat(Array(C - labels.length).fill(""));
+  return {
+    frames,
+    shape: [2, L, h, T, C],
+    row_labels: [...r.output_tokens, ...r.output_tokens],
+    col_labels: [...pad(source), ...pad(["<bos>", ...r.output_tokens.slice(0, -1)])],
+    trims: [[T, S], [T, T]],
+  };
 }
