@@ -72,6 +72,21 @@ def model_dir(start: str | os.PathLike | None = None) -> pathlib.Path:
     )
 
 
+def _cpu_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` on the CPU in eval mode; the chapter's model stays as it is.
+
+    Tensors a forward pass left on the modules (stored attention weights, still part of
+    an autograd graph) cannot be deep-copied: the copy gets them detached."""
+    memo: dict[int, Any] = {}
+    for module in model.modules():
+        for value in vars(module).values():
+            items = value if isinstance(value, list | tuple) else [value]
+            for t in items:
+                if isinstance(t, torch.Tensor) and t.grad_fn is not None:
+                    memo[id(t)] = t.detach()
+    return copy.deepcopy(model, memo).cpu().eval()
+
+
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name.replace("-", "").isalnum():
         raise ValueError(
@@ -137,9 +152,7 @@ def export_translator(
         raise ValueError("only a GRU encoder-decoder can be exported")
     folder = model_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
-    model = (
-        copy.deepcopy(model).cpu().eval()
-    )  # the chapter's model stays where it is
+    model = _cpu_copy(model)
     src, src_len = task.encode_sources([examples[0]])
     with torch.no_grad():
         outputs, state = _Encoder(model)(src, src_len)
@@ -293,7 +306,7 @@ def export_vit(
         )
     folder = model_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
-    vit = copy.deepcopy(vit).cpu().eval()
+    vit = _cpu_copy(vit)
     images = images.detach().cpu().float()
     _export(_ViTFrames(vit), (images[:1],), folder / "vit.onnx", ["image"],
             ["probs", "frames"], {})  # fmt: skip
@@ -328,7 +341,7 @@ def vit_explorer(
             [] if examples is None else [(examples.detach().cpu() >= 0.5).float()]
         )
         export_vit(vit, name, torch.cat([image, torch.zeros_like(image), *drawn]))
-    model = copy.deepcopy(vit).cpu().eval()
+    model = _cpu_copy(vit)
     probs, frames = vit_frames(model, image)
     L, heads, size = frames.shape[0], frames.shape[1] - 2, image.shape[-1]
     mask = np.zeros(frames.shape[-2:], dtype=bool)
@@ -416,7 +429,7 @@ def export_transformer(
         raise TypeError(f"model must be a Transformer, got {type(model).__name__}")
     folder = model_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
-    model = copy.deepcopy(model).cpu().eval()
+    model = _cpu_copy(model)
     reference = []  # before tracing: a trace may leave traced state in the modules it ran
     for text in examples:
         views = _transformer_views(copy.deepcopy(model), task, text)
@@ -480,7 +493,7 @@ def transformer_explorer(
     static = bool(os.environ.get(STATIC_PAGE_ENV))
     if static:
         export_transformer(model, task, name, [text, *examples])
-    cpu = copy.deepcopy(model).cpu().eval()
+    cpu = _cpu_copy(model)
     first = _transformer_frames(cpu, task, text)
     L, h = first["frames"][0].shape[:2]
     kinds = ["cross-attention", "decoder self-attention"]

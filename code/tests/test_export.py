@@ -89,6 +89,11 @@ def test_exported_translator_decodes_like_pytorch(
 ) -> None:
     monkeypatch.setenv(MODEL_DIR_ENV, str(tmp_path))
     model = date_model(task)
+    src, src_len = task.encode_sources(EXAMPLES[:2])
+    model(
+        src, src_len, torch.full((2, 3), BOS)
+    )  # leaves attention weights with an autograd graph
+    assert model.decoder.attention_weights.grad_fn is not None
     folder = export_translator(model, task, "dates", EXAMPLES)
     assert folder == tmp_path / "dates"
     meta = json.loads((folder / "meta.json").read_text())
