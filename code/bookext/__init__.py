@@ -98,7 +98,10 @@ def _copy_scripts(app: Sphinx) -> None:
     (target / EXPLORER).write_text(_bundle(), encoding="utf-8")
     from attnbook.export import model_dir
 
-    exported = model_dir(app.srcdir)  # written by the chapters when they executed
+    try:
+        exported = model_dir(app.srcdir)  # written by the chapters when they executed
+    except FileNotFoundError:  # not a book (no _config.yml): no chapter exported anything
+        return
     if exported.is_dir():
         shutil.copytree(exported, target / MODELS, dirs_exist_ok=True)
 
