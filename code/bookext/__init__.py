@@ -98,9 +98,10 @@ def _copy_scripts(app: Sphinx) -> None:
     (target / EXPLORER).write_text(_bundle(), encoding="utf-8")
     from attnbook.export import model_dir
 
+    # written by the chapters when they executed; none without _config.yml (not a book)
     try:
-        exported = model_dir(app.srcdir)  # written by the chapters when they executed
-    except FileNotFoundError:  # not a book (no _config.yml): no chapter exported anything
+        exported = model_dir(app.srcdir)
+    except FileNotFoundError:
         return
     if exported.is_dir():
         shutil.copytree(exported, target / MODELS, dirs_exist_ok=True)
