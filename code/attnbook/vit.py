@@ -264,7 +264,7 @@ class VisionTransformer(nn.Module):
         X = self.patch_embedding(x)  # (B, N, d)
         if self.cls_token is not None:
             X = torch.cat(
-                [self.cls_token.expand(X.shape[0], -1, -1), X], dim=1
+                [self.cls_token.expand(X.shape[0], *self.cls_token.shape[1:]), X], dim=1
             )  # (B, 1 + N, d)
         if self.pos_embedding is not None:
             X = X + self.pos_embedding  # (1, T, d) broadcasts over the batch

@@ -103,6 +103,8 @@ from playwright.sync_api import sync_playwright
 sys.path.insert(
     0, str(pathlib.Path(__file__).resolve().parents[1])
 )  # code/: the book-build helpers
+import browser_models
+
 from bookext.browser import OfflinePage, launch_chromium, serve, site_pages
 from bookext.notebooks import chapters, execute
 
@@ -662,6 +664,8 @@ def main() -> None:
     measured |= transfer_weights(root, site)
     measured |= explorer_latency(site)
     measured |= explorer_ready(site)
+    log("models in the browser ...")
+    measured |= browser_models.measure(site)  # benchmarks/browser_models.py
     log("attention kernel timings ...")
     measured |= attention_metrics()
     metrics = merge(measured, recorded_metrics(metrics_file))

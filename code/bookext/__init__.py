@@ -22,6 +22,10 @@ too. This extension copies local files into ``_static/attnbook/``:
   Python package (so its version always matches the kernel's), and
   ``attnbook-widgets.js`` (``static/``), which tells RequireJS where ``anywidget``
   and html-manager's fonts live;
+* ``onnxruntime-web`` (vendored, MIT) and ``models/``: the models the chapters exported
+  while they executed (``attnbook.export``, into ``_build/browser_models/``, which the
+  execution cache does not replace); a page whose input box needs a missing model fails
+  the build. The browser fetches both only when a reader first uses an input box;
 * MathJax 3.2.2 (Apache-2.0) as ``mathjax/tex-chtml.js``: HTML+CSS output with
   web fonts (loaded per font used) instead of SVG paths in the script, and the
   TeX extensions it autoloads on first use (``\\boldsymbol`` etc.) next to it.
@@ -65,6 +69,8 @@ MATHJAX = "mathjax/tex-chtml.js"
 #: The explorer's front-end, served once for the whole site, and the id anywidget gives its models.
 EXPLORER = "explorer.js"
 EXPLORER_ID = "attnbook.viz.explorer.HeatmapExplorer"
+#: The chapters' exported models (attnbook.export), served next to onnxruntime-web/ (vendored).
+MODELS = "models"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 #: The theme's icon fonts cut to the glyphs the site uses, written after the build (``icons.py``).
 ICONS = "icons.css"
@@ -139,6 +145,37 @@ def _copy_scripts(app: Sphinx) -> None:
     from attnbook.viz.explorer import _bundle
 
     (target / EXPLORER).write_text(_bundle(), encoding="utf-8")
+    from attnbook.export import model_dir
+
+    # written by the chapters when they executed; none without _config.yml (not a book)
+    try:
+        exported = model_dir(app.srcdir)
+    except FileNotFoundError:
+        return
+    if exported.is_dir():
+        shutil.copytree(exported, target / MODELS, dirs_exist_ok=True)
+
+
+def _check_models(state: dict[str, Any], pagename: str, outdir: str) -> None:
+    """Fail the build if an explorer's input box needs an exported model the site lacks."""
+    for model in state.get("state", {}).values():
+        name = model.get("state", {}).get("input", {}).get("model")
+        if not name:
+            continue
+        meta = (
+            pathlib.Path(outdir)
+            / "_static"
+            / STATIC_DIR
+            / MODELS
+            / name
+            / "meta.json"
+        )
+        if not meta.is_file():
+            raise FileNotFoundError(
+                f"{pagename}: its input box runs the exported model {name!r}, but {meta} is "
+                "missing: the chapter's export (attnbook.export) wrote nowhere the build reads "
+                "(_build/browser_models/); re-execute the chapter (clear its cache entry)"
+            )
 
 
 def needs_full_manager(state: dict[str, Any], body: str) -> bool:
@@ -174,6 +211,7 @@ def _light_widget_pages(
     if state_script is None:
         return
     state = json.loads(state_script.attributes["body"])
+    _check_models(state, pagename, app.outdir)
     if needs_full_manager(state, context.get("body", "")):
         return
     explorer = context["pathto"](f"_static/{STATIC_DIR}/{EXPLORER}", 1)

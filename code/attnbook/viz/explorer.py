@@ -67,6 +67,8 @@ JS_PARTS = (
     "heatmap.js",
     "lineplot.js",
     "sliders.js",
+    "models.js",
+    "input.js",
     "widget.js",
 )
 _IMPORT = re.compile(r'^import \{[^}]*\} from "\./[\w-]+\.js";\n', re.MULTILINE)
@@ -424,6 +426,10 @@ class HeatmapExplorer(anywidget.AnyWidget):
     row = traitlets.Int(0).tag(sync=True)
     plot = traitlets.Dict({}).tag(sync=True)
     plot_values = traitlets.Bytes(b"").tag(sync=True)
+    # input mode (attnbook.export): what the reader types, and what the figure says about it
+    input = traitlets.Dict({}).tag(sync=True)
+    input_value = traitlets.Unicode("").tag(sync=True)
+    input_note = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,

@@ -6,6 +6,7 @@ import { readTheme, watchTheme } from "./theme.js";
 import { Heatmap } from "./heatmap.js";
 import { drawPlot } from "./lineplot.js";
 import { buildSliders, syncSliders } from "./sliders.js";
+import { makeInput } from "./input.js";
 
 // [event, handler] for every synced trait, from its `on_change` role in the contract:
 // "data" re-decodes and rebuilds, "view" follows the sliders, "style" redraws, "none" ignores.
@@ -40,7 +41,8 @@ export function currentView(get) {
 
 export function makeRender(contract) {
   return function render({ model, el }) {
-    const get = (name) => model.get(name);
+    const local = {}; // results of the in-browser model (input mode): they shadow the model's traits
+    const get = (name) => (name in local ? local[name] : model.get(name));
     if (get("contract_version") !== contract.version) {
       el.textContent = `This explorer was saved by attnbook with contract version ${get("contract_version")}; `
         + `this front-end reads version ${contract.version}. Re-run the notebook cell.`;
@@ -69,7 +71,8 @@ export function makeRender(contract) {
     let hover = null; // [row, col] under the pointer
 
     function decode() {
-      const values = decodeFloat16(get("frames"));
+      const frames = get("frames");
+      const values = frames instanceof Float32Array ? frames : decodeFloat16(frames);
       data = { values, extent: extentOf(values), lut: decodeColormap(get("colormap")), series: decodeFloat32(get("plot_values")) };
     }
 
@@ -126,6 +129,7 @@ export function makeRender(contract) {
         });
       }
       readout.textContent = readoutText(v);
+      if (input) input.status.textContent = get("input_note");
       const where = v.sizes.map((_, a) => `${get("axis_names")[a]} ${get("axis_labels")[a][v.position[a]]}`).join(", ");
       heatmap.canvas.setAttribute("aria-label", `${get("title") || "Attention heatmap"}${where ? ` (${where})` : ""}: `
         + `${v.rows} × ${v.cols} cells, ${get("row_title") || "rows"} by ${get("col_title") || "columns"}`);
@@ -181,6 +185,31 @@ export function makeRender(contract) {
     const unwatch = watchTheme(restyle);
     const resize = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(restyle);
     if (resize) resize.observe(el);
+
+    // input mode: a text box (or pad) whose results the same heatmap draws
+    const spec = get("input");
+    const input = spec && spec.kind ? makeInput(spec, {
+      note(text) {
+        local.input_note = text;
+        draw();
+      },
+      apply(traits) {
+        Object.assign(local, traits);
+        actions.data();
+        const v = currentView(get);
+        if (v.row >= v.rows) onSlider(get("axis_names").length, v.rows - 1); // fewer rows now
+      },
+      send(text) {
+        delete local.input_note; // the kernel answers in the trait
+        model.set("input_value", text);
+        model.save_changes();
+      },
+      result(r) {
+        root.attnbookResult = r; // read by the browser tests and benchmarks
+        root.dataset.inferred = String(Number(root.dataset.inferred || 0) + 1);
+      },
+    }) : null;
+    if (input) root.insertBefore(input.element, controls);
 
     const handlers = changeHandlers(contract, actions);
     handlers.forEach(([event, fn]) => model.on(event, fn));
