@@ -592,7 +592,7 @@ def spatial_gate_explorer(
         row_labels=range(H),
         col_labels=cols + [""] + cols,
         row_title="row",
-        col_title="column -- left: image, right: spatial gate (enlarged)",
+        col_title="column — left: image, right: spatial gate (enlarged)",
         mask=mask[:, None],
         title=title,
         vmin=0.0,
