@@ -470,7 +470,7 @@ def se_gate_explorer(
     per_class: int = 10,
     title: str = "SE gates",
 ):
-    """A :class:`~attnbook.viz.HeatmapExplorer` of SE channel gates per block and class.
+    """A :class:`~attnbook.viz.HeatmapExplorer` of SE gates per block and class.
 
     Args:
         gates: one ``(N, C_b)`` tensor of gates per block (``C_b`` may differ).
@@ -496,7 +496,8 @@ def se_gate_explorer(
     ):
         raise ValueError(
             f"labels must be (N,) integers for gates of N = {n} inputs, got "
-            f"{getattr(labels, 'shape', labels)} and {[tuple(g.shape) for g in gates]}"
+            f"{getattr(labels, 'shape', labels)} and "
+            f"{[tuple(g.shape) for g in gates]}"
         )
     _check_int("per_class", per_class)
     classes = labels.unique().tolist()

@@ -540,7 +540,7 @@ def attention_maps(
     y_in: torch.Tensor,
     y_len: torch.Tensor,
 ) -> dict[str, list[torch.Tensor]]:
-    """Every attention weight of one teacher-forced pass, per example, cut to its lengths.
+    """All attention weights of one teacher-forced pass, per example, cut to length.
 
     Runs ``model(src, src_len, y_in)`` once (with the model's own attention, which
     keeps its weights) and returns, for each example ``i``, the weights of all
