@@ -33,6 +33,8 @@ __all__ = [
     "ResidualCNN",
     "SpatialAttention",
     "SqueezeExcitation",
+    "se_gate_explorer",
+    "spatial_gate_explorer",
 ]
 
 #: Builds a layer from no arguments (an activation or gate), e.g. ``nn.ReLU`` or ``nn.Sigmoid``.
@@ -459,3 +461,141 @@ class ResidualCNN(nn.Module):
         return self.head(
             x.mean(dim=(2, 3))
         )  # global average pooling: (B, width) -> (B, num_classes)
+
+
+def se_gate_explorer(
+    gates: Sequence[torch.Tensor],
+    labels: torch.Tensor,
+    *,
+    per_class: int = 10,
+    title: str = "SE gates",
+):
+    """A :class:`~attnbook.viz.HeatmapExplorer` of SE gates per block and class.
+
+    Args:
+        gates: one ``(N, C_b)`` tensor of gates per block (``C_b`` may differ).
+        labels: ``(N,)`` integer classes of the ``N`` inputs.
+        per_class: inputs shown one by one for each class.
+
+    The "rows show" slider picks the mean gate per class (one row per class) or
+    the first ``per_class`` inputs of one class; the "block" slider picks the
+    block. Columns a block does not have are masked.
+    """
+    from attnbook.viz import HeatmapExplorer
+
+    if not gates or any(
+        not isinstance(g, torch.Tensor) or g.dim() != 2 for g in gates
+    ):
+        raise TypeError("gates must be a non-empty list of (N, C) tensors")
+    n = gates[0].shape[0]
+    if (
+        not isinstance(labels, torch.Tensor)
+        or labels.shape != (n,)
+        or labels.is_floating_point()
+        or any(g.shape[0] != n for g in gates)
+    ):
+        raise ValueError(
+            f"labels must be (N,) integers for gates of N = {n} inputs, got "
+            f"{getattr(labels, 'shape', labels)} and "
+            f"{[tuple(g.shape) for g in gates]}"
+        )
+    _check_int("per_class", per_class)
+    classes = labels.unique().tolist()
+    picks = [torch.nonzero(labels == k).flatten()[:per_class] for k in classes]
+    if min(len(p) for p in picks) < per_class:
+        raise ValueError(f"every class needs {per_class} inputs to show")
+    rows = max(len(classes), per_class)
+    widest = max(g.shape[1] for g in gates)
+    frames = torch.zeros(len(gates), 1 + len(classes), rows, widest)
+    for b, g in enumerate(gates):
+        means = torch.stack([g[labels == k].mean(0) for k in classes])
+        frames[b, 0, : len(classes), : g.shape[1]] = means
+        for v, idx in enumerate(picks, start=1):
+            frames[b, v, :per_class, : g.shape[1]] = g[idx]
+    mask = torch.zeros(len(gates), 1 + len(classes), rows, widest, dtype=torch.bool)
+    for b, g in enumerate(gates):
+        mask[b, :, :, g.shape[1] :] = True
+    mask[:, 0, len(classes) :] = True
+    mask[:, 1:, per_class:] = True
+    pad = [""] * rows
+    row_labels = [([f"class {k}" for k in classes] + pad)[:rows]] + [
+        ([f"test #{i}" for i in idx.tolist()] + pad)[:rows] for idx in picks
+    ]
+    views = ["mean per class"] + [f"inputs of class {k}" for k in classes]
+    blocks = [f"{b + 1} ({g.shape[1]} channels)" for b, g in enumerate(gates)]
+    return HeatmapExplorer(
+        frames,
+        axes={"block": blocks, "rows show": views},
+        row_labels=row_labels,
+        col_labels=[f"c{c + 1}" for c in range(widest)],
+        labels_by="rows show",
+        row_title="class / test input",
+        col_title="channel",
+        mask=mask,
+        title=title,
+        vmin=0.0,
+        vmax=1.0,
+        digits=3,
+    )
+
+
+def spatial_gate_explorer(
+    images: torch.Tensor,
+    gates: Sequence[torch.Tensor],
+    inside: torch.Tensor,
+    names: Sequence[str],
+    *,
+    title: str = "Spatial gates",
+):
+    """A :class:`~attnbook.viz.HeatmapExplorer`: each image beside its spatial gates.
+
+    Args:
+        images: ``(E, 1, H, W)`` one-channel images with values in ``[0, 1]``.
+        gates: one ``(E, h_b, w_b)`` spatial gate per block, enlarged to
+            ``H x W`` (nearest neighbour) for the picture.
+        inside: ``(E, H, W)`` boolean, ``True`` on the object; its one-pixel
+            outline is drawn grey (masked) on the image.
+        names: one slider label per image.
+
+    Each frame is the image, a one-column gap and the gate of one block, on one
+    colour scale from 0 to 1; sliders "example" and "block".
+    """
+    from attnbook.viz import HeatmapExplorer
+
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        raise TypeError(
+            f"images must be an (E, 1, H, W) tensor, got {images!r:.60}"
+        )
+    E, _, H, W = images.shape
+    if inside.shape != (E, H, W) or len(names) != E or not gates:
+        raise ValueError(
+            f"expected inside (E, H, W) = {(E, H, W)}, {E} names and at least one "
+            f"gate, got {tuple(inside.shape)}, {len(names)}, {len(gates)}"
+        )
+    big = torch.stack(
+        [nn.functional.interpolate(g[:, None], size=(H, W))[:, 0] for g in gates], 1
+    )  # (E, blocks, H, W)
+    canvas = images[:, :1].expand(-1, len(gates), -1, -1)
+    gap = torch.zeros(E, len(gates), H, 1)
+    frames = torch.cat([canvas, gap, big], dim=-1)  # (E, blocks, H, 2W + 1)
+    box = inside[:, None].float()
+    ring = nn.functional.max_pool2d(box, 3, stride=1, padding=1)[:, 0].bool()
+    mask = torch.zeros(E, H, 2 * W + 1, dtype=torch.bool)
+    mask[:, :, :W] = ring & ~inside  # the object's outline, on the image
+    mask[:, :, W] = True  # the gap between the two panels
+    cols = [str(c) for c in range(W)]
+    return HeatmapExplorer(
+        frames,
+        axes={
+            "example": list(names),
+            "block": [str(b + 1) for b in range(len(gates))],
+        },
+        row_labels=range(H),
+        col_labels=cols + [""] + cols,
+        row_title="row",
+        col_title="column — left: image, right: spatial gate (enlarged)",
+        mask=mask[:, None],
+        title=title,
+        vmin=0.0,
+        vmax=1.0,
+    )

@@ -52,6 +52,7 @@ __all__ = [
     "Transformer",
     "TransformerDecoder",
     "TransformerEncoder",
+    "attention_maps",
     "causal_valid_lens",
 ]
 
@@ -530,3 +531,48 @@ class Transformer(nn.Module):
         """Teacher forcing: ``src (B, S)``, ``src_len (B,)``, ``y_in (B, T)`` ->
         logits ``(B, T, V)``."""
         return self.decoder(y_in, self.encoder(src, src_len), src_len)
+
+
+def attention_maps(
+    model: Transformer,
+    src: torch.Tensor,
+    src_len: torch.Tensor,
+    y_in: torch.Tensor,
+    y_len: torch.Tensor,
+) -> dict[str, list[torch.Tensor]]:
+    """All attention weights of one teacher-forced pass, per example, cut to length.
+
+    Runs ``model(src, src_len, y_in)`` once (with the model's own attention, which
+    keeps its weights) and returns, for each example ``i``, the weights of all
+    layers and heads trimmed to its ``src_len[i]`` source and ``y_len[i]`` target
+    positions -- the frames of a :class:`~attnbook.viz.HeatmapExplorer` with the
+    example slider first.
+
+    Returns:
+        ``{"encoder": [(L, h, S_i, S_i)], "decoder": [(L, h, T_i, T_i)],
+        "cross": [(L, h, T_i, S_i)]}``, one CPU tensor per example.
+    """
+    check_token_ids(src, src_len, what="src")
+    check_token_ids(y_in, y_len, what="y_in")
+    if y_in.shape[0] != src.shape[0]:
+        raise ValueError(
+            f"src and y_in must hold the same examples, got batches "
+            f"{src.shape[0]} and {y_in.shape[0]}"
+        )
+    B = src.shape[0]
+    with torch.no_grad():
+        model(src, src_len, y_in)
+
+    def stacked(layers: list[MultiHeadAttention]) -> torch.Tensor:
+        return torch.stack([m.attention_weights for m in layers], 1).cpu()
+
+    enc = stacked([b.attention for b in model.encoder.blocks])  # (B, L, h, S, S)
+    dec = [b.self_attention for b in model.decoder.blocks]
+    self_w = stacked(dec)  # (B, L, h, T, T)
+    cross = stacked([b.cross_attention for b in model.decoder.blocks])
+    S, T = src_len.tolist(), y_len.tolist()
+    return {
+        "encoder": [enc[i, ..., : S[i], : S[i]] for i in range(B)],
+        "decoder": [self_w[i, ..., : T[i], : T[i]] for i in range(B)],
+        "cross": [cross[i, ..., : T[i], : S[i]] for i in range(B)],
+    }

@@ -20,6 +20,8 @@ from attnbook.channel_spatial import (
     ChannelAttention,
     SpatialAttention,
     SqueezeExcitation,
+    se_gate_explorer,
+    spatial_gate_explorer,
 )
 
 torch.set_default_dtype(torch.float32)
@@ -393,3 +395,41 @@ def test_cbam_equals_timm_cbam_module() -> None:
     ref.spatial.conv.bn.load_state_dict(ours.spatial.norm.state_dict())
     x = torch.randn(3, 16, 7, 9)
     torch.testing.assert_close(ours(x), ref(x), atol=1e-5, rtol=1e-5)
+
+
+def test_se_gate_explorer_shows_class_means_and_masks_missing_channels() -> None:
+    torch.manual_seed(0)
+    labels = torch.arange(3).repeat(4)  # 3 classes, 4 inputs each
+    gates = [torch.rand(12, 2), torch.rand(12, 5)]
+    ex = se_gate_explorer(gates, labels, per_class=2)
+    frames = torch.from_numpy(ex._array).float()  # (block, view, rows, channels)
+    assert tuple(ex.shape) == (2, 4, 3, 5)
+    assert frames[0, :, :, 2:].isnan().all()  # block 1 has two channels
+    torch.testing.assert_close(frames[1, 0, 2], gates[1][labels == 2].mean(0))
+    torch.testing.assert_close(frames[0, 2, :2, :2], gates[0][labels == 1][:2])
+    with pytest.raises(ValueError, match="labels"):
+        se_gate_explorer(gates, labels[:5])
+    with pytest.raises(ValueError, match="needs 5 inputs"):
+        se_gate_explorer(gates, labels, per_class=5)
+
+
+def test_spatial_gate_explorer_puts_the_gate_beside_the_image() -> None:
+    images = torch.rand(2, 1, 8, 8)
+    gates = [torch.rand(2, 4, 4), torch.rand(2, 2, 2)]
+    inside = torch.zeros(2, 8, 8, dtype=torch.bool)
+    inside[:, 2:5, 2:5] = True
+    ex = spatial_gate_explorer(images, gates, inside, ["a", "b"])
+    frames = torch.from_numpy(
+        ex._array
+    ).float()  # (example, block, 8, 17), NaN: masked
+    assert tuple(ex.shape) == (2, 2, 8, 17)
+    torch.testing.assert_close(
+        frames[1, 0, 0, :8], images[1, 0, 0]
+    )  # above the outline
+    assert frames[1, 0, 1, 1].isnan() and frames[1, 0, 3, 3] == images[1, 0, 3, 3]
+    assert frames[:, :, :, 8].isnan().all()  # the gap
+    torch.testing.assert_close(
+        frames[0, 1, 0, 9:], gates[1][0, 0].repeat_interleave(4)
+    )
+    with pytest.raises(ValueError, match="names"):
+        spatial_gate_explorer(images, gates, inside, ["a"])

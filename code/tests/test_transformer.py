@@ -14,6 +14,7 @@ from attnbook.transformer import (
     DecoderBlock,
     EncoderBlock,
     Transformer,
+    attention_maps,
     causal_valid_lens,
 )
 
@@ -339,3 +340,31 @@ def test_cached_decoding_keeps_its_weights_under_fused_attention() -> None:
         decoded = greedy_decode(m, src, src_len, max_len=6)
     assert decoded.tokens.tolist() == expected.tokens.tolist()
     torch.testing.assert_close(decoded.attention, expected.attention)
+
+
+def test_attention_maps_are_trimmed_rows_of_one_forward_pass() -> None:
+    set_seed(0)
+    model = Transformer.build(9, 11, 16, 32, 4, 2, 0.0).eval()
+    src = torch.tensor([[4, 5, 6, 0], [7, 8, 0, 0]])
+    src_len, y_len = torch.tensor([3, 2]), torch.tensor([4, 2])
+    y_in = torch.tensor([[BOS, 5, 6, 7, 8], [BOS, 9, 0, 0, 0]])
+    maps = attention_maps(model, src, src_len, y_in, y_len)
+    assert [m.shape for m in maps["encoder"]] == [(2, 4, 3, 3), (2, 4, 2, 2)]
+    assert [m.shape for m in maps["decoder"]] == [(2, 4, 4, 4), (2, 4, 2, 2)]
+    assert [m.shape for m in maps["cross"]] == [(2, 4, 4, 3), (2, 4, 2, 2)]
+    # the values are those the model stored: causal rows sum to one over the past
+    full = model.decoder.blocks[1].self_attention.attention_weights[1]
+    torch.testing.assert_close(maps["decoder"][1][1], full[:, :2, :2])
+    assert torch.allclose(maps["cross"][0].sum(-1), torch.ones(2, 4, 4))
+    assert (maps["decoder"][0][..., 0, 1:] == 0).all()
+
+
+def test_attention_maps_rejects_mismatched_lengths() -> None:
+    model = Transformer.build(9, 11, 16, 32, 4, 1, 0.0)
+    src, y_in = torch.tensor([[4, 5]]), torch.tensor([[BOS, 5]])
+    with pytest.raises(ValueError, match="y_in"):
+        attention_maps(model, src, torch.tensor([2]), y_in, torch.tensor([3]))
+    with pytest.raises(ValueError, match="same examples"):
+        attention_maps(
+            model, src, torch.tensor([2]), y_in.repeat(2, 1), torch.tensor([2, 2])
+        )
