@@ -28,9 +28,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Decoded",
-    "alignment_explorer",
     "Memory",
     "Translation",
+    "alignment_explorer",
     "beam_search",
     "decoder_inputs",
     "greedy_decode",
@@ -339,16 +339,24 @@ def alignment_explorer(
     without attention; each text as :func:`translate` accepts it.
     """
     if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
-        raise ValueError(f"texts must be a non-empty list of strings, got {texts!r}")
+        raise ValueError(
+            f"texts must be a non-empty list of strings, got {texts!r}"
+        )
     results = [translate(model, task, text) for text in texts]
     if results[0].attention is None:
-        raise ValueError("the model has no attention weights to show (attention=None)")
+        raise ValueError(
+            "the model has no attention weights to show (attention=None)"
+        )
     from attnbook.viz import HeatmapExplorer  # the widget: only when one is drawn
 
-    settings = dict(
-        row_title="output token", col_title="input token", row_slider="output",
-        vmin=0.0, vmax=1.0, title="Attention weights of the decoder",
-    )
+    settings = {
+        "row_title": "output token",
+        "col_title": "input token",
+        "row_slider": "output",
+        "vmin": 0.0,
+        "vmax": 1.0,
+        "title": "Attention weights of the decoder",
+    }
     return HeatmapExplorer(
         [r.attention.numpy() for r in results],
         axes={"example": list(texts)},

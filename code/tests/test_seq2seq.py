@@ -457,7 +457,9 @@ def test_xavier_init_is_the_default_and_torch_init_is_kept_on_request() -> None:
         Seq2SeqEncoder(V_SRC, E, H, init="normal")  # type: ignore[arg-type]
 
 
-def test_alignment_explorer_draws_each_translation_at_its_own_size(date_model) -> None:
+def test_alignment_explorer_draws_each_translation_at_its_own_size(
+    date_model,
+) -> None:
     m, task = date_model
     texts = ["March 7, 2023", "6/24/98"]
     explorer = alignment_explorer(m, task, texts, row_title="output character")
