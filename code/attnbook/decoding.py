@@ -30,6 +30,7 @@ __all__ = [
     "Decoded",
     "Memory",
     "Translation",
+    "alignment_explorer",
     "beam_search",
     "decoder_inputs",
     "greedy_decode",
@@ -323,4 +324,43 @@ def translate(
         unknown=list(dict.fromkeys(t for t in tokens if t not in task.src_vocab)),
         attention=attention,
         source_tokens=tokens,
+    )
+
+
+def alignment_explorer(
+    model: Seq2Seq, task: TranslationTask, texts: Sequence[str], **options
+):
+    """A :class:`~attnbook.viz.HeatmapExplorer` of the attention of ``model`` translating each of ``texts``.
+
+    One example per text (the ``example`` slider), drawn at its own size: one row
+    per output token, ``<eos>`` included, one column per source token, no padding.
+    The ``output`` slider outlines one decoder step. ``options`` go to the
+    explorer (e.g. ``row_title``). ``ValueError`` for an empty list or a model
+    without attention; each text as :func:`translate` accepts it.
+    """
+    if isinstance(texts, str) or not isinstance(texts, Sequence) or not texts:
+        raise ValueError(
+            f"texts must be a non-empty list of strings, got {texts!r}"
+        )
+    results = [translate(model, task, text) for text in texts]
+    if results[0].attention is None:
+        raise ValueError(
+            "the model has no attention weights to show (attention=None)"
+        )
+    from attnbook.viz import HeatmapExplorer  # the widget: only when one is drawn
+
+    settings = {
+        "row_title": "output token",
+        "col_title": "input token",
+        "row_slider": "output",
+        "vmin": 0.0,
+        "vmax": 1.0,
+        "title": "Attention weights of the decoder",
+    }
+    return HeatmapExplorer(
+        [r.attention.numpy() for r in results],
+        axes={"example": list(texts)},
+        row_labels=[r.output_tokens for r in results],
+        col_labels=[r.source_tokens for r in results],
+        **(settings | options),
     )

@@ -226,6 +226,8 @@ def train(
 
         plot = LivePlot(name, valid_name, epochs * n_batches, n_batches)
     redraw_every = max(1, epochs * n_batches // 4)
+    # a static page shows only the finished plot: draw it once, after the last epoch
+    final_only = bool(os.environ.get(STATIC_PAGE_ENV))
     with progress_bar(epochs * n_batches, name, live, unit="batch") as bar:
         for _ in range(epochs):
             model.train()
@@ -257,6 +259,7 @@ def train(
                 bar.update(1)
                 if (
                     plot is not None
+                    and not final_only
                     and bar.n % redraw_every == 0
                     and bar.n % n_batches != 0
                 ):
@@ -273,7 +276,9 @@ def train(
                 model.train()
                 postfix["valid"] = f"{history.valid[-1]:.3f}"
             bar.set_postfix(postfix)
-            if plot is not None:
+            if plot is not None and not (
+                final_only and len(history.epoch_loss) < epochs
+            ):
                 plot.update(history)
     model.eval()
     history.seconds = time.perf_counter() - start

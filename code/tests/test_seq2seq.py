@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -9,6 +10,7 @@ from torch import nn
 from attnbook import AdditiveAttention, DotProductAttention
 from attnbook.data import BOS, EOS, PAD, UNK, make_dates
 from attnbook.decoding import (
+    alignment_explorer,
     beam_search,
     decoder_inputs,
     greedy_decode,
@@ -124,6 +126,24 @@ def test_without_attention_the_context_is_the_final_encoder_state() -> None:
         tgt[:, 0], state, type(memory)(changed, memory.src_len, memory.final)
     )[0]
     torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_teacher_forcing_without_attention_equals_the_step_loop(cell: str) -> None:
+    torch.manual_seed(0)
+    m = Seq2Seq(
+        Seq2SeqEncoder(V_SRC, E, H, cell=cell),
+        Seq2SeqDecoder(V_TGT, E, H, attention=None, cell=cell),
+    )
+    src, src_len, tgt = batch()
+    memory, state = m.encode(src, src_len)
+    y_in = decoder_inputs(tgt)
+    steps = []
+    for t in range(y_in.shape[1]):  # one step at a time, as decoding runs
+        logits, state, _ = m.decoder.step(y_in[:, t], state, memory)
+        steps.append(logits)
+    torch.testing.assert_close(m(src, src_len, y_in), torch.stack(steps, dim=1))
+    assert m.decoder.attention_weights is None
 
 
 def forced(m: Seq2Seq, token: int) -> Seq2Seq:
@@ -435,3 +455,32 @@ def test_xavier_init_is_the_default_and_torch_init_is_kept_on_request() -> None:
         ), name
     with pytest.raises(ValueError, match="init"):
         Seq2SeqEncoder(V_SRC, E, H, init="normal")  # type: ignore[arg-type]
+
+
+def test_alignment_explorer_draws_each_translation_at_its_own_size(
+    date_model,
+) -> None:
+    m, task = date_model
+    texts = ["March 7, 2023", "6/24/98"]
+    explorer = alignment_explorer(m, task, texts, row_title="output character")
+    for text in texts:
+        explorer.select(example=text)
+        result = translate(m, task, text)
+        np.testing.assert_allclose(
+            explorer.frame, result.attention.numpy(), rtol=0, atol=1e-3
+        )  # the explorer keeps float16
+    assert explorer.row_title == "output character"
+
+
+def test_alignment_explorer_bad_input(date_model) -> None:
+    m, task = date_model
+    with pytest.raises(ValueError, match="non-empty list"):
+        alignment_explorer(m, task, [])
+    with pytest.raises(ValueError, match="non-empty list"):
+        alignment_explorer(m, task, "March 7, 2023")
+    fixed = Seq2Seq(
+        Seq2SeqEncoder(len(task.src_vocab), 8, 16),
+        Seq2SeqDecoder(len(task.tgt_vocab), 8, 16, attention=None),
+    )
+    with pytest.raises(ValueError, match="no attention"):
+        alignment_explorer(fixed, task, ["March 7, 2023"])
