@@ -65,15 +65,12 @@ def _valid_mask(
     between the batch and the queries (heads). ``valid_lens`` is checked by the
     caller.
     """
-    lens = (
-        valid_lens[:, None] if valid_lens.dim() == 1 else valid_lens
-    )  # (B, n_q or 1)
-    keep = (
-        torch.arange(shape[-1], device=valid_lens.device) < lens[..., None]
-    )  # (B, n_q or 1, n_k)
-    return keep.reshape(
-        shape[0], *([1] * (len(shape) - 3)), *keep.shape[1:]
-    )  # broadcast over heads
+    # (B, n_q or 1)
+    lens = valid_lens[:, None] if valid_lens.dim() == 1 else valid_lens
+    # (B, n_q or 1, n_k)
+    keep = torch.arange(shape[-1], device=valid_lens.device) < lens[..., None]
+    # broadcast over heads
+    return keep.reshape(shape[0], *([1] * (len(shape) - 3)), *keep.shape[1:])
 
 
 def _softmax_filled(
@@ -85,9 +82,8 @@ def _softmax_filled(
     ``keep=None``: the masked scores are already ``-inf``. Only rows without a
     finite score need the extra rule (their softmax is NaN), so only they are fixed.
     """
-    filled = (
-        scores if keep is None else torch.where(keep, scores, float("-inf"))
-    )  # (..., n_q, n_k)
+    # (..., n_q, n_k)
+    filled = scores if keep is None else torch.where(keep, scores, float("-inf"))
     weights = filled.softmax(dim=-1)  # masked keys: exactly 0
     nan_rows = weights[
         ..., 0
@@ -217,13 +213,11 @@ class DotProductAttention(nn.Module):
         check_qkv(queries, keys, values, same_size=True)
         d = queries.shape[-1]
         scale = 1.0 / math.sqrt(d) if self.scale is None else self.scale
-        scores = (
-            torch.bmm(queries, keys.transpose(1, 2)) * scale
-        )  # (B, n_q, d) @ (B, d, n_k) -> (B, n_q, n_k)
+        # (B, n_q, d) @ (B, d, n_k) -> (B, n_q, n_k)
+        scores = torch.bmm(queries, keys.transpose(1, 2)) * scale
         self.attention_weights = masked_softmax(scores, valid_lens)
-        return torch.bmm(
-            self.dropout(self.attention_weights), values
-        )  # (B, n_q, n_k) @ (B, n_k, d_v)
+        # (B, n_q, n_k) @ (B, n_k, d_v)
+        return torch.bmm(self.dropout(self.attention_weights), values)
 
 
 class AdditiveAttention(nn.Module):
@@ -260,18 +254,38 @@ class AdditiveAttention(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.attention_weights: torch.Tensor | None = None
 
-    def score(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
-        """``(B, n_q, d_q), (B, n_k, d_k) -> (B, n_q, n_k)``."""
+    def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
+        """``W_k k`` for every key, ``(B, n_k, d_k) -> (B, n_k, d_a)``: it does not
+        depend on the query, so a decoder can compute it once per input and pass it
+        to every step as ``projected_keys`` (Bahdanau et al., 2015, appendix A)."""
+        check_qkv(keys, keys, sizes=(_in(self.W_k), _in(self.W_k)))
+        return self.W_k(keys)
+
+    def score(
+        self,
+        queries: torch.Tensor,
+        keys: torch.Tensor,
+        projected_keys: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """``(B, n_q, d_q), (B, n_k, d_k) -> (B, n_q, n_k)``; ``projected_keys``:
+        :meth:`project_keys` of these ``keys``, if already computed."""
         check_qkv(
             queries,
             keys,
             sizes=(_in(self.W_q), _in(self.W_k)),
             dtype=self.w_v.weight.dtype,
         )
-        q, k = self.W_q(queries), self.W_k(keys)  # (B, n_q, h), (B, n_k, h)
-        features = torch.tanh(
-            q.unsqueeze(2) + k.unsqueeze(1)
-        )  # (B, n_q, 1, h) + (B, 1, n_k, h) -> (B, n_q, n_k, h)
+        B, n_k = keys.shape[:2]
+        if projected_keys is None:
+            projected_keys = self.W_k(keys)  # (B, n_k, d_a)
+        elif projected_keys.shape != (B, n_k, self.W_k.out_features):
+            raise ValueError(
+                "projected_keys must be project_keys(keys), shape "
+                f"{(B, n_k, self.W_k.out_features)}, got {tuple(projected_keys.shape)}"
+            )
+        q, k = self.W_q(queries), projected_keys  # (B, n_q, d_a), (B, n_k, d_a)
+        # (B, n_q, 1, d_a) + (B, 1, n_k, d_a) -> (B, n_q, n_k, d_a)
+        features = torch.tanh(q.unsqueeze(2) + k.unsqueeze(1))
         return self.w_v(features).squeeze(-1)  # (B, n_q, n_k, 1) -> (B, n_q, n_k)
 
     def forward(
@@ -280,13 +294,15 @@ class AdditiveAttention(nn.Module):
         keys: torch.Tensor,
         values: torch.Tensor,
         valid_lens: torch.Tensor | None = None,
+        projected_keys: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        scores = self.score(queries, keys)  # checks queries and keys
+        scores = self.score(
+            queries, keys, projected_keys
+        )  # checks queries and keys
         check_pairs(keys, values)
         self.attention_weights = masked_softmax(scores, valid_lens)
-        return torch.bmm(
-            self.dropout(self.attention_weights), values
-        )  # (B, n_q, n_k) @ (B, n_k, d_v)
+        # (B, n_q, n_k) @ (B, n_k, d_v)
+        return torch.bmm(self.dropout(self.attention_weights), values)
 
 
 class BilinearScore(nn.Module):
@@ -303,9 +319,8 @@ class BilinearScore(nn.Module):
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
         check_qkv(queries, keys, sizes=tuple(self.W.shape), dtype=self.W.dtype)
-        return (
-            queries @ self.W @ keys.transpose(1, 2)
-        )  # (B, n_q, d_q) @ (d_q, d_k) @ (B, d_k, n_k)
+        # (B, n_q, d_q) @ (d_q, d_k) @ (B, d_k, n_k)
+        return queries @ self.W @ keys.transpose(1, 2)
 
 
 class ConcatScore(nn.Module):
@@ -468,17 +483,15 @@ class MultiHeadAttention(nn.Module):
         """``(B, n, h * d_h) -> (B, h, n, d_h)``: one slice of the features per
         head."""
         B, n, _ = X.shape
-        return X.reshape(B, n, self.num_heads, self.head_size).transpose(
-            1, 2
-        )  # (B, n, h, d_h) -> (B, h, n, d_h)
+        # (B, n, h, d_h) -> (B, h, n, d_h)
+        return X.reshape(B, n, self.num_heads, self.head_size).transpose(1, 2)
 
     def merge_heads(self, X: torch.Tensor) -> torch.Tensor:
         """``(B, h, n, d_h) -> (B, n, h * d_h)``: the heads' outputs side by side
         (the concatenation)."""
         B, h, n, d_h = X.shape
-        return X.transpose(1, 2).reshape(
-            B, n, h * d_h
-        )  # (B, n, h, d_h) -> (B, n, h * d_h)
+        # (B, n, h, d_h) -> (B, n, h * d_h)
+        return X.transpose(1, 2).reshape(B, n, h * d_h)
 
     def forward(
         self,
@@ -492,9 +505,8 @@ class MultiHeadAttention(nn.Module):
         q = self.split_heads(self.W_q(queries))  # (B, h, n_q, d_h)
         k = self.split_heads(self.W_k(keys))  # (B, h, n_k, d_h)
         v = self.split_heads(self.W_v(values))  # (B, h, n_k, d_h)
-        return self.W_o(
-            self.merge_heads(self.attend(q, k, v, valid_lens))
-        )  # (B, n_q, h * d_h) -> (B, n_q, d)
+        # (B, n_q, h * d_h) -> (B, n_q, d)
+        return self.W_o(self.merge_heads(self.attend(q, k, v, valid_lens)))
 
     def attend(
         self,
@@ -539,21 +551,17 @@ class MultiHeadAttention(nn.Module):
                 .expand(B, h, m, n_k)
                 .reshape(B * h, m, n_k)
             )
-        q2 = (q / math.sqrt(d_h)).reshape(
-            B * h, n_q, d_h
-        )  # scale the queries, not the larger scores
-        kT = k.transpose(-2, -1).reshape(
-            B * h, d_h, n_k
-        )  # the B * h heads as one batch
+        # scale the queries, not the larger scores
+        q2 = (q / math.sqrt(d_h)).reshape(B * h, n_q, d_h)
+        # the B * h heads as one batch
+        kT = k.transpose(-2, -1).reshape(B * h, d_h, n_k)
         scores = torch.baddbmm(bias, q2, kT, beta=float(keep is not None)).view(
             B, h, n_q, n_k
         )  # bias + Q K^T
-        self.attention_weights = _softmax(
-            scores, None
-        )  # masked keys are -inf already
-        return (
-            F.dropout(self.attention_weights, p) @ v
-        )  # (B, h, n_q, n_k) @ (B, h, n_k, d_h)
+        # masked keys are -inf already
+        self.attention_weights = _softmax(scores, None)
+        # (B, h, n_q, n_k) @ (B, h, n_k, d_h)
+        return F.dropout(self.attention_weights, p) @ v
 
 
 def _torch_state(layer: nn.Module, to_book: bool) -> dict[str, torch.Tensor]:

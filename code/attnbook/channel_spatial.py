@@ -145,9 +145,8 @@ class SqueezeExcitation(nn.Module):
         z = x.mean(dim=(2, 3))  # squeeze: (B, C, H, W) -> (B, C)
         s = self.gate(self.mlp(z))  # excitation: (B, C), each in (0, 1)
         self.attention_weights = s
-        return (
-            x * s[:, :, None, None]
-        )  # rescale every channel: (B, C, 1, 1) broadcasts over H, W
+        # rescale every channel: (B, C, 1, 1) broadcasts over H, W
+        return x * s[:, :, None, None]
 
 
 class ChannelAttention(SqueezeExcitation):
@@ -188,9 +187,8 @@ class ChannelAttention(SqueezeExcitation):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _check_feature_map(x, self.channels, "ChannelAttention", self)
         avg = x.mean(dim=(2, 3))  # (B, C)
-        mx = (
-            x.flatten(2).max(dim=-1).values
-        )  # (B, C); max() backpropagates faster than amax()
+        # (B, C); max() backpropagates faster than amax()
+        mx = x.flatten(2).max(dim=-1).values
         m = self.gate(self.mlp(avg) + self.mlp(mx))  # (B, C)
         self.attention_weights = m
         return x * m[:, :, None, None]
@@ -368,9 +366,8 @@ class AttentionCNN(nn.Module):
             x = block(x)  # (B, width_i, H / 2^(i+1), W / 2^(i+1))
             if len(self.attention):
                 x = self.attention[i](x)  # same shape
-        return self.head(
-            x.mean(dim=(2, 3))
-        )  # global average pooling: (B, width) -> (B, num_classes)
+        # global average pooling: (B, width) -> (B, num_classes)
+        return self.head(x.mean(dim=(2, 3)))
 
 
 class ResidualCNN(nn.Module):
@@ -454,13 +451,11 @@ class ResidualCNN(nn.Module):
         for i, (branch, shortcut) in enumerate(zip(self.branches, self.shortcuts)):
             f = branch(x)
             if len(self.attention):
-                f = self.attention[i](
-                    f
-                )  # the gate re-weights the residual branch only
+                # the gate re-weights the residual branch only
+                f = self.attention[i](f)
             x = torch.relu(shortcut(x) + f)
-        return self.head(
-            x.mean(dim=(2, 3))
-        )  # global average pooling: (B, width) -> (B, num_classes)
+        # global average pooling: (B, width) -> (B, num_classes)
+        return self.head(x.mean(dim=(2, 3)))
 
 
 def se_gate_explorer(

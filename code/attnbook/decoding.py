@@ -57,13 +57,18 @@ class Memory:
     Attributes:
         outputs: encoder states ``(B, S, h)``: the keys and values of attention.
         src_len: ``(B,)`` valid source lengths: attention's mask.
-        final: the encoder's final hidden vector ``(B, 1, h)``: the fixed context without attention
-            (``None`` for a model without one, e.g. the Transformer of chapter 7).
+        final: the encoder's final hidden vector ``(B, 1, d)``: the fixed context
+            without attention (``None`` for a model without one, e.g. the
+            Transformer of chapter 7).
+        keys: the decoder's attention's projection of ``outputs`` (``W_k h_j`` of
+            additive attention), computed once per input instead of at every step
+            (``None``: each step computes what it needs).
     """
 
     outputs: torch.Tensor
     src_len: torch.Tensor
     final: torch.Tensor | None = None
+    keys: torch.Tensor | None = None
 
     def select(self, index: torch.Tensor) -> Memory:
         """The memory of examples ``index`` (e.g. each repeated ``k`` times for beam search)."""
@@ -71,6 +76,7 @@ class Memory:
             self.outputs[index],
             self.src_len[index],
             None if self.final is None else self.final[index],
+            None if self.keys is None else self.keys[index],
         )
 
 
@@ -135,9 +141,8 @@ def greedy_decode(
         y = y.masked_fill(done, PAD)
         tokens.append(y)
         if w is not None:
-            weights.append(
-                w.masked_fill(done[:, None], 0.0)
-            )  # no attention after <eos>
+            # no attention after <eos>
+            weights.append(w.masked_fill(done[:, None], 0.0))
         done = done | (y == EOS)
         if bool(done.all()):
             break
@@ -167,9 +172,8 @@ def beam_search(
     model.eval()
     memory, state = model.encode(src, src_len)
     B, k, device = src.shape[0], beam_size, memory.outputs.device
-    repeat = torch.arange(B, device=device).repeat_interleave(
-        k
-    )  # (B*k,): example of every beam
+    # (B*k,): example of every beam
+    repeat = torch.arange(B, device=device).repeat_interleave(k)
     memory, state = memory.select(repeat), _select(state, repeat)
     scores = torch.full((B, k), float("-inf"), device=device)
     scores[:, 0] = (
@@ -187,10 +191,8 @@ def beam_search(
         logp[..., PAD] = torch.where(finished, 0.0, float("-inf"))
         candidates = (scores[..., None] + logp).view(B, k * V)  # (B, k*V)
         scores, flat = candidates.topk(k, dim=1)  # (B, k)
-        beam, token = (
-            flat // V,
-            flat % V,
-        )  # which beam each survivor extends, with which token
+        # which beam each survivor extends, with which token
+        beam, token = (flat // V, flat % V)
         seqs = torch.cat(
             [
                 seqs.gather(1, beam[..., None].expand(-1, -1, seqs.shape[2])),
@@ -239,9 +241,8 @@ def predict(
             src[i : i + batch_size].to(device),
             src_len[i : i + batch_size].to(device),
         )
-        s = s[
-            :, : int(n.max())
-        ]  # drop columns that are padding in every row of this batch
+        # drop columns that are padding in every row of this batch
+        s = s[:, : int(n.max())]
         if beam_size == 1:
             decoded = greedy_decode(model, s, n, max_len)
         else:

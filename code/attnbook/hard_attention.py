@@ -55,18 +55,16 @@ def item_scores(
         raise ValueError(
             f"expected one query per example, queries of shape (B, d); got {tuple(queries.shape)}"
         )
-    return scorer(queries.unsqueeze(1), keys).squeeze(
-        1
-    )  # (B, 1, d) x (B, n, d) -> (B, 1, n) -> (B, n)
+    # (B, 1, d) x (B, n, d) -> (B, 1, n) -> (B, n)
+    return scorer(queries.unsqueeze(1), keys).squeeze(1)
 
 
 def soft_attention(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """Expectation of the values under ``softmax(scores)``:
     ``(B, n), (B, n, d_v) -> (B, d_v)``."""
     alpha = scores.softmax(dim=-1)  # (B, n)
-    return torch.bmm(alpha.unsqueeze(1), values).squeeze(
-        1
-    )  # (B, 1, n) @ (B, n, d_v) -> (B, d_v)
+    # (B, 1, n) @ (B, n, d_v) -> (B, d_v)
+    return torch.bmm(alpha.unsqueeze(1), values).squeeze(1)
 
 
 def hard_attention(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -125,9 +123,8 @@ def gradient_samples(
         elif method == "reinforce":
             objective = reinforce_surrogate(scores, v, wanted, baseline)[0].sum()
         elif method == "expected":
-            per_item = _squared_error(
-                v, wanted.unsqueeze(1)
-            )  # (1, n): loss if item i were chosen
+            # (1, n): loss if item i were chosen
+            per_item = _squared_error(v, wanted.unsqueeze(1))
             objective = (scores.softmax(-1) * per_item).sum()
         else:
             raise ValueError(
@@ -143,12 +140,10 @@ class TrainingCurve:
     """What :func:`train_selector` records at each evaluation step."""
 
     steps: list[int] = field(default_factory=list)
-    accuracy: list[float] = field(
-        default_factory=list
-    )  # argmax picks the target, held-out batch
-    hard_loss: list[float] = field(
-        default_factory=list
-    )  # squared error of the argmax value, held out
+    # argmax picks the target, held-out batch
+    accuracy: list[float] = field(default_factory=list)
+    # squared error of the argmax value, held out
+    hard_loss: list[float] = field(default_factory=list)
 
 
 def train_selector(

@@ -244,9 +244,8 @@ def nadaraya_watson(
         scores = -0.5 * (distances / bandwidth) ** 2  # log of the Gaussian kernel
         if excluded is not None:
             scores = scores.masked_fill(excluded, float("-inf"))
-        lost = torch.isinf(
-            scores.amax(dim=1)
-        )  # (n_q,): (q - k) / h overflowed for every key
+        # (n_q,): (q - k) / h overflowed for every key
+        lost = torch.isinf(scores.amax(dim=1))
         if bool(lost.any()):
             scores = torch.where(
                 lost[:, None],
@@ -464,9 +463,8 @@ def train_width(
     ) as bar:
         for _ in range(steps):
             loss = ((model(x, x, y, leave_one_out=leave_one_out) - y) ** 2).mean()
-            optimizer_step(
-                optimizer, loss
-            )  # the update of attnbook.train.train, without clipping
+            # the update of attnbook.train.train, without clipping
+            optimizer_step(optimizer, loss)
             losses.append(loss.item())
             bar.update(1)
             bar.set_postfix(

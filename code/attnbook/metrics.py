@@ -60,9 +60,8 @@ def _tokens(seq: object, name: str) -> list:
         ):
             token = int(token)
         if isinstance(token, numbers.Integral) and not isinstance(token, bool):
-            token = int(
-                token
-            )  # numpy ids, 0-d tensors: plain ints, so that equal ids compare equal
+            # numpy ids, 0-d tensors: plain ints, so that equal ids compare equal
+            token = int(token)
         elif not isinstance(token, str):
             raise TypeError(
                 f"{name} tokens must be str or int ids, got {type(token).__name__} {token!r}"[
@@ -138,12 +137,10 @@ def corpus_bleu(
         ref_len += len(ref)
         for n in range(1, max_order + 1):
             p, r = _ngrams(pred, n), _ngrams(ref, n)
-            correct[n - 1] += sum(
-                min(count, r[g]) for g, count in p.items()
-            )  # clipped matches
-            total[n - 1] += max(
-                len(pred) - n + 1, 0
-            )  # 0, not negative, for predictions shorter than n
+            # clipped matches
+            correct[n - 1] += sum(min(count, r[g]) for g, count in p.items())
+            # 0, not negative, for predictions shorter than n
+            total[n - 1] += max(len(pred) - n + 1, 0)
     if pred_len == 0 or not any(correct):
         return 0.0
     brevity = 1.0 if pred_len >= ref_len else math.exp(1 - ref_len / pred_len)

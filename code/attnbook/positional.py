@@ -93,9 +93,8 @@ def relative_rotation(
     check_int("num_hiddens", num_hiddens, even=True)
     angle = delta * _frequencies(num_hiddens, base)  # (d/2,)
     c, s = torch.cos(angle), torch.sin(angle)
-    blocks = torch.stack(
-        [torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2
-    )  # (d/2, 2, 2)
+    # (d/2, 2, 2)
+    blocks = torch.stack([torch.stack([c, s], -1), torch.stack([-s, c], -1)], -2)
     return torch.block_diag(*blocks).to(torch.get_default_dtype())  # (d, d)
 
 
@@ -134,7 +133,6 @@ def apply_rotary(
     cos, sin = angles.cos().to(x), angles.sin().to(x)
     pairs = x.unflatten(-1, (d // 2, 2))  # (..., T, d/2, 2)
     even, odd = pairs[..., 0], pairs[..., 1]  # (..., T, d/2) each
-    rotated = torch.stack(
-        [even * cos - odd * sin, even * sin + odd * cos], dim=-1
-    )  # (..., T, d/2, 2)
+    # (..., T, d/2, 2)
+    rotated = torch.stack([even * cos - odd * sin, even * sin + odd * cos], dim=-1)
     return rotated.flatten(-2)  # (..., T, d)

@@ -165,9 +165,8 @@ class MiniLM(nn.Module):
             )
         encodings = self.tokenizer.encode_batch(list(sentences))
         lens = torch.tensor([len(e.ids) for e in encodings])
-        ids = torch.zeros(
-            len(encodings), int(lens.max()), dtype=torch.long
-        )  # [PAD] has id 0
+        # [PAD] has id 0
+        ids = torch.zeros(len(encodings), int(lens.max()), dtype=torch.long)
         for i, e in enumerate(encodings):
             ids[i, : len(e.ids)] = torch.tensor(e.ids)
         return [e.tokens for e in encodings], ids, lens

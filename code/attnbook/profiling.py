@@ -197,9 +197,8 @@ def mha_speed(
     lens = (
         torch.randint(1, length + 1, (batch,), generator=g) if key_padding else None
     )
-    blocked = (
-        None if lens is None else torch.arange(length) >= lens[:, None]
-    )  # (B, T): torch's True = padding
+    # (B, T): torch's True = padding
+    blocked = None if lens is None else torch.arange(length) >= lens[:, None]
 
     def run_book(keep: bool) -> Callable[[torch.Tensor], torch.Tensor]:
         def f(A: torch.Tensor) -> torch.Tensor:
@@ -219,9 +218,8 @@ def mha_speed(
         )[0]
 
     def run_core(A: torch.Tensor) -> torch.Tensor:
-        mask = (
-            None if blocked is None else ~blocked[:, None, None, :]
-        )  # (B, 1, 1, T): True = attend
+        # (B, 1, 1, T): True = attend
+        mask = None if blocked is None else ~blocked[:, None, None, :]
         if (
             A.requires_grad
         ):  # differentiate through q, k, v as the other rows do through X

@@ -38,7 +38,7 @@ __all__ = ["Seq2Seq", "Seq2SeqDecoder", "Seq2SeqEncoder", "xavier_init"]
 Cell = Literal["gru", "lstm"]
 #: ``"xavier"``: :func:`xavier_init` (the default); ``"torch"``: PyTorch's default initialisation.
 Init = Literal["xavier", "torch"]
-# State: a GRU state is ``(1, B, h)``; an LSTM state is the pair ``(h, c)`` of such tensors.
+# State: a GRU state is ``(1, B, d)``; an LSTM state is the pair ``(h, c)`` of such tensors.
 
 
 def _rnn(cell: Cell, input_size: int, hidden_size: int) -> nn.Module:
@@ -73,17 +73,17 @@ def _init(module: nn.Module, init: Init) -> None:
 
 
 def _hidden(state: State) -> torch.Tensor:
-    """The hidden vector ``s`` of a GRU or LSTM state, ``(B, h)``."""
-    h = state[0] if isinstance(state, tuple) else state  # (1, B, h)
+    """The hidden vector ``s`` of a GRU or LSTM state, ``(B, d)``."""
+    h = state[0] if isinstance(state, tuple) else state  # (1, B, d)
     return h[-1]
 
 
 class Seq2SeqEncoder(nn.Module):
     """Embedding + one recurrent layer over the source tokens.
 
-    ``forward(src (B, S), src_len (B,))`` returns ``outputs (B, S, h)`` -- the
+    ``forward(src (B, S), src_len (B,))`` returns ``outputs (B, S, d)`` -- the
     hidden state after each source token, zero at padded positions -- and the
-    final state (``(1, B, h)``, taken at each sequence's last *real* token).
+    final state (``(1, B, d)``, taken at each sequence's last *real* token).
     Packing the padded batch is what makes the final state ignore the padding.
 
     A batch of one needs no packing: its sequence is cut at its length and run
@@ -118,15 +118,14 @@ class Seq2SeqEncoder(nn.Module):
             if tracing():  # exporting: one unpadded sequence
                 return self.rnn(x)
             n = int(src_len[0])
-            outputs, state = self.rnn(x[:, :n])  # (1, n, h)
-            return nn.functional.pad(outputs, (0, 0, 0, S - n)), state  # (1, S, h)
+            outputs, state = self.rnn(x[:, :n])  # (1, n, d)
+            return nn.functional.pad(outputs, (0, 0, 0, S - n)), state  # (1, S, d)
         packed = pack_padded_sequence(
             x, src_len.cpu(), batch_first=True, enforce_sorted=False
         )
         outputs, state = self.rnn(packed)
-        outputs, _ = pad_packed_sequence(
-            outputs, batch_first=True, total_length=S
-        )  # (B, S, h)
+        # (B, S, d)
+        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=S)
         return outputs, state
 
 
@@ -171,23 +170,22 @@ class Seq2SeqDecoder(nn.Module):
         state, weights ``(B, S)`` or None."""
         x = self.embedding(y_prev).unsqueeze(1)  # (B, 1, e)
         if self.attention is None:
-            context, weights = (
-                memory.final,
-                None,
-            )  # (B, 1, h): the same vector at every step
+            # (B, 1, d): the same vector at every step
+            context, weights = memory.final, None
         else:
-            query = _hidden(state).unsqueeze(
-                1
-            )  # (B, 1, h): s_{t-1}, the previous hidden state
-            context = self.attention(
-                query, memory.outputs, memory.outputs, memory.src_len
-            )  # (B, 1, h)
-            weights = self.attention.attention_weights.squeeze(
-                1
-            )  # (B, 1, S) -> (B, S)
-        out, state = self.rnn(
-            torch.cat([x, context], dim=-1), state
-        )  # input (B, 1, e + h) -> out (B, 1, h)
+            # (B, 1, d): s_{t-1}, the previous hidden state
+            query = _hidden(state).unsqueeze(1)
+            h, lens = memory.outputs, memory.src_len  # keys = values = h_1..h_S
+            if memory.keys is None:
+                context = self.attention(query, h, h, lens)  # (B, 1, d)
+            else:  # additive attention with W_k h_j computed once (Seq2Seq.encode)
+                context = self.attention(
+                    query, h, h, lens, projected_keys=memory.keys
+                )
+            # (B, 1, S) -> (B, S)
+            weights = self.attention.attention_weights.squeeze(1)
+        # input (B, 1, e + d) -> out (B, 1, d)
+        out, state = self.rnn(torch.cat([x, context], dim=-1), state)
         return self.dense(out.squeeze(1)), state, weights  # (B, V)
 
     def forward(
@@ -202,8 +200,8 @@ class Seq2SeqDecoder(nn.Module):
         """
         if self.attention is None:
             x = self.embedding(y_in)  # (B, T, e)
-            context = memory.final.expand(-1, y_in.shape[1], -1)  # (B, T, h)
-            out, _ = self.rnn(torch.cat([x, context], dim=-1), state)  # (B, T, h)
+            context = memory.final.expand(-1, y_in.shape[1], -1)  # (B, T, d)
+            out, _ = self.rnn(torch.cat([x, context], dim=-1), state)  # (B, T, d)
             self.attention_weights = None
             return self.dense(out)  # (B, T, V)
         logits, weights = [], []
@@ -228,8 +226,15 @@ class Seq2Seq(nn.Module):
     ) -> tuple[Memory, State]:
         """Run the encoder; return the decoder's memory and its initial state (the encoder's final state)."""
         outputs, state = self.encoder(src, src_len)
-        final = _hidden(state).unsqueeze(1)  # (B, 1, h)
-        return Memory(outputs, src_len.to(outputs.device), final), state
+        final = _hidden(state).unsqueeze(1)  # (B, 1, d)
+        attention = getattr(self.decoder, "attention", None)
+        # W_k h_j once per input, not once per output step
+        keys = (
+            attention.project_keys(outputs)
+            if hasattr(attention, "project_keys")
+            else None
+        )
+        return Memory(outputs, src_len.to(outputs.device), final, keys), state
 
     def forward(
         self, src: torch.Tensor, src_len: torch.Tensor, y_in: torch.Tensor

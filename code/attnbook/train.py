@@ -220,9 +220,8 @@ def train(
     n_batches = -(-n // batch_size)
     plot = None
     if live and _in_notebook():
-        from attnbook.viz.live import (
-            LivePlot,
-        )  # matplotlib: only when a plot is drawn
+        # matplotlib: only when a plot is drawn
+        from attnbook.viz.live import LivePlot
 
         plot = LivePlot(name, valid_name, epochs * n_batches, n_batches)
     redraw_every = max(1, epochs * n_batches // 4)

@@ -76,9 +76,8 @@ class PositionWiseFFN(nn.Module):
         check_choice("activation", activation, ("relu", "gelu"))
         check_int("ffn_num_hiddens", ffn_num_hiddens)
         self.dense1 = nn.Linear(num_hiddens, ffn_num_hiddens)
-        self.activation = (
-            nn.ReLU() if activation == "relu" else nn.GELU()
-        )  # exact (erf) GELU
+        # exact (erf) GELU
+        self.activation = nn.ReLU() if activation == "relu" else nn.GELU()
         self.dropout = nn.Dropout(dropout)
         self.dense2 = nn.Linear(ffn_num_hiddens, num_hiddens)
 
@@ -278,9 +277,8 @@ class DecoderBlock(nn.Module):
 
         def self_attend(H: torch.Tensor) -> torch.Tensor:
             nonlocal new_cache
-            q, k, v = (
-                a.split_heads(W(H)) for W in (a.W_q, a.W_k, a.W_v)
-            )  # (B, h, m, d_h) each
+            # (B, h, m, d_h) each
+            q, k, v = (a.split_heads(W(H)) for W in (a.W_q, a.W_k, a.W_v))
             new_cache = (
                 torch.cat([cache[0], k], dim=2),
                 torch.cat([cache[1], v], dim=2),
@@ -330,9 +328,8 @@ class _Embed(nn.Module):
         X = self.embedding(ids) * self.scale  # (B, T, d)
         if start == 0:
             return self.pos_encoding(X)
-        P = self.pos_encoding.P[
-            :, start : start + ids.shape[1]
-        ]  # (1, T, d): positions start, start + 1, ...
+        # (1, T, d): positions start, start + 1, ...
+        P = self.pos_encoding.P[:, start : start + ids.shape[1]]
         return self.pos_encoding.dropout(X + P)
 
 

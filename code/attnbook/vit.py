@@ -84,9 +84,8 @@ def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
     x = images.reshape(
         B, C, H // patch_size, patch_size, W // patch_size, patch_size
     )  # (B, C, H/p, p, W/p, p)
-    x = x.permute(
-        0, 2, 4, 1, 3, 5
-    )  # (B, H/p, W/p, C, p, p): patch grid first, patch contents last
+    # (B, H/p, W/p, C, p, p): patch grid first, patch contents last
+    x = x.permute(0, 2, 4, 1, 3, 5)
     return x.reshape(
         B, (H // patch_size) * (W // patch_size), C * patch_size * patch_size
     )  # (B, N, C p p)
@@ -150,9 +149,8 @@ class PatchEmbedding(nn.Module):
             self.proj.weight.dtype,
         )
         W = self.proj.weight.reshape(self.proj.out_channels, -1)  # (d, C p p)
-        return (
-            patchify(x, self.patch_size) @ W.T + self.proj.bias
-        )  # (B, N, C p p) @ (C p p, d) -> (B, N, d)
+        # (B, N, C p p) @ (C p p, d) -> (B, N, d)
+        return patchify(x, self.patch_size) @ W.T + self.proj.bias
 
 
 class VisionTransformer(nn.Module):
@@ -231,9 +229,8 @@ class VisionTransformer(nn.Module):
             else None
         )
         if self.pos_embedding is not None:
-            nn.init.trunc_normal_(
-                self.pos_embedding, std=pos_std
-            )  # as in the paper's code and timm (cut at -2 and 2)
+            # as in the paper's code and timm (cut at -2 and 2)
+            nn.init.trunc_normal_(self.pos_embedding, std=pos_std)
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(
             EncoderBlock(
@@ -264,7 +261,8 @@ class VisionTransformer(nn.Module):
         X = self.patch_embedding(x)  # (B, N, d)
         if self.cls_token is not None:
             X = torch.cat(
-                [self.cls_token.expand(X.shape[0], *self.cls_token.shape[1:]), X], dim=1
+                [self.cls_token.expand(X.shape[0], *self.cls_token.shape[1:]), X],
+                dim=1,
             )  # (B, 1 + N, d)
         if self.pos_embedding is not None:
             X = X + self.pos_embedding  # (1, T, d) broadcasts over the batch
@@ -372,9 +370,8 @@ def attention_rollout(
             1 - residual_weight
         ) * A + residual_weight * eye  # residual = self-attention
         A = A / A.sum(dim=-1, keepdim=True)  # rows sum to 1 again
-        rollout = (
-            A if rollout is None else A @ rollout
-        )  # later layers mix earlier ones
+        # later layers mix earlier ones
+        rollout = A if rollout is None else A @ rollout
     return rollout
 
 

@@ -96,7 +96,7 @@ def _use_local_scripts(app: Sphinx, config: Config) -> None:
     config.mathjax_path = f"{STATIC_DIR}/{MATHJAX}"
 
 
-_FONTAWESOME = re.compile(r'\s*<script[^>]*scripts/fontawesome\.js[^>]*></script>')
+_FONTAWESOME = re.compile(r"\s*<script[^>]*scripts/fontawesome\.js[^>]*></script>")
 
 
 def _without_fontawesome(html: str) -> Markup:
@@ -129,7 +129,9 @@ def _write_icons(app: Sphinx, exception: Exception | None) -> None:
     (site / "_static" / STATIC_DIR).mkdir(parents=True, exist_ok=True)
     missing = write_icon_fonts(site, site / "_static" / STATIC_DIR / ICONS)
     for classes in missing:
-        logger.warning(f"no Font Awesome icon for class=\"{classes}\": it would show nothing")
+        logger.warning(
+            f'no Font Awesome icon for class="{classes}": it would show nothing'
+        )
 
 
 def _copy_scripts(app: Sphinx) -> None:

@@ -983,7 +983,9 @@ def execute(
             if run.notebook is not None:
                 times[run.md.stem] = round(run.seconds, 2)
                 times_file.parent.mkdir(parents=True, exist_ok=True)
-                times_file.write_text(json.dumps(times, indent=1, sort_keys=True), "utf-8")
+                times_file.write_text(
+                    json.dumps(times, indent=1, sort_keys=True), "utf-8"
+                )
                 cache.cache_notebook_bundle(
                     CacheBundleIn(
                         run.notebook,

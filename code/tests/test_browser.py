@@ -85,7 +85,9 @@ def test_page_is_clean_offline(browser: Any, base_url: str, page: str) -> None:
         # Font Awesome's script is gone and its fonts are cut to the site's glyphs (bookext/icons.py);
         # an icon missing from the cut fonts would make the browser fetch the theme's full font.
         full = [u for u in visit.fetched if "fontawesome" in u]
-        assert full == [], f"{page} fetched Font Awesome's full script or fonts: {full}"
+        assert full == [], (
+            f"{page} fetched Font Awesome's full script or fonts: {full}"
+        )
         formulas = visit.page.locator(
             ".math"
         ).count()  # Sphinx's inline and display math
@@ -288,4 +290,6 @@ def test_diagrams_load_and_have_alt_text(
     if not found:
         pytest.skip(f"{page} shows no diagram of chapters/figures/")
     assert [f for f in found if f[1] <= 0] == [], f"{page}: diagrams did not load"
-    assert [f[0] for f in found if not f[2]] == [], f"{page}: diagrams without alt text"
+    assert [f[0] for f in found if not f[2]] == [], (
+        f"{page}: diagrams without alt text"
+    )

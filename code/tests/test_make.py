@@ -136,9 +136,21 @@ def test_readme_says_which_pythons_are_tested_and_how_to_edit_a_chapter() -> Non
 def test_executor_starts_the_longest_chapters_first() -> None:
     from bookext.notebooks import longest_first
 
-    mds = [pathlib.Path(f"chapters/{stem}.md") for stem in ("01_a", "04_b", "07_c", "09_d")]
-    times = {"01_a": 12.0, "04_b": 95.0, "09_d": 60.5}  # 07_c never ran: it may be long
-    assert [md.stem for md in longest_first(mds, times)] == ["07_c", "04_b", "09_d", "01_a"]
+    mds = [
+        pathlib.Path(f"chapters/{stem}.md")
+        for stem in ("01_a", "04_b", "07_c", "09_d")
+    ]
+    times = {
+        "01_a": 12.0,
+        "04_b": 95.0,
+        "09_d": 60.5,
+    }  # 07_c never ran: it may be long
+    assert [md.stem for md in longest_first(mds, times)] == [
+        "07_c",
+        "04_b",
+        "09_d",
+        "01_a",
+    ]
     assert longest_first(mds, {}) == mds  # nothing known: the given order
 
 
@@ -150,7 +162,13 @@ def test_bench_reports_the_machine_and_warns_when_it_is_busy() -> None:
         import run as bench
     finally:
         sys.path.pop(0)
-    quiet = {"cores": 2, "usable_cores": 2, "load1": 0.1, "load5": 0.2, "load15": 0.3}
+    quiet = {
+        "cores": 2,
+        "usable_cores": 2,
+        "load1": 0.1,
+        "load5": 0.2,
+        "load15": 0.3,
+    }
     busy = quiet | {"load1": 5.5}
     assert bench.load_warning(quiet) == ""
     assert "contaminated" in bench.load_warning(busy)

@@ -128,6 +128,35 @@ def test_without_attention_the_context_is_the_final_encoder_state() -> None:
     torch.testing.assert_close(a, b)
 
 
+def test_keys_projected_once_per_input_give_the_same_steps_and_gradients() -> None:
+    m = model().train()
+    src, src_len, tgt = batch()
+    memory, state = m.encode(src, src_len)
+    assert memory.keys is not None  # additive attention: W_k h_j stored once
+    torch.testing.assert_close(
+        memory.keys, m.decoder.attention.W_k(memory.outputs), rtol=0, atol=0
+    )
+    plain = type(memory)(memory.outputs, memory.src_len, memory.final)
+    grads = []
+    for mem in (memory, plain):
+        m.zero_grad()
+        logits, _, weights = m.decoder.step(tgt[:, 0], state, mem)
+        (logits.sum() + weights.sum()).backward(retain_graph=True)
+        grads.append([p.grad.clone() for p in m.parameters() if p.grad is not None])
+        out = (logits, weights)
+        if mem is memory:
+            first = out
+    torch.testing.assert_close(first, out)
+    torch.testing.assert_close(grads[0], grads[1])
+    with pytest.raises(ValueError, match="projected_keys must be project_keys"):
+        m.decoder.attention(
+            torch.randn(3, 1, H),
+            memory.outputs,
+            memory.outputs,
+            projected_keys=memory.keys[:, :2],
+        )
+
+
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_teacher_forcing_without_attention_equals_the_step_loop(cell: str) -> None:
     torch.manual_seed(0)

@@ -369,9 +369,8 @@ def make_date_lists(
     sizes = {"train": n_train, "valid": n_valid, "test": n_test}
     total = n_train + n_valid + n_test
     rng = random.Random(seed)
-    offsets = rng.sample(
-        range(N_DAYS), N_DAYS
-    )  # a seeded permutation of all days, dealt into three pools
+    # a seeded permutation of all days, dealt into three pools
+    offsets = rng.sample(range(N_DAYS), N_DAYS)
     pools, start = {}, 0
     for k, n in sizes.items():
         size = N_DAYS * n // total

@@ -211,9 +211,8 @@ def realise(c: Clause, lang: Language) -> tuple[str, ...]:
     if isinstance(c.subject, str):
         subject_name, subject = c.subject, ()
     else:
-        subject_name = (
-            "they (m)" if c.subject.plural else "he"
-        )  # same agreement as a noun phrase (avoir verbs)
+        # same agreement as a noun phrase (avoir verbs)
+        subject_name = "they (m)" if c.subject.plural else "he"
         subject = _cached(
             ("np", c.subject), lang, lambda pr: _np(pr, c.subject, lang)
         )
@@ -230,9 +229,8 @@ def realise(c: Clause, lang: Language) -> tuple[str, ...]:
         ),
     )
     if subject:
-        verb_group = verb_group[
-            1:
-        ]  # drop the stand-in pronoun (never elided: "il", "ils", "he", "they")
+        # drop the stand-in pronoun (never elided: "il", "ils", "he", "they")
+        verb_group = verb_group[1:]
     words = (
         subject
         + verb_group

@@ -58,12 +58,10 @@ class ClutteredSplit:
         _n, _, h, w = self.images.shape
         rows, cols = torch.arange(h), torch.arange(w)
         top, left, height, width = self.boxes.unbind(-1)  # (N,) each
-        in_rows = (rows >= top[:, None]) & (
-            rows < (top + height)[:, None]
-        )  # (N, H)
-        in_cols = (cols >= left[:, None]) & (
-            cols < (left + width)[:, None]
-        )  # (N, W)
+        # (N, H)
+        in_rows = (rows >= top[:, None]) & (rows < (top + height)[:, None])
+        # (N, W)
+        in_cols = (cols >= left[:, None]) & (cols < (left + width)[:, None])
         return in_rows[:, :, None] & in_cols[:, None, :]
 
 
@@ -88,15 +86,13 @@ def digit_sources(
         ``images (1797, digit_size, digit_size)`` float32 in ``[0, 1]``, ``labels (1797,)``,
         and ``is_train (1797,)`` boolean (a fixed split, independent of any seed).
     """
-    from sklearn.datasets import (
-        load_digits,
-    )  # ships the data; imported here so the package imports fast
+    # ships the data; imported here so the package imports fast
+    from sklearn.datasets import load_digits
 
     check_int("digit_size", digit_size, low=2)
     digits = load_digits()
-    small = (
-        torch.as_tensor(digits.images, dtype=torch.float32) / 16.0
-    )  # (1797, 8, 8), ink in [0, 1]
+    # (1797, 8, 8), ink in [0, 1]
+    small = torch.as_tensor(digits.images, dtype=torch.float32) / 16.0
     images = F.interpolate(
         small[:, None],
         size=(digit_size, digit_size),
@@ -140,9 +136,8 @@ def _render(
     """Draw ``n`` canvases whose digits and fragments all come from the source indices ``pool``."""
     size = images.shape[-1]
     chosen = rng.choice(pool, size=n)
-    corner = rng.integers(
-        0, canvas - size + 1, size=(n, 2)
-    )  # (n, 2) top, left of the digit
+    # (n, 2) top, left of the digit
+    corner = rng.integers(0, canvas - size + 1, size=(n, 2))
     out = np.zeros((n, canvas, canvas), dtype=np.float32)
     if n_clutter:
         # Propose many fragments per canvas, keep the first n_clutter that have ink and stay off the digit.
@@ -150,9 +145,8 @@ def _render(
         other = rng.choice(pool, size=(n, m))
         crop = rng.integers(0, size - fragment + 1, size=(n, m, 2))
         where = rng.integers(0, canvas - fragment + 1, size=(n, m, 2))
-        pieces = _crops(
-            images, other, crop[..., 0], crop[..., 1], fragment
-        )  # (n, m, f, f)
+        # (n, m, f, f)
+        pieces = _crops(images, other, crop[..., 0], crop[..., 1], fragment)
         inky = pieces.sum((-1, -2)) >= 0.15 * fragment * fragment
         # the fragment must not overlap the digit's box grown by one pixel
         lo, hi = corner[:, None, :] - 1, corner[:, None, :] + size + 1  # (n, 1, 2)
@@ -165,9 +159,8 @@ def _render(
         rank = np.cumsum(ok, axis=1) - 1  # position among the accepted proposals
         rows = np.arange(n)
         for k in range(n_clutter):
-            j = np.argmax(
-                ok & (rank == k), axis=1
-            )  # (n,) the k-th accepted proposal
+            # (n,) the k-th accepted proposal
+            j = np.argmax(ok & (rank == k), axis=1)
             y, x = where[rows, j, 0], where[rows, j, 1]
             ys = y[:, None, None] + np.arange(fragment)[:, None]
             xs = x[:, None, None] + np.arange(fragment)[None, :]

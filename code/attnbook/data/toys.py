@@ -32,9 +32,8 @@ class Scene:
     """A ``size x size`` RGB image and the colour of each object in it."""
 
     image: torch.Tensor  # (H, W, 3), values in [0, 1]
-    objects: dict[
-        str, tuple[int, int]
-    ]  # colour name -> (row, col) of the object's top-left cell
+    # colour name -> (row, col) of the object's top-left cell
+    objects: dict[str, tuple[int, int]]
 
     @property
     def keys(self) -> torch.Tensor:

@@ -660,9 +660,8 @@ class HeatmapExplorer(anywidget.AnyWidget):
             self.axis_labels = ticks
             self.labels_by = labels_by
             self._row_sets, self._col_sets = row_sets, col_sets
-            self.row_labels = [
-                label for labels in row_sets for label in labels
-            ]  # flat: the browser slices
+            # flat: the browser slices
+            self.row_labels = [label for labels in row_sets for label in labels]
             self.col_labels = [label for labels in col_sets for label in labels]
             self.shape = list(expected)
             self.trims = trims

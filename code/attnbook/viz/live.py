@@ -34,9 +34,9 @@ class LivePlot:
 
     def update(self, history: History) -> None:
         from IPython.display import Image, display
-        from matplotlib.figure import (
-            Figure,
-        )  # not pyplot: the figure must not also be shown at the cell's end
+
+        # not pyplot: the figure must not also be shown at the cell's end
+        from matplotlib.figure import Figure
 
         fig = Figure(figsize=(7.6, 2.6))
         fig.subplots_adjust(
@@ -79,9 +79,8 @@ class LivePlot:
             ax.grid(alpha=0.3)
         fig.suptitle(self.title, fontsize=10)
         buffer = io.BytesIO()
-        fig.savefig(
-            buffer, format="png", dpi=96
-        )  # a PNG whatever matplotlib backend the kernel uses
+        # a PNG whatever matplotlib backend the kernel uses
+        fig.savefig(buffer, format="png", dpi=96)
         image = Image(data=buffer.getvalue(), format="png")
         if self.handle is None:
             self.handle = display(image, display_id=True)
