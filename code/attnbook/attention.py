@@ -220,6 +220,24 @@ class DotProductAttention(nn.Module):
         return torch.bmm(self.dropout(self.attention_weights), values)
 
 
+def _check_projected_keys(
+    projected: torch.Tensor, keys: torch.Tensor, d_a: int
+) -> None:
+    expected = (*keys.shape[:2], d_a)
+    if (
+        not isinstance(projected, torch.Tensor)
+        or tuple(projected.shape) != expected
+    ):
+        got = (
+            tuple(projected.shape)
+            if isinstance(projected, torch.Tensor)
+            else projected
+        )
+        raise ValueError(
+            f"projected_keys must be project_keys(keys), shape {expected}, got {got}"
+        )
+
+
 class AdditiveAttention(nn.Module):
     """Additive attention (Bahdanau et al., 2015): ``a(q, k) = w_v^T tanh(W_q q + W_k k)``.
 
@@ -275,14 +293,10 @@ class AdditiveAttention(nn.Module):
             sizes=(_in(self.W_q), _in(self.W_k)),
             dtype=self.w_v.weight.dtype,
         )
-        B, n_k = keys.shape[:2]
         if projected_keys is None:
             projected_keys = self.W_k(keys)  # (B, n_k, d_a)
-        elif projected_keys.shape != (B, n_k, self.W_k.out_features):
-            raise ValueError(
-                "projected_keys must be project_keys(keys), shape "
-                f"{(B, n_k, self.W_k.out_features)}, got {tuple(projected_keys.shape)}"
-            )
+        else:
+            _check_projected_keys(projected_keys, keys, self.W_k.out_features)
         q, k = self.W_q(queries), projected_keys  # (B, n_q, d_a), (B, n_k, d_a)
         # (B, n_q, 1, d_a) + (B, 1, n_k, d_a) -> (B, n_q, n_k, d_a)
         features = torch.tanh(q.unsqueeze(2) + k.unsqueeze(1))
