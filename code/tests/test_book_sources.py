@@ -156,6 +156,28 @@ def test_the_prose_scan_sees_prose_and_skips_code(tmp_path: pathlib.Path) -> Non
     ]
 
 
+UNEXECUTED_CODE = re.compile(
+    r"^(`{3,}|~{3,})\s*(python|py|ipython3?|\{code-block\}|\{code\})", re.MULTILINE
+)
+
+
+def _unexecuted_code(text: str) -> list[str]:
+    return [m.group(0) for m in UNEXECUTED_CODE.finditer(text)]
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_all_code_in_a_chapter_is_executed(md: pathlib.Path) -> None:
+    """Solutions included: code a reader sees is a code cell the build runs."""
+    found = _unexecuted_code(md.read_text(encoding="utf-8"))
+    assert not found, f"{md.name}: use a {{code-cell}} (run at build), not {found}"
+
+
+def test_the_unexecuted_code_scan_can_fail() -> None:
+    text = "```{code-cell} ipython3\nx = 1\n```\n```python\ny = 2\n```\n"
+    assert _unexecuted_code(text) == ["```python"]
+    assert _unexecuted_code("```{code-cell} ipython3\nx\n```\n") == []
+
+
 @pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
 def test_chapter_has_the_standard_anatomy(md: pathlib.Path) -> None:
     text = md.read_text(encoding="utf-8")
