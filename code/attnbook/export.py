@@ -25,6 +25,7 @@ import json
 import os
 import pathlib
 import warnings
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -210,6 +211,33 @@ def _translation_frames(model: Seq2Seq, task: Any, text: str) -> dict[str, Any]:
     }
 
 
+def _recompute_in_kernel(
+    explorer: HeatmapExplorer,
+    frames_of: Callable[[str], dict[str, Any]],
+    axes: dict[str, Any],
+) -> None:
+    """In a live kernel, redraw ``explorer`` with ``frames_of(text)`` whenever the
+    reader's text changes; a text the model cannot read shows its error as the note."""
+
+    def recompute(change: dict[str, Any]) -> None:
+        try:
+            new = frames_of(change["new"])
+        except ValueError as error:
+            explorer.input_note = str(error)
+            return
+        extra = {"mask": new["mask"]} if "mask" in new else {}
+        explorer.set_frames(
+            new["frames"],
+            row_labels=new["row_labels"],
+            col_labels=new["col_labels"],
+            axes=axes,
+            **extra,
+        )
+        explorer.input_note = new["note"]
+
+    explorer.observe(recompute, names="input_value")
+
+
 def translator_explorer(
     model: Seq2Seq, task: Any, name: str, text: str, examples: list[str] = ()
 ) -> HeatmapExplorer:
@@ -241,18 +269,10 @@ def translator_explorer(
         "max_length": task.max_source_len,
     }  # fmt: skip
 
-    def recompute(change: dict[str, Any]) -> None:
-        try:
-            new = _translation_frames(model, task, change["new"])
-        except ValueError as error:
-            explorer.input_note = str(error)
-            return
-        explorer.set_frames(new["frames"], axes={}, row_labels=new["row_labels"],
-                            col_labels=new["col_labels"])  # fmt: skip
-        explorer.input_note = new["note"]
-
     if not static:
-        explorer.observe(recompute, names="input_value")
+        _recompute_in_kernel(
+            explorer, lambda text: _translation_frames(model, task, text), axes={}
+        )
     return explorer
 
 
@@ -515,16 +535,8 @@ def transformer_explorer(
         "max_length": 400, "kinds": kinds,
     }  # fmt: skip
 
-    def recompute(change: dict[str, Any]) -> None:
-        try:
-            new = _transformer_frames(cpu, task, change["new"])
-        except ValueError as error:
-            explorer.input_note = str(error)
-            return
-        explorer.set_frames(new["frames"], axes=axes, row_labels=new["row_labels"],
-                            col_labels=new["col_labels"], mask=new["mask"])  # fmt: skip
-        explorer.input_note = new["note"]
-
     if not static:
-        explorer.observe(recompute, names="input_value")
+        _recompute_in_kernel(
+            explorer, lambda text: _transformer_frames(cpu, task, text), axes=axes
+        )
     return explorer

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import pathlib
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import torch
@@ -60,3 +61,24 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def base_url() -> Iterator[str]:
+    """The built site served on a loopback port, for a module of browser tests."""
+    from bookext.browser import serve
+
+    with serve(SITE) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One headless Chromium (quiet, offline flags) for a module of browser tests."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from bookext.browser import launch_chromium
+
+    with sync_api.sync_playwright() as p:
+        b = launch_chromium(p)
+        yield b
+        b.close()

@@ -11,12 +11,11 @@ from __future__ import annotations
 import hashlib
 import io
 import pathlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from bookext.browser import OfflinePage, launch_chromium, serve, site_pages
+from bookext.browser import OfflinePage, site_pages
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -36,20 +35,6 @@ def test_site_was_built() -> None:
     assert WIDGET_PAGES, (
         "no page embeds widget state: the explorers were not saved by the build"
     )
-
-
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with serve(SITE) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 def _shot(page: str, suffix: str = "") -> str:

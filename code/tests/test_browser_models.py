@@ -12,13 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import pathlib
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pytest
 
-from bookext.browser import OfflinePage, launch_chromium, serve
+from bookext.browser import OfflinePage
 
 sync_api = pytest.importorskip("playwright.sync_api")
 pytestmark = pytest.mark.site
@@ -32,20 +31,6 @@ INPUT_PAGES = {
     "chapters/07_transformer.html": "ch07-enfr",
 }
 PAD_PAGES = {"chapters/09_vision_transformer.html": "ch09-vit"}
-
-
-@pytest.fixture(scope="module")
-def base_url() -> Iterator[str]:
-    with serve(SITE) as url:
-        yield url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = launch_chromium(p)
-        yield b
-        b.close()
 
 
 def _input_explorer(visit: OfflinePage) -> Any:
