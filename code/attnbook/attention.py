@@ -34,6 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnbook._checks import (
+    _describe,
     check_int,
     check_mask,
     check_pairs,
@@ -220,21 +221,15 @@ class DotProductAttention(nn.Module):
         return torch.bmm(self.dropout(self.attention_weights), values)
 
 
-def _check_projected_keys(
-    projected: torch.Tensor, keys: torch.Tensor, d_a: int
-) -> None:
+def _check_projected_keys(projected: object, keys: torch.Tensor, d_a: int) -> None:
     expected = (*keys.shape[:2], d_a)
     if (
         not isinstance(projected, torch.Tensor)
         or tuple(projected.shape) != expected
     ):
-        got = (
-            tuple(projected.shape)
-            if isinstance(projected, torch.Tensor)
-            else projected
-        )
         raise ValueError(
-            f"projected_keys must be project_keys(keys), shape {expected}, got {got}"
+            f"projected_keys must be project_keys(keys), shape {expected}, "
+            f"got {_describe(projected)}"
         )
 
 
