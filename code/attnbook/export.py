@@ -88,6 +88,24 @@ def _cpu_copy(model: nn.Module) -> nn.Module:
     return copy.deepcopy(model, memo).cpu().eval()
 
 
+def _vocab_meta(task: Any) -> dict[str, Any]:
+    """What the browser's tokeniser and decoding loop need of a translation task."""
+    return {
+        "src_tokens": list(task.src_vocab.tokens),
+        "tgt_tokens": list(task.tgt_vocab.tokens),
+        "sep": task.src_vocab.sep,
+        "max_source_len": task.max_source_len,
+        "max_target_len": task.max_target_len,
+    }
+
+
+def _write_json(folder: pathlib.Path, meta: Any, reference: Any) -> None:
+    """``meta.json`` (what the page's code needs) and ``reference.json`` (PyTorch's
+    results on fixed inputs, for the browser tests) beside the exported graphs."""
+    for name, value in (("meta.json", meta), ("reference.json", reference)):
+        (folder / name).write_text(json.dumps(value), encoding="utf-8")
+
+
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not name.replace("-", "").isalnum():
         raise ValueError(
@@ -164,15 +182,7 @@ def export_translator(
             folder / "step.onnx", ["y", "state", "outputs", "src_len"],
             ["logits", "next_state", "weights"],
             {"outputs": {1: "S"}, "weights": {1: "S"}})  # fmt: skip
-    meta = {
-        "kind": "translator",
-        "src_tokens": list(task.src_vocab.tokens),
-        "tgt_tokens": list(task.tgt_vocab.tokens),
-        "sep": task.src_vocab.sep,
-        "max_source_len": task.max_source_len,
-        "max_target_len": task.max_target_len,
-    }
-    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    meta = {"kind": "translator", **_vocab_meta(task)}
     reference = []
     for text in examples:
         result = translate(model, task, text)
@@ -185,7 +195,7 @@ def export_translator(
             "unknown": result.unknown,
             "attention": result.attention.tolist(),
         })  # fmt: skip
-    (folder / "reference.json").write_text(json.dumps(reference), encoding="utf-8")
+    _write_json(folder, meta, reference)
     return folder
 
 
@@ -331,13 +341,12 @@ def export_vit(
     _export(_ViTFrames(vit), (images[:1],), folder / "vit.onnx", ["image"],
             ["probs", "frames"], {})  # fmt: skip
     meta = {"kind": "vit", "image_shape": list(images.shape[1:])}
-    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
     reference = []
     for image in images:
         probs, frames = vit_frames(vit, image[None])
         reference.append({"image": image[0].tolist(), "probs": probs.tolist(),
                           "frames": frames.tolist()})  # fmt: skip
-    (folder / "reference.json").write_text(json.dumps(reference), encoding="utf-8")
+    _write_json(folder, meta, reference)
     return folder
 
 
@@ -471,17 +480,8 @@ def export_transformer(
             ["y_in", "memory", "src_len"], ["logits", "self_attention", "cross_attention"],
             {"y_in": {1: "T"}, "memory": {1: "S"}, "logits": {1: "T"},
              "self_attention": {2: "T", 3: "T"}, "cross_attention": {2: "T", 3: "S"}})  # fmt: skip
-    meta = {
-        "kind": "transformer",
-        "tokenizer": "english",
-        "src_tokens": list(task.src_vocab.tokens),
-        "tgt_tokens": list(task.tgt_vocab.tokens),
-        "sep": task.src_vocab.sep,
-        "max_source_len": task.max_source_len,
-        "max_target_len": task.max_target_len,
-    }
-    (folder / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
-    (folder / "reference.json").write_text(json.dumps(reference), encoding="utf-8")
+    meta = {"kind": "transformer", "tokenizer": "english", **_vocab_meta(task)}
+    _write_json(folder, meta, reference)
     return folder
 
 
