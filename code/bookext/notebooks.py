@@ -51,7 +51,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import nbformat
@@ -747,16 +747,25 @@ def notebook_text(nb: nbformat.NotebookNode) -> str:
     return nbformat.writes(nb, version=nbformat.NO_CONVERT) + "\n"
 
 
-def export(
-    mds: Iterable[pathlib.Path], root: pathlib.Path = ROOT
-) -> list[pathlib.Path]:
-    written = []
+def _outdated(
+    mds: Iterable[pathlib.Path], root: pathlib.Path
+) -> Iterator[tuple[pathlib.Path, str]]:
+    """``(notebook, text)`` for each chapter whose ``.ipynb`` is missing or differs
+    from its export."""
     for md in mds:
         target = md.with_suffix(".ipynb")
         text = notebook_text(export_notebook(md, root))
         if not target.is_file() or target.read_text(encoding="utf-8") != text:
-            target.write_text(text, encoding="utf-8")
-            written.append(target)
+            yield target, text
+
+
+def export(
+    mds: Iterable[pathlib.Path], root: pathlib.Path = ROOT
+) -> list[pathlib.Path]:
+    written = []
+    for target, text in _outdated(mds, root):
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
     return written
 
 
@@ -764,14 +773,7 @@ def stale(
     mds: Iterable[pathlib.Path], root: pathlib.Path = ROOT
 ) -> list[pathlib.Path]:
     """The ``.ipynb`` files that are missing or differ from what ``export`` would write."""
-    out = []
-    for md in mds:
-        target = md.with_suffix(".ipynb")
-        if not target.is_file() or target.read_text(
-            encoding="utf-8"
-        ) != notebook_text(export_notebook(md, root)):
-            out.append(target)
-    return out
+    return [target for target, _ in _outdated(mds, root)]
 
 
 # -- JupyterLab: saving a chapter notebook never dirties the repository ----------------------------------
