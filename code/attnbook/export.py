@@ -35,6 +35,7 @@ from torch import nn
 from attnbook.data.vocab import BOS
 from attnbook.decoding import Memory, translate
 from attnbook.seq2seq import Seq2Seq
+from attnbook.telemetry import MODEL_DIR_ENV, model_dir
 from attnbook.train import STATIC_PAGE_ENV
 from attnbook.transformer import Transformer
 from attnbook.vit import VisionTransformer, attention_rollout
@@ -52,25 +53,7 @@ __all__ = [
     "vit_frames",
 ]
 
-#: Overrides where exported models go (default: ``<book root>/_build/browser_models``).
-MODEL_DIR_ENV = "ATTNBOOK_MODEL_DIR"
 OPSET = 20
-
-
-def model_dir(start: str | os.PathLike | None = None) -> pathlib.Path:
-    """``$ATTNBOOK_MODEL_DIR``, else ``_build/browser_models`` under the book's root (the
-    nearest folder at or above ``start`` -- default: the working directory -- that holds
-    ``_config.yml``)."""
-    if os.environ.get(MODEL_DIR_ENV):
-        return pathlib.Path(os.environ[MODEL_DIR_ENV])
-    here = pathlib.Path(start or pathlib.Path.cwd()).resolve()
-    for folder in (here, *here.parents):
-        if (folder / "_config.yml").is_file():
-            return folder / "_build" / "browser_models"
-    raise FileNotFoundError(
-        f"no _config.yml in {here} or above: set ${MODEL_DIR_ENV} to say where "
-        "exported models go"
-    )
 
 
 def _cpu_copy(model: nn.Module) -> nn.Module:

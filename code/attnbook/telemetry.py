@@ -1,10 +1,12 @@
-"""Figures a chapter prints, recorded so that ``make bench`` reports the very same numbers.
+"""What a chapter hands to the build: the figures it prints, and where its exported models go.
 
 A chapter calls :func:`record` next to each number it shows. During ``make bench``
 the build runs with ``ATTNBOOK_METRICS`` pointing at a JSON-lines file, and the
 benchmark script merges those lines into ``_build/bench.json``; in every other
 run :func:`record` only returns the value. :func:`glue` hands a value to the prose
 (myst-nb) where myst-nb is installed, and is harmless where it is not (Colab).
+:func:`model_dir` is where ``attnbook.export`` writes the models the static site runs; the
+Sphinx build asks it too, so this module imports no torch.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import pathlib
 from typing import Any
 
-__all__ = ["glue", "record"]
+__all__ = ["MODEL_DIR_ENV", "glue", "model_dir", "record"]
 
 
 def record(name: str, value: float) -> float:
@@ -50,3 +53,23 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
         return value
     myst_glue(name, value, display=display)
     return value
+
+
+#: Overrides where exported models go (default: ``<book root>/_build/browser_models``).
+MODEL_DIR_ENV = "ATTNBOOK_MODEL_DIR"
+
+
+def model_dir(start: str | os.PathLike | None = None) -> pathlib.Path:
+    """``$ATTNBOOK_MODEL_DIR``, else ``_build/browser_models`` under the book's root (the
+    nearest folder at or above ``start`` -- default: the working directory -- that holds
+    ``_config.yml``)."""
+    if os.environ.get(MODEL_DIR_ENV):
+        return pathlib.Path(os.environ[MODEL_DIR_ENV])
+    here = pathlib.Path(start or pathlib.Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "_config.yml").is_file():
+            return folder / "_build" / "browser_models"
+    raise FileNotFoundError(
+        f"no _config.yml in {here} or above: set ${MODEL_DIR_ENV} to say where "
+        "exported models go"
+    )
