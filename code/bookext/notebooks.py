@@ -54,6 +54,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
+# nbformat imports jsonschema, which compiles an IRI grammar on import when the optional
+# rfc3987-syntax is installed (JupyterLab's jupyter-events brings it): ~2.5 s of CPU in this
+# process and again in each executor worker, for a string format no notebook uses.
+# None in sys.modules: "import rfc3987_syntax" raises ImportError, which jsonschema allows
+sys.modules.setdefault("rfc3987_syntax", None)
+
 import nbformat
 import yaml
 

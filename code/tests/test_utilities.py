@@ -166,3 +166,40 @@ def test_importing_the_model_and_data_modules_loads_no_figure_or_progress_librar
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "", f"imported at import time: {out.strip()}"
+
+
+@pytest.mark.parametrize("value", [0.9715, "the bandwidth", 12, [1, 2]])
+@pytest.mark.parametrize("display", [False, True])
+def test_glue_writes_what_myst_nb_writes(monkeypatch, value, display) -> None:
+    """``telemetry.glue`` skips importing myst-nb's glue module; the output must be the same."""
+    import IPython.display
+    import myst_nb.ext.glue
+
+    from attnbook.telemetry import glue
+
+    calls: dict[str, list] = {"book": [], "myst-nb": []}
+    monkeypatch.setattr(
+        IPython.display, "display", lambda *a, **k: calls["book"].append((a, k))
+    )
+    monkeypatch.setattr(
+        myst_nb.ext.glue,
+        "ipy_display",
+        lambda *a, **k: calls["myst-nb"].append((a, k)),
+    )
+    assert glue("x", value, display=display) is value
+    myst_nb.ext.glue.glue("x", value, display=display)
+    assert calls["book"] == calls["myst-nb"] != []
+
+
+def test_glue_without_myst_nb_only_shows_when_asked(monkeypatch) -> None:
+    import importlib.util
+
+    import IPython.display
+
+    from attnbook.telemetry import glue
+
+    shown: list = []
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a))
+    assert glue("x", 3.5) == 3.5 and shown == []
+    assert glue("x", 3.5, display=True) == 3.5 and shown == [(3.5,)]
