@@ -228,26 +228,27 @@ def predict(
     """Decode every row of ``src`` (greedy, or beam search if ``beam_size > 1``) and spell the outputs.
 
     ``src (N, S)`` and ``src_len (N,)`` as a model's encoder takes them; the rows
-    are decoded ``batch_size`` at a time. Returns ``N`` strings.
+    are decoded ``batch_size`` at a time, shortest first (each output depends only on
+    its own row). Returns ``N`` strings, in the rows' order.
     """
     check_token_ids(src, src_len, what="src")
     check_int("max_len", max_len)
     check_int("beam_size", beam_size)
     check_int("batch_size", batch_size)
     device = next(model.parameters()).device
-    out: list[str] = []
-    for i in range(0, src.shape[0], batch_size):
-        s, n = (
-            src[i : i + batch_size].to(device),
-            src_len[i : i + batch_size].to(device),
-        )
+    out: list[str] = [""] * src.shape[0]
+    # rows of similar length in one batch: less padding for attention to score
+    order = torch.argsort(src_len.cpu(), stable=True)
+    for rows in order.split(batch_size):
+        s, n = src[rows].to(device), src_len[rows].to(device)
         # drop columns that are padding in every row of this batch
         s = s[:, : int(n.max())]
         if beam_size == 1:
             decoded = greedy_decode(model, s, n, max_len)
         else:
             decoded = beam_search(model, s, n, max_len, beam_size)
-        out.extend(tgt_vocab.decode(row) for row in decoded.tokens.cpu())
+        for i, tokens in zip(rows.tolist(), decoded.tokens.cpu()):
+            out[i] = tgt_vocab.decode(tokens)
     return out
 
 
