@@ -1,5 +1,5 @@
 # Interactive Attention -- build, test and benchmark the book.
-#   make book       create .venv, install, build _build/html executing every chapter (strict)
+#   make book       create .venv, install, execute the chapters that changed, build _build/html (strict)
 #   make lab        JupyterLab on the chapters (open any chapters/NN_*.ipynb)
 #   make unit       the fast loop: unit, property and reference tests + lint, no book build (~1 min)
 #   make test       everything CI runs: lint, the strict build, then every test (browser tests included)
@@ -15,7 +15,6 @@ BIN    := $(VENV)/bin
 # if a torch is already in .venv it is kept.
 TORCH       ?= torch==2.13.0
 TORCH_INDEX ?=
-JB_FLAGS    := -n -W --keep-going
 # Chapters executed at once before the build (default: min(usable cores, chapters to run)).
 JOBS        ?=
 NOTEBOOKS   := $(BIN)/python code/bookext/notebooks.py
@@ -38,8 +37,10 @@ $(VENV)/.installed: $(BIN)/python code/pyproject.toml
 execute: $(VENV)/.installed
 	$(NOTEBOOKS) execute $(if $(JOBS),--jobs $(JOBS))
 
-book: execute
-	$(BIN)/jupyter-book build . $(JB_FLAGS)
+# Executes what the cache lacks, as above, then the strict jupyter-book build (started early, while the
+# last chapters run: code/bookext/notebooks.py build).
+book: $(VENV)/.installed
+	$(NOTEBOOKS) build $(if $(JOBS),--jobs $(JOBS))
 	@echo "The book is in _build/html: open _build/html/index.html, or run 'make serve'."
 
 # Saving in JupyterLab strips outputs from chapters/NN_*.ipynb, so reading and running leave git clean.

@@ -13,10 +13,10 @@ the Sphinx warnings, and keeps the whole log in ``_build/bench-build.log``.
 Metrics
 -------
 ``build.cold_s``
-    Wall-clock seconds of ``make book``'s two steps from nothing: the chapters executed in
-    parallel into the execution cache (``code/bookext/notebooks.py execute``: one chapter per
-    usable core, each kernel on one thread), then the strict build
-    (``jupyter-book build . -n -W --keep-going``), which reads the cache. ``_build/html``,
+    Wall-clock seconds of ``make book`` (``code/bookext/notebooks.py build``) from nothing: the
+    chapters executed in parallel into the execution cache (one chapter per usable core, each
+    kernel on one thread), then the strict build (``jupyter-book build . -n -W --keep-going``),
+    which reads the cache; its start-up overlaps the last chapters. ``_build/html``,
     ``_build/.doctrees``, ``_build/jupyter_execute`` and ``_build/.jupyter_cache`` are deleted
     first, so every chapter runs.
 ``build.warm_s``
@@ -92,7 +92,6 @@ import pathlib
 import platform
 import re
 import shutil
-import subprocess
 import sys
 import time
 from urllib.parse import unquote, urlsplit
@@ -106,7 +105,7 @@ sys.path.insert(
 import browser_models
 
 from bookext.browser import OfflinePage, launch_chromium, serve, site_pages
-from bookext.notebooks import chapters, execute
+from bookext.notebooks import build, chapters
 
 #: Build outputs a cold build starts without; everything else under ``_build/`` is kept.
 COLD_PATHS = ("html", ".doctrees", "jupyter_execute", ".jupyter_cache")
@@ -188,10 +187,13 @@ def timed_build(
     os.environ["ATTNBOOK_METRICS"] = str(
         metrics_file.resolve()
     )  # the kernels inherit it
-    jupyter_book = pathlib.Path(sys.executable).parent / "jupyter-book"
-    command = [str(jupyter_book), "build", ".", "-n", "-W", "--keep-going"]
+    log_file = root / "_build" / "bench-build.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    runs = execute(chapters(root), root, log=log)
+    with log_file.open("w", encoding="utf-8") as output:
+        runs, status = build(chapters(root), root, log=log, output=output)
+    seconds = time.perf_counter() - start
+    stdout = log_file.read_text(encoding="utf-8")
     failed = [run for run in runs if run.error]
     if failed:
         for run in failed:
@@ -199,19 +201,8 @@ def timed_build(
         sys.exit(
             f"[bench] executing {', '.join(run.md.name for run in failed)} failed"
         )
-    result = subprocess.run(
-        command,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        check=False,
-    )
-    seconds = time.perf_counter() - start
-    if result.returncode != 0:
-        log_file = root / "_build" / "bench-build.log"
-        log_file.write_text(result.stdout, encoding="utf-8")
-        lines = result.stdout.splitlines()
+    if status != 0:
+        lines = stdout.splitlines()
         problems = [
             line for line in lines if "WARNING:" in line or "ERROR:" in line
         ]  # what -W turned fatal
@@ -223,9 +214,9 @@ def timed_build(
             file=sys.stderr,
         )
         sys.exit(
-            f"[bench] the book build failed (exit {result.returncode}): {' '.join(command)}; full log: {log_file}"
+            f"[bench] the book build failed (exit {status}); full log: {log_file}"
         )
-    executed_in_build = result.stdout.count("Executing notebook")
+    executed_in_build = stdout.count("Executing notebook")
     if executed_in_build:
         log(
             f"WARNING: the build executed {executed_in_build} chapter(s) itself: the cache did not match"

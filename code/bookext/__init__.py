@@ -57,6 +57,7 @@ from sphinx.config import Config
 from sphinx.util import logging
 
 from .icons import write_icon_fonts
+from .notebooks import wait_for_chapters
 
 logger = logging.getLogger(__name__)
 
@@ -278,6 +279,9 @@ def _cache_bibtex_plugin_lookups() -> None:
 
 def setup(app: Sphinx) -> dict[str, Any]:
     _cache_bibtex_plugin_lookups()
+    app.connect(
+        "env-before-read-docs", wait_for_chapters
+    )  # make book: see notebooks.build
     app.connect("config-inited", _use_local_scripts, priority=900)
     app.connect("builder-inited", _copy_scripts)
     app.connect("config-inited", _icons_instead_of_fontawesome)

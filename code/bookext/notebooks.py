@@ -27,11 +27,19 @@ The MyST sources ``chapters/NN_*.md`` are the only thing anyone edits. Two jobs 
     so the machine is never oversubscribed: one core runs the chapters one after another, as before;
     eight cores run eight at once.
 
+``build`` (``make book``)
+    ``execute``, then the strict ``jupyter-book build``. The build's process starts as soon as a core
+    would otherwise idle -- when no chapter is left to start and the last ones still run -- and gets as
+    far as reading the documents (Python, Sphinx and the extensions start up: ~7 s of one core that
+    would be wasted). There :func:`wait_for_chapters` (a bookext handler) holds it until every chapter
+    is in the cache, then lets it read them; if a chapter failed, it stops it.
+
 Usage (from the repository root)::
 
     python code/bookext/notebooks.py export [chapters/NN_x.md ...]   # default: every chapter
     python code/bookext/notebooks.py check                           # exit 1 if an .ipynb is stale
     python code/bookext/notebooks.py execute [--jobs N]
+    python code/bookext/notebooks.py build [--jobs N]
 """
 
 from __future__ import annotations
@@ -48,11 +56,12 @@ import multiprocessing
 import os
 import pathlib
 import re
+import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
+from typing import IO, Any
 
 # nbformat imports jsonschema, which compiles an IRI grammar on import when the optional
 # rfc3987-syntax is installed (JupyterLab's jupyter-events brings it): ~2.5 s of CPU in this
@@ -930,10 +939,12 @@ def execute(
     root: pathlib.Path = ROOT,
     jobs: int | None = None,
     log: Callable[[str], None] = print,
+    on_core_free: Callable[[], None] | None = None,
 ) -> list[Run]:
     """Execute the chapters of ``mds`` missing from the build's cache, ``jobs`` at a time; cache the results.
 
     Returns a ``Run`` per executed chapter (none for cached ones). The kernels run with one thread each.
+    ``on_core_free`` is called once, when no chapter is left to start and a worker has nothing to do.
     A stamp in the cache folder records a run after which every chapter was cached: while no chapter is
     newer than it, nothing is read (a warm rebuild skips importing the parser and the cache). Whatever
     this step leaves out, the build's own cache lookup still executes.
@@ -987,6 +998,8 @@ def execute(
         for future in concurrent.futures.as_completed(futures):
             run = future.result()
             runs.append(run)
+            if on_core_free is not None and len(todo) - len(runs) == jobs - 1:
+                on_core_free()
             status = "FAILED" if run.error else "ok"
             log(
                 f"{run.md.name}: {status} in {run.seconds:.1f} s, peak kernel RSS {run.peak_mb:.0f} MB"
@@ -1014,12 +1027,79 @@ def execute(
     return sorted(runs, key=lambda r: r.md.name)
 
 
+#: Set by :func:`build` for the jupyter-book process it starts: wait for a word on stdin before reading.
+GATE_ENV = "ATTNBOOK_BUILD_GATE"
+BUILD_FLAGS = ("-n", "-W", "--keep-going")
+
+
+def wait_for_chapters(app: Any, env: Any, docnames: Any) -> None:
+    """bookext's ``env-before-read-docs`` handler: under :func:`build`, read nothing before every
+    chapter is in the execution cache ("go" on stdin); stop the build if one failed."""
+    if not os.environ.get(GATE_ENV):
+        return
+    word = sys.stdin.readline().strip()
+    if word != "go":
+        raise RuntimeError(
+            f"a chapter failed to execute: the build stops before reading ({word!r})"
+        )
+
+
+def build(
+    mds: list[pathlib.Path],
+    root: pathlib.Path = ROOT,
+    jobs: int | None = None,
+    log: Callable[[str], None] = print,
+    output: IO[str] | None = None,
+) -> tuple[list[Run], int]:
+    """``make book``: :func:`execute`, then ``jupyter-book build . -n -W --keep-going``, whose start-up
+    overlaps the last chapters (see the module's docstring). Returns the runs and the build's exit
+    status (non-zero also when a chapter failed). ``output``: where the build writes (default: here)."""
+    command = [
+        str(pathlib.Path(sys.executable).parent / "jupyter-book"),
+        "build",
+        str(root),
+        *BUILD_FLAGS,
+    ]
+    started: list[subprocess.Popen] = []
+
+    def start() -> None:
+        if not started:
+            started.append(
+                subprocess.Popen(
+                    command,
+                    cwd=root,
+                    stdin=subprocess.PIPE,
+                    stdout=output,
+                    stderr=subprocess.STDOUT if output is not None else None,
+                    env=os.environ | {GATE_ENV: "1"},
+                    text=True,
+                )
+            )
+
+    try:
+        runs = execute(mds, root, jobs, log, on_core_free=start)
+    except BaseException:
+        for process in started:
+            process.kill()
+        raise
+    start()
+    failed = any(run.error for run in runs)
+    render = started[0]
+    try:
+        render.stdin.write("stop\n" if failed else "go\n")
+        render.stdin.close()
+    except BrokenPipeError:  # it stopped before the gate: its status says why
+        pass
+    status = render.wait()
+    return runs, status or int(failed)
+
+
 # -- command line -------------------------------------------------------------------------------------------
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["export", "check", "execute"])
+    parser.add_argument("command", choices=["export", "check", "execute", "build"])
     parser.add_argument(
         "chapters",
         nargs="*",
@@ -1046,7 +1126,11 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         return 1 if outdated else 0
-    runs = execute(mds, jobs=args.jobs)
+    if args.command == "build":
+        runs, status = build(mds, jobs=args.jobs)
+    else:
+        runs = execute(mds, jobs=args.jobs)
+        status = 0
     failed = [run for run in runs if run.error]
     for run in failed:
         print(f"\n{run.md.name} failed:\n{run.error}", file=sys.stderr)
@@ -1059,7 +1143,7 @@ def main(argv: list[str] | None = None) -> int:
             for run in runs
         }
         print(json.dumps(summary))
-    return 1 if failed else 0
+    return 1 if failed or status else 0
 
 
 if __name__ == "__main__":

@@ -154,6 +154,27 @@ def test_executor_starts_the_longest_chapters_first() -> None:
     assert longest_first(mds, {}) == mds  # nothing known: the given order
 
 
+def test_build_gate_holds_sphinx_until_told(monkeypatch) -> None:
+    """``make book`` starts Sphinx early; bookext's handler reads nothing before "go"."""
+    import io
+
+    from bookext.notebooks import GATE_ENV, wait_for_chapters
+
+    monkeypatch.delenv(GATE_ENV, raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO("stop\n"))
+    wait_for_chapters(None, None, [])  # no gate: a plain jupyter-book build
+    assert (
+        __import__("sys").stdin.read() == "stop\n"
+    )  # ... and stdin was not touched
+    monkeypatch.setenv(GATE_ENV, "1")
+    monkeypatch.setattr("sys.stdin", io.StringIO("go\n"))
+    wait_for_chapters(None, None, [])
+    for word in ("stop\n", ""):  # a chapter failed; the parent died
+        monkeypatch.setattr("sys.stdin", io.StringIO(word))
+        with pytest.raises(RuntimeError, match="failed"):
+            wait_for_chapters(None, None, [])
+
+
 def test_bench_reports_the_machine_and_warns_when_it_is_busy() -> None:
     import sys
 
