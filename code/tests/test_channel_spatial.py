@@ -291,6 +291,36 @@ def test_attention_cnn_variants_share_the_same_convolutions() -> None:
     assert plain(torch.randn(2, 1, 32, 32)).shape == (2, 10)
 
 
+@pytest.mark.parametrize("net", ["AttentionCNN", "ResidualCNN"])
+def test_classifiers_are_channels_last_with_the_same_outputs(net: str) -> None:
+    """The classifiers keep their convolutions channels-last (faster on a CPU); the
+    layout must not change what they compute."""
+    import copy
+
+    from attnbook import channel_spatial
+
+    torch.manual_seed(0)
+    model = getattr(channel_spatial, net)(lambda c: CBAM(c, 4)).eval()
+    convs = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert convs and all(
+        w.is_contiguous(memory_format=torch.channels_last) for w in convs
+    )
+    # where the two layouts differ (several input channels, a kernel wider than 1)
+    assert any(w.shape[1] > 1 and w.shape[2] > 1 for w in convs)
+    assert not any(
+        w.is_contiguous() for w in convs if w.shape[1] > 1 and w.shape[2] > 1
+    )
+    plain = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    assert all(
+        m.weight.is_contiguous()
+        for m in plain.modules()
+        if isinstance(m, nn.Conv2d)
+    )
+    x = torch.rand(3, 1, 24, 24)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), plain(x), rtol=1e-4, atol=1e-5)
+
+
 # ------------------------------------------------------------------ bad input
 def test_channels_below_reduction_is_a_clear_error() -> None:
     for make in (
