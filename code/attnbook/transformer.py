@@ -76,8 +76,10 @@ class PositionWiseFFN(nn.Module):
         check_choice("activation", activation, ("relu", "gelu"))
         check_int("ffn_num_hiddens", ffn_num_hiddens)
         self.dense1 = nn.Linear(num_hiddens, ffn_num_hiddens)
-        # exact (erf) GELU
-        self.activation = nn.ReLU() if activation == "relu" else nn.GELU()
+        # ReLU in place: W_1 x + b_1 is needed by nothing else; exact (erf) GELU
+        self.activation = (
+            nn.ReLU(inplace=True) if activation == "relu" else nn.GELU()
+        )
         self.dropout = nn.Dropout(dropout)
         self.dense2 = nn.Linear(ffn_num_hiddens, num_hiddens)
 
@@ -129,12 +131,14 @@ class EncoderBlock(nn.Module):
     ) -> torch.Tensor:
         d = self.norm1.normalized_shape[0]
         check_tensor("X", X, f"(batch, steps, {d})", dim=3, size=d)
+        # each sublayer's output is a fresh tensor that autograd does not keep: the
+        # residual is added to it in place (the same sum, one tensor fewer)
         if self.norm_first:
             H = self.norm1(X)
-            X = X + self.dropout(self.attention(H, H, H, valid_lens))
-            return X + self.dropout(self.ffn(self.norm2(X)))
-        X = self.norm1(X + self.dropout(self.attention(X, X, X, valid_lens)))
-        return self.norm2(X + self.dropout(self.ffn(X)))
+            X = self.dropout(self.attention(H, H, H, valid_lens)).add_(X)
+            return self.dropout(self.ffn(self.norm2(X))).add_(X)
+        X = self.norm1(self.dropout(self.attention(X, X, X, valid_lens)).add_(X))
+        return self.norm2(self.dropout(self.ffn(X)).add_(X))
 
 
 # --------------------------------------------------------------------------- decoder
