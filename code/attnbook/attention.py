@@ -560,13 +560,13 @@ class MultiHeadAttention(nn.Module):
                 .expand(B, h, m, n_k)
                 .reshape(B * h, m, n_k)
             )
-        # scale the queries, not the larger scores
-        q2 = (q / math.sqrt(d_h)).reshape(B * h, n_q, d_h)
         # the B * h heads as one batch
+        q2 = q.reshape(B * h, n_q, d_h)
         kT = k.transpose(-2, -1).reshape(B * h, d_h, n_k)
-        scores = torch.baddbmm(bias, q2, kT, beta=float(keep is not None)).view(
-            B, h, n_q, n_k
-        )  # bias + Q K^T
+        # bias + Q K^T / sqrt(d_h): the product applies the scale (no pass of its own)
+        scores = torch.baddbmm(
+            bias, q2, kT, beta=float(keep is not None), alpha=1 / math.sqrt(d_h)
+        ).view(B, h, n_q, n_k)
         # masked keys are -inf already
         self.attention_weights = _softmax(scores, None)
         # (B, h, n_q, n_k) @ (B, h, n_k, d_h)

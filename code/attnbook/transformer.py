@@ -131,14 +131,12 @@ class EncoderBlock(nn.Module):
     ) -> torch.Tensor:
         d = self.norm1.normalized_shape[0]
         check_tensor("X", X, f"(batch, steps, {d})", dim=3, size=d)
-        # each sublayer's output is a fresh tensor that autograd does not keep: the
-        # residual is added to it in place (the same sum, one tensor fewer)
         if self.norm_first:
             H = self.norm1(X)
-            X = self.dropout(self.attention(H, H, H, valid_lens)).add_(X)
-            return self.dropout(self.ffn(self.norm2(X))).add_(X)
-        X = self.norm1(self.dropout(self.attention(X, X, X, valid_lens)).add_(X))
-        return self.norm2(self.dropout(self.ffn(X)).add_(X))
+            X = X + self.dropout(self.attention(H, H, H, valid_lens))
+            return X + self.dropout(self.ffn(self.norm2(X)))
+        X = self.norm1(X + self.dropout(self.attention(X, X, X, valid_lens)))
+        return self.norm2(X + self.dropout(self.ffn(X)))
 
 
 # --------------------------------------------------------------------------- decoder
