@@ -35,6 +35,12 @@ The theme's icons: ``templates/layout.html`` drops pydata-sphinx-theme's
 the icons with Font Awesome's fonts, which ``icons.py`` cuts to the glyphs the
 site uses (``icons.css`` + ``fonts/``, a few KB instead of 270 KB).
 
+Loading order: the head's theme and extension scripts are deferred (``DEFERRED``, and the
+theme's search scripts through ``templates/layout.html``), explorer pages preload
+``explorer.js``, and ``attnbook-embed.js`` draws each explorer as soon as the parser has
+passed it; MathJax typesets after the explorers are on screen. A first visit on a slow CPU
+then shows the explorers before the rest of the chapter is parsed and laid out.
+
 Pages without widgets load none of the widget scripts; pages without math load
 no MathJax (Sphinx's own rule). The live Jupyter path (anywidget in a kernel)
 never sees any of this. Enable with ``sphinx: local_extensions: {bookext: code/}``
@@ -155,12 +161,18 @@ def _defer_scripts(
         return
     scripts = context.get("script_files", [])
     for i, script in enumerate(scripts):
-        filename = str(getattr(script, "filename", "") or "").removeprefix("_static/")
-        attributes = getattr(script, "attributes", None)
-        if filename in DEFERRED and attributes is not None and "async" not in attributes:
+        filename = str(getattr(script, "filename", "") or "")
+        attributes = getattr(script, "attributes", {})
+        if (
+            filename.removeprefix("_static/") in DEFERRED
+            and "async" not in attributes
+        ):
             # a new entry: the builder's own objects are shared by every page
             scripts[i] = type(script)(
-                script.filename, priority=script.priority, **attributes, defer="defer"
+                script.filename,
+                priority=script.priority,
+                **attributes,
+                defer="defer",
             )
 
 

@@ -293,9 +293,11 @@ def test_deferred_theme_scripts_still_work(browser: Any, base_url: str) -> None:
         assert "toggle-hidden" in (dropdown.get_attribute("class") or "")
         dropdown.locator("button.toggle-button").click()
         p.wait_for_function(
-            "e => !e.classList.contains('toggle-hidden')", arg=dropdown.element_handle()
+            "e => !e.classList.contains('toggle-hidden')",
+            arg=dropdown.element_handle(),
         )
-        menu = p.locator('button[aria-label="Download this page"]')  # bootstrap's dropdown
+        # bootstrap's dropdown menus (launch, download)
+        menu = p.locator('button[aria-label="Download this page"]')
         menu.click()
         assert menu.get_attribute("aria-expanded") == "true"
         # searchtools.js, language_data.js and searchindex.js ran, in that order

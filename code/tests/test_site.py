@@ -196,7 +196,9 @@ def test_only_the_widget_loaders_hold_up_the_parser(page: str) -> None:
         if blocks and src.split("?")[0].rsplit("/", 1)[-1] not in allowed
     ]
     assert blocking == [], f"{page}: scripts that hold up the parser: {blocking}"
-    search = [blocks for src, blocks in head_scripts(page) if "searchindex.js" in src]
+    search = [
+        blocks for src, blocks in head_scripts(page) if "searchindex.js" in src
+    ]
     assert search in ([], [False]), f"{page} loads the search index parser-blocking"
 
 
@@ -207,4 +209,7 @@ def test_explorer_pages_preload_the_explorer(stem: str) -> None:
     if state is None or needs_full_manager(state, html(page)):
         pytest.skip(f"{stem} has no page the small loader draws")
     head = html(page).split("</head>", 1)[0]
-    assert f'<link rel="modulepreload" href="../_static/{STATIC_DIR}/{EXPLORER}"' in head
+    assert (
+        f'<link rel="modulepreload" href="../_static/{STATIC_DIR}/{EXPLORER}"'
+        in head
+    )
