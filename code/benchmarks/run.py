@@ -55,7 +55,8 @@ Metrics
     and on small (4, 2, 8, 8) ones, where the checks' fixed cost shows most.
 ``explorer.ready_ms``
     Milliseconds from navigation start until every explorer a chapter page displays has drawn
-    (its sliders are wired before it draws), in headless Chromium with the CPU slowed down 4x
+    (its sliders are wired before it draws) and the frame showing them has been painted, in
+    headless Chromium with the CPU slowed down 4x
     (DevTools' ``Emulation.setCPUThrottlingRate``) and an empty cache; the median over the
     chapter pages with explorers (``explorer.ready_max_ms``: the slowest page).
 ``mha.ratio_vs_torch.fwd`` / ``mha.ratio_vs_torch.fwd_bwd``
@@ -436,13 +437,21 @@ def explorer_latency(site: pathlib.Path) -> Metrics:
     }
 
 
-# Records when the page's N explorers (N filled in per page) have all drawn once.
+# Records when the page's N explorers (N filled in per page) have all drawn once
+# (``__explorersDrawnMs``), and when the frame that shows them has been rendered
+# (``__explorersReadyMs``, what a reader sees): a task of the highest priority posted from
+# the next animation frame runs right after that frame's layout and paint (a timer would
+# wait behind the page's loading tasks).
 READY_JS = """
+window.__explorersDrawnMs = null;
 window.__explorersReadyMs = null;
 new MutationObserver(() => {
-  if (window.__explorersReadyMs !== null) return;
+  if (window.__explorersDrawnMs !== null) return;
   const drawn = [...document.querySelectorAll('.attn-explorer')].filter(e => Number(e.dataset.drawn) > 0).length;
-  if (drawn >= N) window.__explorersReadyMs = performance.now();
+  if (drawn < N) return;
+  window.__explorersDrawnMs = performance.now();
+  const done = () => { window.__explorersReadyMs = performance.now(); };
+  requestAnimationFrame(() => scheduler.postTask(done, {priority: 'user-blocking'}));
 }).observe(document, {subtree: true, childList: true, attributes: true, attributeFilter: ['data-drawn']});
 """
 

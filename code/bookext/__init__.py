@@ -35,6 +35,12 @@ The theme's icons: ``templates/layout.html`` drops pydata-sphinx-theme's
 the icons with Font Awesome's fonts, which ``icons.py`` cuts to the glyphs the
 site uses (``icons.css`` + ``fonts/``, a few KB instead of 270 KB).
 
+Loading order: the head's theme and extension scripts are deferred (``DEFERRED``, and the
+theme's search scripts through ``templates/layout.html``), explorer pages preload
+``explorer.js``, and ``attnbook-embed.js`` draws each explorer as soon as the parser has
+passed it; MathJax typesets after the explorers are on screen. A first visit on a slow CPU
+then shows the explorers before the rest of the chapter is parsed and laid out.
+
 Pages without widgets load none of the widget scripts; pages without math load
 no MathJax (Sphinx's own rule). The live Jupyter path (anywidget in a kernel)
 never sees any of this. Enable with ``sphinx: local_extensions: {bookext: code/}``
@@ -112,6 +118,65 @@ def _without_fontawesome(html: str) -> Markup:
     return Markup(kept)
 
 
+#: The theme's search scripts, which it loads in every page's head (``extrahead``).
+_SEARCH_SCRIPTS = re.compile(
+    r'<script src="([^"]*(?:searchtools|language_data|searchindex)\.js)"></script>'
+)
+
+
+def _defer_search(html: str) -> Markup:
+    """Jinja filter for ``templates/layout.html``: the theme's search scripts deferred.
+
+    Nothing on a page needs them before it is parsed (the search box runs on the search page,
+    and ``searchtools.js`` starts on DOMContentLoaded), and deferred scripts keep their order,
+    so ``searchindex.js`` still finds ``Search``. Blocking, they held the parser up before the
+    page's first line was parsed.
+    """
+    kept, n = _SEARCH_SCRIPTS.subn(r'<script defer src="\1"></script>', str(html))
+    if n not in (0, 3):  # 0: the search page, which loads its own
+        raise RuntimeError(
+            f"expected the theme's head to load 3 search scripts, found {n}: "
+            "update code/bookext/templates/layout.html for this pydata-sphinx-theme"
+        )
+    return Markup(kept)
+
+
+#: Head scripts of Sphinx and its extensions that only act once the page is parsed (each waits
+#: for DOMContentLoaded), so ``defer`` keeps them working and stops them holding up the parser.
+DEFERRED = (
+    "doctools.js",
+    "sphinx_highlight.js",
+    "clipboard.min.js",
+    "copybutton.js",
+    "scripts/sphinx-book-theme.js",
+    "togglebutton.js",
+    "design-tabs.js",
+)
+
+
+def _defer_scripts(
+    app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
+    """Load the scripts in ``DEFERRED`` with ``defer`` (their order among themselves is kept)."""
+    if pagename == "search":
+        return
+    scripts = context.get("script_files", [])
+    for i, script in enumerate(scripts):
+        filename = str(getattr(script, "filename", "") or "")
+        attributes = getattr(script, "attributes", {})
+        if (
+            filename.removeprefix("_static/") in DEFERRED
+            and "async" not in attributes
+        ):
+            # a new entry: the builder's own objects are shared by every page
+            scripts[i] = type(script)(
+                script.filename,
+                priority=script.priority,
+                **attributes,
+                defer="defer",
+            )
+
+
 def _icons_instead_of_fontawesome(app: Sphinx, config: Config) -> None:
     config.templates_path = [*config.templates_path, str(_HERE / "templates")]
     app.add_css_file(f"{STATIC_DIR}/{ICONS}")
@@ -122,6 +187,9 @@ def _register_filter(app: Sphinx) -> None:
         app.builder.templates.environment.filters[
             "attnbook_without_fontawesome"
         ] = _without_fontawesome
+        app.builder.templates.environment.filters["attnbook_defer_search"] = (
+            _defer_search
+        )
 
 
 def _write_icons(app: Sphinx, exception: Exception | None) -> None:
@@ -223,6 +291,10 @@ def _light_widget_pages(
         if model.get("state", {}).get("_anywidget_id") == EXPLORER_ID:
             model["state"]["_esm"] = explorer  # a URL: attnbook-embed.js imports it
     state_script.attributes["body"] = json.dumps(state).replace("</", "<\\/")
+    # fetched while the head's stylesheets load, not once attnbook-embed.js asks for it
+    context["metatags"] = context.get("metatags", "") + (
+        f'\n<link rel="modulepreload" href="{explorer}" />'
+    )
     manager = {f"{STATIC_DIR}/{name}" for name in SCRIPTS}
 
     def name(
@@ -292,4 +364,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect(
         "html-page-context", _light_widget_pages, priority=600
     )  # after myst-nb's (500)
+    app.connect("html-page-context", _defer_scripts, priority=610)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -278,3 +278,37 @@ def test_diagrams_load_and_have_alt_text(
     assert [f[0] for f in found if not f[2]] == [], (
         f"{page}: diagrams without alt text"
     )
+
+
+def test_deferred_theme_scripts_still_work(browser: Any, base_url: str) -> None:
+    """bookext defers the theme's head scripts; each must still do its job on a chapter page:
+    copy buttons, solution toggles, the launch/download menus and the search index."""
+    page = next(p for p in WIDGET_PAGES if p.startswith("chapters/"))
+    with OfflinePage(browser, base_url + page) as visit:
+        p = visit.page
+        code_blocks = p.locator("div.highlight pre").count()
+        assert code_blocks > 0
+        assert p.locator("button.copybtn").count() == code_blocks  # copybutton.js
+        dropdown = p.locator(".admonition.dropdown").first  # togglebutton.js
+        assert "toggle-hidden" in (dropdown.get_attribute("class") or "")
+        dropdown.locator("button.toggle-button").click()
+        p.wait_for_function(
+            "e => !e.classList.contains('toggle-hidden')",
+            arg=dropdown.element_handle(),
+        )
+        # bootstrap's dropdown menus (launch, download)
+        menu = p.locator('button[aria-label="Download this page"]')
+        menu.click()
+        assert menu.get_attribute("aria-expanded") == "true"
+        # searchtools.js, language_data.js and searchindex.js ran, in that order
+        assert p.evaluate("() => Object.keys(Search._index || {}).length") > 0
+        assert visit.errors == [], visit.errors
+
+
+def test_search_page_finds_a_term(browser: Any, base_url: str) -> None:
+    with OfflinePage(browser, base_url + "search.html?q=attention") as visit:
+        visit.page.wait_for_function(
+            "() => document.querySelectorAll('#search-results li').length > 0"
+        )
+        assert visit.errors == [], visit.errors
+        assert visit.blocked == []

@@ -173,3 +173,43 @@ def test_cut_icon_fonts_hold_every_icon_the_site_uses() -> None:
     assert used - held == set(), (
         f"icons missing from the cut fonts: {sorted(map(hex, used - held))}"
     )
+
+
+def head_scripts(page: str) -> list[tuple[str, bool]]:
+    """(src, holds up the parser) of every external script in a page's head."""
+    head = html(page).split("</head>", 1)[0]
+    return [
+        (src.group(1), not re.search(r"\s(defer|async)[\s=>]", tag + ">"))
+        for tag in re.findall(r"<script[^>]*>", head)
+        if (src := re.search(r'\ssrc="([^"]+)"', tag))
+    ]
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p != "search.html"])
+def test_only_the_widget_loaders_hold_up_the_parser(page: str) -> None:
+    """The theme's and extensions' head scripts are deferred: a chapter's explorers draw while
+    the parser passes them, and a script that blocks the parser delays every one of them."""
+    allowed = {"documentation_options.js", LIGHT_SCRIPT, *SCRIPTS}
+    blocking = [
+        src
+        for src, blocks in head_scripts(page)
+        if blocks and src.split("?")[0].rsplit("/", 1)[-1] not in allowed
+    ]
+    assert blocking == [], f"{page}: scripts that hold up the parser: {blocking}"
+    search = [
+        blocks for src, blocks in head_scripts(page) if "searchindex.js" in src
+    ]
+    assert search in ([], [False]), f"{page} loads the search index parser-blocking"
+
+
+@pytest.mark.parametrize("stem", CHAPTERS)
+def test_explorer_pages_preload_the_explorer(stem: str) -> None:
+    page = f"chapters/{stem}.html"
+    state = widget_state(page)
+    if state is None or needs_full_manager(state, html(page)):
+        pytest.skip(f"{stem} has no page the small loader draws")
+    head = html(page).split("</head>", 1)[0]
+    assert (
+        f'<link rel="modulepreload" href="../_static/{STATIC_DIR}/{EXPLORER}"'
+        in head
+    )

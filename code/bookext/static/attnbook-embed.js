@@ -99,8 +99,7 @@
     document.head.appendChild(style);
   }
 
-  function renderView(script, state) {
-    var spec = JSON.parse(script.textContent);
+  function renderView(spec, script, state) {
     var entry = state[spec.model_id];
     if (!entry || entry.model_module !== "anywidget" || typeof (entry.state || {})._esm !== "string") {
       var kind = entry ? entry.model_module + "/" + entry.model_name : "a model missing from the page";
@@ -130,26 +129,56 @@
     return state;
   }
 
-  function renderAll() {
-    var views = document.querySelectorAll('script[type="' + VIEW + '"]');
-    return Promise.all(Array.prototype.map.call(views, function (script) { return renderView(script, readState()); }));
+  // Views are drawn as soon as the parser has passed them: `waiting` holds the view <script>s
+  // seen but not drawn yet. A view's JSON that does not parse is still arriving, unless the page
+  // is parsed (`done`): then it is an error.
+  var waiting = [];
+  var rendering = [];
+  function renderWaiting(done) {
+    waiting = waiting.filter(function (script) {
+      var spec;
+      try {
+        spec = JSON.parse(script.textContent);
+      } catch (error) {
+        if (!done) return true;
+        console.error("attnbook-embed: a widget view that is not JSON:", error);
+        return false;
+      }
+      rendering.push(renderView(spec, script, readState()));
+      return false;
+    });
+  }
+
+  function isView(node) {
+    return node.nodeName === "SCRIPT" && node.type === VIEW;
+  }
+
+  // Resolves once the browser has rendered a frame after this call: the figures drawn by then are
+  // on screen.
+  function nextFrame() {
+    return new Promise(function (resolve) {
+      requestAnimationFrame(function () { setTimeout(resolve, 0); });
+    });
   }
 
   // MathJax (a deferred script, configured by an inline `window.MathJax = {...}` before this one)
-  // typesets once the figures are drawn: typesetting a chapter's formulas takes the main thread for
-  // longer than drawing every explorer, and the explorers are what a reader operates.
+  // typesets once the figures are drawn and shown: typesetting a chapter's formulas holds the main
+  // thread for longer than drawing every explorer (no frame is painted meanwhile), and the
+  // explorers are what a reader operates.
   function typesetAfter(drawn) {
     var config = window.MathJax;
     if (!config || typeof config !== "object" || config.version) return; // none, or already running
     var startup = (config.startup = config.startup || {});
     if (startup.pageReady) return; // someone else's
     startup.pageReady = function () {
-      return drawn.then(function () { return window.MathJax.startup.defaultPageReady(); });
+      return drawn.then(nextFrame).then(function () { return window.MathJax.startup.defaultPageReady(); });
     };
   }
 
   // Start fetching the front-ends while the rest of the page loads (the state comes before this
-  // script in the page's head), then draw once the views' <script>s are all there.
+  // script in the page's head), and draw each view as soon as the parser has passed it: a
+  // chapter's explorers then draw while the rest of the chapter is still being parsed, laid out
+  // and painted (most of a first visit on a slow CPU), not after all of it.
   function start() {
     var models = readState();
     Object.keys(models).forEach(function (id) {
@@ -158,13 +187,36 @@
         loadModule(entry.state._esm).catch(function () {}); // reported when its view renders
       }
     });
-    // The document turns "interactive" when it is parsed, before the deferred scripts (the theme's,
-    // MathJax's 1.1 MB) run and long before DOMContentLoaded: the views are all there then.
-    var drawn = new Promise(function (done) {
-      if (document.readyState !== "loading") return renderAll().then(done);
-      document.addEventListener("readystatechange", function parsed() {
-        document.removeEventListener("readystatechange", parsed);
-        renderAll().then(done);
+    var seen = [];
+    function add(script) {
+      if (seen.indexOf(script) < 0) {
+        seen.push(script);
+        waiting.push(script);
+      }
+    }
+    var drawn = new Promise(function (resolve) {
+      function parsed() {
+        Array.prototype.forEach.call(document.querySelectorAll('script[type="' + VIEW + '"]'), add);
+        renderWaiting(true);
+        resolve(Promise.all(rendering));
+      }
+      if (document.readyState !== "loading") return parsed();
+      // the parser inserts nodes one at a time: each view <script> shows up in a record
+      var watch = new MutationObserver(function (records) {
+        records.forEach(function (record) {
+          Array.prototype.forEach.call(record.addedNodes, function (node) {
+            if (isView(node)) add(node);
+          });
+        });
+        if (waiting.length) renderWaiting(false);
+      });
+      watch.observe(document, { childList: true, subtree: true });
+      // "interactive" comes when the document is parsed, before the deferred scripts (the
+      // theme's, MathJax's 1.1 MB) run and long before DOMContentLoaded.
+      document.addEventListener("readystatechange", function once() {
+        document.removeEventListener("readystatechange", once);
+        watch.disconnect();
+        parsed();
       });
     });
     typesetAfter(drawn);
