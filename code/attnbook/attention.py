@@ -563,7 +563,7 @@ class MultiHeadAttention(nn.Module):
         # the B * h heads as one batch
         q2 = q.reshape(B * h, n_q, d_h)
         kT = k.transpose(-2, -1).reshape(B * h, d_h, n_k)
-        # bias + Q K^T / sqrt(d_h): the product applies the scale (no pass of its own)
+        # bias + Q K^T / sqrt(d_h), scaled inside the product (no pass of its own)
         scores = torch.baddbmm(
             bias, q2, kT, beta=float(keep is not None), alpha=1 / math.sqrt(d_h)
         ).view(B, h, n_q, n_k)
