@@ -217,15 +217,23 @@ def _copy_scripts(app: Sphinx) -> None:
     from attnbook.viz.explorer import _bundle
 
     (target / EXPLORER).write_text(_bundle(), encoding="utf-8")
+
+
+def _copy_models(app: Sphinx, env: Any) -> None:
+    """After reading: the models the chapters exported when they executed (under ``make book``
+    the last chapters are still running when the build starts; see notebooks.build)."""
+    if app.builder is None or app.builder.format != "html":
+        return
     from attnbook.telemetry import model_dir
 
-    # written by the chapters when they executed; none without _config.yml (not a book)
+    # none without _config.yml (not a book)
     try:
         exported = model_dir(app.srcdir)
     except FileNotFoundError:
         return
     if exported.is_dir():
-        shutil.copytree(exported, target / MODELS, dirs_exist_ok=True)
+        target = pathlib.Path(app.outdir) / "_static" / STATIC_DIR / MODELS
+        shutil.copytree(exported, target, dirs_exist_ok=True)
 
 
 def _check_models(state: dict[str, Any], pagename: str, outdir: str) -> None:
@@ -356,6 +364,7 @@ def setup(app: Sphinx) -> dict[str, Any]:
     )  # make book: see notebooks.build
     app.connect("config-inited", _use_local_scripts, priority=900)
     app.connect("builder-inited", _copy_scripts)
+    app.connect("env-updated", _copy_models)
     app.connect("config-inited", _icons_instead_of_fontawesome)
     app.connect("builder-inited", _register_filter)
     app.connect("build-finished", _write_icons)
