@@ -14,6 +14,21 @@ export function translationNote(output, unknown) {
   return `${note}. Not in the training data, read as <unk>: ${unknown.map((t) => `“${t}”`).join(", ")}`;
 }
 
+// Loads the exported model `name` (its `graphs`; once, with a note if that takes a moment) and
+// runs use(model). Any failure -- loading, running, drawing -- becomes the explorer's note.
+async function withModel(ctx, name, graphs, use) {
+  const loading = setTimeout(() => ctx.note("Loading the model into your browser (once)…"), 50);
+  try {
+    const model = await loadModel(name, graphs);
+    clearTimeout(loading);
+    await use(model);
+  } catch (error) {
+    clearTimeout(loading);
+    ctx.note(`The model could not run in this browser: ${error.message}`);
+    console.error("attnbook explorer: in-browser model failed:", error);
+  }
+}
+
 // The text box of a translator (spec: {kind, model, runtime, label, value, max_length}).
 // ctx: note(text) shows a status line, apply(traits) draws results computed here,
 // send(text) hands the text to the kernel, result(r) records the raw outputs (tests, benchmarks).
@@ -45,11 +60,8 @@ export function translatorInput(spec, ctx) {
       ctx.send(text);
       return;
     }
-    const loading = setTimeout(() => ctx.note("Loading the model into your browser (once)…"), 50);
-    try {
-      const whole = spec.kind === "transformer";
-      const model = await loadModel(spec.model, whole ? ["encoder", "decoder"] : ["encoder", "step"]);
-      clearTimeout(loading);
+    const whole = spec.kind === "transformer";
+    await withModel(ctx, spec.model, whole ? ["encoder", "decoder"] : ["encoder", "step"], async (model) => {
       const t0 = performance.now();
       const { tokens, ids, unknown } = tokenize(model.meta, text);
       if (!tokens.length || tokens.length > model.meta.max_source_len) {
@@ -74,11 +86,7 @@ export function translatorInput(spec, ctx) {
       if (whole) Object.assign(r, { self_attention: Array.from(r.self_attention), cross_attention: Array.from(r.cross_attention) });
       ctx.result({ ...r, text, source_tokens: tokens, unknown, infer_ms: ms, first_result_ms: performance.now() - firstInput });
       firstInput = null;
-    } catch (error) {
-      clearTimeout(loading);
-      ctx.note(`The model could not run in this browser: ${error.message}`);
-      console.error("attnbook explorer: in-browser model failed:", error);
-    }
+    });
   }
   let timer = null;
   field.addEventListener("input", () => {
@@ -155,10 +163,7 @@ export function padInput(spec, ctx) {
       ctx.send(JSON.stringify(drawn));
       return;
     }
-    const loading = setTimeout(() => ctx.note("Loading the model into your browser (once)…"), 50);
-    try {
-      const model = await loadModel(spec.model, ["vit"]);
-      clearTimeout(loading);
+    await withModel(ctx, spec.model, ["vit"], async (model) => {
       const t0 = performance.now();
       const r = await classify(model, drawn);
       const ms = performance.now() - t0;
@@ -166,11 +171,7 @@ export function padInput(spec, ctx) {
       ctx.apply({ frames: r.frames, input_note: JSON.stringify(r.probs) });
       ctx.result({ ...r, frames: Array.from(r.frames), image: drawn, infer_ms: ms, first_result_ms: performance.now() - firstInput });
       firstInput = null;
-    } catch (error) {
-      clearTimeout(loading);
-      ctx.note(`The model could not run in this browser: ${error.message}`);
-      console.error("attnbook explorer: in-browser model failed:", error);
-    }
+    });
   }
   let timer = null;
   function changed() {
