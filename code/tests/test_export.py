@@ -181,6 +181,21 @@ TEXTS = [
 ]  # fmt: skip
 
 
+def js_tokenize(meta: dict, texts: list[str]) -> list[dict]:
+    """``tokenize(meta, text)`` of the browser's ``models.js`` for each text, run in node."""
+    script = (
+        f"import {{ tokenize }} from {json.dumps((JS / 'models.js').as_uri())};\n"
+        f"const meta = {json.dumps(meta)};\n"
+        f"const texts = {json.dumps(texts)};\n"
+        "console.log(JSON.stringify(texts.map((t) => tokenize(meta, t))));\n"
+    )
+    run = subprocess.run(
+        ["node", "--input-type=module", "-e", script],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    return json.loads(run.stdout)
+
+
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 @pytest.mark.parametrize("sep", ["", " "])
 def test_js_tokenize_equals_python(task, sep: str) -> None:
@@ -198,18 +213,7 @@ def test_js_tokenize_equals_python(task, sep: str) -> None:
         }
         for t in TEXTS
     ]
-    meta = {"src_tokens": list(vocab.tokens), "sep": sep}
-    script = (
-        f"import {{ tokenize }} from {json.dumps((JS / 'models.js').as_uri())};\n"
-        f"const meta = {json.dumps(meta)};\n"
-        f"const texts = {json.dumps(TEXTS)};\n"
-        "console.log(JSON.stringify(texts.map((t) => tokenize(meta, t))));\n"
-    )
-    run = subprocess.run(
-        ["node", "--input-type=module", "-e", script],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
-    got = json.loads(run.stdout)
+    got = js_tokenize({"src_tokens": list(vocab.tokens), "sep": sep}, TEXTS)
     for text, g, e in zip(TEXTS, got, expected, strict=True):
         assert g == e, text
 
@@ -354,18 +358,8 @@ def test_js_english_tokenize_equals_python(enfr) -> None:
         "sep": " ",
         "tokenizer": "english",
     }
-    script = (
-        f"import {{ tokenize }} from {json.dumps((JS / 'models.js').as_uri())};\n"
-        f"const meta = {json.dumps(meta)};\n"
-        f"const texts = {json.dumps(texts)};\n"
-        "console.log(JSON.stringify(texts.map((t) => tokenize(meta, t))));\n"
-    )
-    run = subprocess.run(
-        ["node", "--input-type=module", "-e", script],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
     for text, got, tokens in zip(
-        texts, json.loads(run.stdout), expected, strict=True
+        texts, js_tokenize(meta, texts), expected, strict=True
     ):
         assert got["tokens"] == tokens, text
         ids = [enfr.src_vocab._index.get(t, 3) for t in tokens]
