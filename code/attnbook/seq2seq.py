@@ -84,12 +84,13 @@ class Seq2SeqEncoder(nn.Module):
     ``forward(src (B, S), src_len (B,))`` returns ``outputs (B, S, d)`` -- the
     hidden state after each source token, zero at padded positions -- and the
     final state (``(1, B, d)``, taken at each sequence's last *real* token).
-    Packing the padded batch is what makes the final state ignore the padding.
 
-    A batch of one needs no packing: its sequence is cut at its length and run
-    as it is (the same numbers; and ``nn.GRU`` on a packed sequence cannot be
-    exported with ``torch.onnx.export``, whose graph must then get an unpadded
-    source of shape ``(1, S)``).
+    Padding comes after a sequence's tokens and the recurrent layer reads left to
+    right, so the padding cannot change the states before it: a GRU runs over the
+    padded batch as it is, and its final state is the output at position
+    ``src_len - 1``. An LSTM's final state also holds its cell state, which is not
+    among the outputs, so for an LSTM the batch is packed instead (slower: the
+    backward pass of a packed recurrent layer is quadratic in the length on a CPU).
     """
 
     def __init__(
@@ -113,20 +114,24 @@ class Seq2SeqEncoder(nn.Module):
     ) -> tuple[torch.Tensor, State]:
         check_token_ids(src, src_len, vocab_size=self.vocab_size, what="src")
         x = self.embedding(src)  # (B, S, e)
-        S = src.shape[1]
-        if src.shape[0] == 1:  # one sequence: no packing, run it up to its length
-            if tracing():  # exporting: one unpadded sequence
-                return self.rnn(x)
-            n = int(src_len[0])
-            outputs, state = self.rnn(x[:, :n])  # (1, n, d)
-            return nn.functional.pad(outputs, (0, 0, 0, S - n)), state  # (1, S, d)
-        packed = pack_padded_sequence(
-            x, src_len.cpu(), batch_first=True, enforce_sorted=False
-        )
-        outputs, state = self.rnn(packed)
-        # (B, S, d)
-        outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=S)
-        return outputs, state
+        (B, S), src_len = src.shape, src_len.to(src.device)
+        if tracing():  # exporting: one unpadded sequence
+            return self.rnn(x)
+        if isinstance(self.rnn, nn.LSTM):
+            packed = pack_padded_sequence(
+                x, src_len.cpu(), batch_first=True, enforce_sorted=False
+            )
+            outputs, state = self.rnn(packed)
+            # (B, S, d)
+            outputs, _ = pad_packed_sequence(
+                outputs, batch_first=True, total_length=S
+            )
+            return outputs, state
+        outputs, _ = self.rnn(x)  # (B, S, d)
+        real = torch.arange(S, device=src.device) < src_len[:, None]  # (B, S)
+        outputs = outputs * real.unsqueeze(-1)  # zero at padded positions
+        final = outputs[torch.arange(B, device=src.device), src_len - 1]  # (B, d)
+        return outputs, final.unsqueeze(0)  # state (1, B, d)
 
 
 class Seq2SeqDecoder(nn.Module):
