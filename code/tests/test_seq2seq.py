@@ -89,7 +89,7 @@ def test_masked_source_positions_get_exactly_zero_attention() -> None:
 
 
 def test_padding_does_not_change_the_output() -> None:
-    """Thanks to packing and the mask, an input decodes the same alone and next to a longer one."""
+    """Thanks to the final state at src_len - 1 and the mask, an input decodes the same alone and next to a longer one."""
     m = model()
     src, src_len, _ = batch()
     together = greedy_decode(m, src, src_len, max_len=6)

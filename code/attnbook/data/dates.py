@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DATE_FORMATS",
+    "N_DAYS",
     "DateFormat",
     "DateSplit",
     "DateTask",
@@ -52,7 +53,7 @@ __all__ = [
 
 FIRST_DAY = datetime.date(1950, 1, 1)
 LAST_DAY = datetime.date(2049, 12, 31)
-N_DAYS = (LAST_DAY - FIRST_DAY).days + 1  # 36 524 days
+N_DAYS = (LAST_DAY - FIRST_DAY).days + 1  # 36 525 days
 SOURCE_SEPARATOR = "; "  # between the dates of a list (no format renders a ";")
 TARGET_SEPARATOR = " "  # between their ISO strings
 
@@ -260,7 +261,7 @@ def make_dates(
 
     Args:
         n_train, n_valid, n_test: examples per split (positive; together at most
-            the 36 524 days of 1950-2049, since every example is a different day).
+            the 36 525 days of 1950-2049, since every example is a different day).
         seed: the one seed behind days, formats and the split.
 
     The vocabularies are built from the training split only, so a character
@@ -333,7 +334,7 @@ def make_date_lists(
         formats: indices into :data:`DATE_FORMATS` to draw from (distinct; default: all).
         seed: the one seed behind the number of dates, the days, the formats and the split.
 
-    The 36 524 days of 1950-2049 are first dealt into three disjoint pools, in
+    The 36 525 days of 1950-2049 are first dealt into three disjoint pools, in
     proportion to the split sizes, so **no day of a test list occurs anywhere in
     training**; within a split, a day may occur in several lists. Each date is
     unambiguous (see the module docstring) and no format renders ``;``, so
