@@ -41,8 +41,11 @@ def record(name: str, value: float) -> float:
 GLUE_PREFIX = "application/papermill.record/"
 
 
-def glue(name: str, value: Any, display: bool = False) -> Any:
-    """Hand ``value`` to the page's prose as ``{glue:text}`name``` (myst-nb), and return it.
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """Hand ``value`` to the page's prose as ``{glue:text}`name``` (myst-nb).
+
+    It returns ``None``, as ``myst_nb.glue`` does, so that a cell ending with a
+    ``glue`` call shows no ``Out`` value on the page.
 
     The book's build has myst-nb; a reader's kernel (Colab, Binder, plain Jupyter)
     may not, and there the sentences that quote the value are plain text, so the
@@ -59,12 +62,11 @@ def glue(name: str, value: Any, display: bool = False) -> Any:
     if importlib.util.find_spec("myst_nb") is None:
         if display:
             show(value)
-        return value
+        return
     bundle, metadata = format_display_data(value)
     prefix = "" if display else GLUE_PREFIX
     metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
     show({prefix + k: v for k, v in bundle.items()}, raw=True, metadata=metadata)
-    return value
 
 
 #: Overrides where exported models go (default: ``<book root>/_build/browser_models``).

@@ -186,8 +186,9 @@ def test_glue_writes_what_myst_nb_writes(monkeypatch, value, display) -> None:
         "ipy_display",
         lambda *a, **k: calls["myst-nb"].append((a, k)),
     )
-    assert glue("x", value, display=display) is value
-    myst_nb.ext.glue.glue("x", value, display=display)
+    # None, like myst-nb's: a cell that ends with glue(...) shows no Out value
+    assert glue("x", value, display=display) is None
+    assert myst_nb.ext.glue.glue("x", value, display=display) is None
     assert calls["book"] == calls["myst-nb"] != []
 
 
@@ -201,5 +202,5 @@ def test_glue_without_myst_nb_only_shows_when_asked(monkeypatch) -> None:
     shown: list = []
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     monkeypatch.setattr(IPython.display, "display", lambda *a, **k: shown.append(a))
-    assert glue("x", 3.5) == 3.5 and shown == []
-    assert glue("x", 3.5, display=True) == 3.5 and shown == [(3.5,)]
+    assert glue("x", 3.5) is None and shown == []
+    assert glue("x", 3.5, display=True) is None and shown == [(3.5,)]
