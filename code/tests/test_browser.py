@@ -314,7 +314,6 @@ def test_search_page_finds_a_term(browser: Any, base_url: str) -> None:
         assert visit.blocked == []
 
 
-
 SKIPPED_JS = """() => [...document.querySelectorAll('.bd-article section section')]
   .filter(s => getComputedStyle(s).contentVisibility === 'auto').length"""
 
@@ -332,7 +331,9 @@ def test_sections_render_near_the_screen_only_while_loading(
     ) as visit:
         p = visit.page
         p.wait_for_function("() => document.querySelector('#exercises') !== null")
-        assert p.evaluate(SKIPPED_JS) > 5, "no section is content-visibility: auto while loading"
+        assert p.evaluate(SKIPPED_JS) > 5, (
+            "no section is content-visibility: auto while loading"
+        )
         p.wait_for_function("() => document.readyState === 'complete'")
         assert p.evaluate(SKIPPED_JS) == 0, "sections still skipped after load"
         # the contents' scroll-spy (pydata-sphinx-theme's IntersectionObserver) follows a scroll
@@ -349,10 +350,16 @@ def test_sections_render_near_the_screen_only_while_loading(
             visit.wait_for_math()
             assert p.evaluate(SKIPPED_JS) == 0
             # the heading is at the top of the window, under the sticky header
-            top = p.evaluate(f"() => document.querySelector('#{anchor}').getBoundingClientRect().top")
-            header = p.evaluate("() => document.querySelector('#pst-header').getBoundingClientRect().height")
+            top = p.evaluate(
+                f"() => document.querySelector('#{anchor}').getBoundingClientRect().top"
+            )
+            header = p.evaluate(
+                "() => document.querySelector('#pst-header').getBoundingClientRect().height"
+            )
             assert abs(top - header) <= 2, (anchor, top, header)
             p.screenshot(path=_shot(page, f"__anchor_{anchor}"))
             # sphinx_highlight.js marks the term
-            assert p.locator("section#the-model-in-code span.highlighted").count() > 0
+            assert (
+                p.locator("section#the-model-in-code span.highlighted").count() > 0
+            )
             assert visit.errors == [], visit.errors
