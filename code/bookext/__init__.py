@@ -39,7 +39,10 @@ Loading order: the head's theme and extension scripts are deferred (``DEFERRED``
 theme's search scripts through ``templates/layout.html``), explorer pages preload
 ``explorer.js``, and ``attnbook-embed.js`` draws each explorer as soon as the parser has
 passed it; MathJax typesets after the explorers are on screen. A first visit on a slow CPU
-then shows the explorers before the rest of the chapter is parsed and laid out.
+then shows the explorers before the rest of the chapter is parsed and laid out. Until the
+page's ``load`` event, the browser also skips styling, laying out and painting the sections
+that are off screen (``content-visibility: auto`` in ``templates/layout.html``; not on a visit
+to an anchor), which the explorers would otherwise force for the whole chapter above them.
 
 Pages without widgets load none of the widget scripts; pages without math load
 no MathJax (Sphinx's own rule). The live Jupyter path (anywidget in a kernel)

@@ -312,3 +312,54 @@ def test_search_page_finds_a_term(browser: Any, base_url: str) -> None:
         )
         assert visit.errors == [], visit.errors
         assert visit.blocked == []
+
+
+SKIPPED_JS = """() => [...document.querySelectorAll('.bd-article section section')]
+  .filter(s => getComputedStyle(s).contentVisibility === 'auto').length"""
+
+
+def test_sections_render_near_the_screen_only_while_loading(
+    browser: Any, base_url: str
+) -> None:
+    """bookext lets the browser skip a chapter's sections that are off screen while the page loads
+    (``content-visibility: auto``, templates/layout.html), and renders all of them at ``load``.
+    A visit to an anchor skips nothing and lands on its heading; the contents in the right-hand
+    sidebar follow the reader's scrolling; search highlighting reaches every section."""
+    page = "chapters/04_bahdanau_attention.html"
+    with OfflinePage(
+        browser, base_url + page, cpu_slowdown=4, wait_until="commit"
+    ) as visit:
+        p = visit.page
+        p.wait_for_function("() => document.querySelector('#exercises') !== null")
+        assert p.evaluate(SKIPPED_JS) > 5, (
+            "no section is content-visibility: auto while loading"
+        )
+        p.wait_for_function("() => document.readyState === 'complete'")
+        assert p.evaluate(SKIPPED_JS) == 0, "sections still skipped after load"
+        # the contents' scroll-spy (pydata-sphinx-theme's IntersectionObserver) follows a scroll
+        p.evaluate("() => document.querySelector('#training').scrollIntoView()")
+        p.wait_for_function(
+            "() => document.querySelector('#pst-page-toc-nav a[href=\"#training\"]').classList.contains('active')"
+        )
+        assert visit.errors == [], visit.errors
+    for anchor in ("exercises", "where-does-the-decoder-look"):
+        url = f"{base_url}{page}?highlight=decoder#{anchor}"
+        with OfflinePage(browser, url) as visit:
+            p = visit.page
+            visit.wait_for_explorers()
+            visit.wait_for_math()
+            assert p.evaluate(SKIPPED_JS) == 0
+            # the heading is at the top of the window, under the sticky header
+            top = p.evaluate(
+                f"() => document.querySelector('#{anchor}').getBoundingClientRect().top"
+            )
+            header = p.evaluate(
+                "() => document.querySelector('#pst-header').getBoundingClientRect().height"
+            )
+            assert abs(top - header) <= 2, (anchor, top, header)
+            p.screenshot(path=_shot(page, f"__anchor_{anchor}"))
+            # sphinx_highlight.js marks the term
+            assert (
+                p.locator("section#the-model-in-code span.highlighted").count() > 0
+            )
+            assert visit.errors == [], visit.errors
