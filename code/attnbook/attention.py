@@ -127,6 +127,54 @@ def _softmax(scores: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
     return _softmax_filled(scores, keep)
 
 
+def _softmax_over(scores: torch.Tensor) -> torch.Tensor:
+    """:func:`_softmax_filled` with ``keep=None``, written over ``scores`` (a contiguous
+    tensor, not a view), which it returns."""
+    # a row with no finite score starts with -inf: look for such rows before the
+    # scores are overwritten (a row whose softmax is NaN for another reason stays NaN)
+    starts_inf = scores[..., 0] == float("-inf")
+    empty = None
+    if starts_inf.any():  # rare: a query with no valid key
+        rows = starts_inf.nonzero(as_tuple=True)
+        empty = tuple(r[(scores[rows] == float("-inf")).all(-1)] for r in rows)
+    torch.softmax(scores, -1, out=scores)  # row by row: safe in place
+    if empty is not None:
+        scores[empty] = 0.0
+    return scores
+
+
+class _SoftmaxInPlace(torch.autograd.Function):
+    """:func:`_softmax_over` under autograd. Its backward also writes over the incoming
+    gradient, which comes fresh from the product with the values: neither pass allocates
+    a tensor of the scores' size."""
+
+    @staticmethod
+    def forward(ctx, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        _softmax_over(scores)
+        ctx.mark_dirty(scores)
+        ctx.save_for_backward(scores)
+        return scores
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        (weights,) = ctx.saved_tensors
+        grad = grad.contiguous()  # alpha * (g - sum(g * alpha)), row by row, into g
+        return torch.ops.aten._softmax_backward_data.out(
+            grad, weights, -1, weights.dtype, grad_input=grad
+        )
+
+
+def _softmax_in_place(scores: torch.Tensor) -> torch.Tensor:
+    """The softmax of scores that nothing else uses (``attend``'s ``Q K^T``, masked
+    keys already ``-inf``), written over them: the same weights as ``_softmax(scores,
+    None)`` without a second tensor of their size. ``scores`` must not be a view."""
+    if tracing():  # a recorded graph keeps the out-of-place softmax
+        return _softmax(scores, None)
+    if scores.requires_grad and torch.is_grad_enabled():
+        return _SoftmaxInPlace.apply(scores)
+    return _softmax_over(scores)
+
+
 def softmax_with_mask(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Softmax over the last axis restricted to the keys where ``mask`` is True.
 
@@ -566,9 +614,10 @@ class MultiHeadAttention(nn.Module):
         # bias + Q K^T / sqrt(d_h), scaled inside the product (no pass of its own)
         scores = torch.baddbmm(
             bias, q2, kT, beta=float(keep is not None), alpha=1 / math.sqrt(d_h)
-        ).view(B, h, n_q, n_k)
-        # masked keys are -inf already
-        self.attention_weights = _softmax(scores, None)
+        )  # (B * h, n_q, n_k)
+        # masked keys are -inf already; the weights overwrite the scores
+        weights = _softmax_in_place(scores)
+        self.attention_weights = weights.view(B, h, n_q, n_k)
         # (B, h, n_q, n_k) @ (B, h, n_k, d_h)
         return F.dropout(self.attention_weights, p) @ v
 

@@ -76,10 +76,9 @@ class PositionWiseFFN(nn.Module):
         check_choice("activation", activation, ("relu", "gelu"))
         check_int("ffn_num_hiddens", ffn_num_hiddens)
         self.dense1 = nn.Linear(num_hiddens, ffn_num_hiddens)
-        # ReLU in place: W_1 x + b_1 is needed by nothing else; exact (erf) GELU
-        self.activation = (
-            nn.ReLU(inplace=True) if activation == "relu" else nn.GELU()
-        )
+        # not in place: dense1's output is a view, and an in-place op on a view
+        # costs the backward full-size copies; exact (erf) GELU
+        self.activation = nn.ReLU() if activation == "relu" else nn.GELU()
         self.dropout = nn.Dropout(dropout)
         self.dense2 = nn.Linear(ffn_num_hiddens, num_hiddens)
 

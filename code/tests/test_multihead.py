@@ -101,6 +101,50 @@ def test_fused_path_equals_explicit_path_and_zeroes_empty_rows() -> None:
     )  # no valid key: zero heads, only the bias
 
 
+def test_attend_softmax_in_place_equals_masked_softmax_and_its_gradients() -> None:
+    """``attend`` writes its softmax over the scores and its backward over the incoming
+    gradient: same weights, outputs and gradients as ``masked_softmax`` on a copy, also
+    when the weights feed a second term of the loss, with an empty row (zeros) and a NaN
+    query (NaN stays NaN)."""
+    from attnbook import masked_softmax
+
+    mha, _ = pair()
+    g = torch.Generator().manual_seed(5)
+    lens = torch.tensor(
+        [[5, 1, 3, 0], [2, 2, 5, 5]]
+    )  # (B, n_q): one query sees no key
+    leaves = [
+        torch.randn(2, H, n, 4, generator=g, dtype=torch.double) for n in (4, 5, 5)
+    ]
+    leaves[0][1, 2, 3, 0] = float("nan")
+    go = torch.randn(2, H, 4, 4, generator=g, dtype=torch.double)
+
+    def run(book: bool) -> list[torch.Tensor]:
+        q, k, v = (t.clone().requires_grad_() for t in leaves)
+        if book:
+            out, weights = mha.attend(q, k, v, lens), mha.attention_weights
+        else:
+            scores = q @ k.transpose(-2, -1) / 2.0  # d_h = 4
+            weights = masked_softmax(scores, lens)  # lengths shared by the heads
+            out = weights @ v
+        ((out * go).nansum() + (weights.nan_to_num() ** 2).sum()).backward()
+        return [out, weights, q.grad, k.grad, v.grad]
+
+    for name, a, b in zip(
+        ("out", "weights", "dq", "dk", "dv"), run(True), run(False)
+    ):
+        torch.testing.assert_close(a, b, equal_nan=True, msg=name)
+    weights = mha.attention_weights
+    assert torch.equal(weights[0, :, 3], torch.zeros(H, 5))  # no valid key
+    assert (
+        torch.isnan(weights[1, 2, 3]).all()
+        and not torch.isnan(weights[1, :2]).any()
+    )
+    with torch.no_grad():
+        mha.attend(*leaves, lens)
+    torch.testing.assert_close(mha.attention_weights, weights, equal_nan=True)
+
+
 def test_gradcheck_tiny() -> None:
     torch.manual_seed(0)
     mha = MultiHeadAttention(
