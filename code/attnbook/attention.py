@@ -144,9 +144,10 @@ def _softmax_over(scores: torch.Tensor) -> torch.Tensor:
 
 
 class _SoftmaxInPlace(torch.autograd.Function):
-    """:func:`_softmax_over` under autograd. Its backward also writes over the incoming
-    gradient, which comes fresh from the product with the values: neither pass allocates
-    a tensor of the scores' size."""
+    """:func:`_softmax_over` under autograd, with the softmax's own backward (as
+    :class:`_MaskedSoftmax`). The backward does not write over the incoming gradient:
+    another branch of the graph may hold the same tensor (``w + x`` hands both terms one
+    gradient), and overwriting it would corrupt that branch's gradient."""
 
     @staticmethod
     def forward(ctx, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
@@ -158,10 +159,8 @@ class _SoftmaxInPlace(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
         (weights,) = ctx.saved_tensors
-        grad = grad.contiguous()  # alpha * (g - sum(g * alpha)), row by row, into g
-        return torch.ops.aten._softmax_backward_data.out(
-            grad, weights, -1, weights.dtype, grad_input=grad
-        )
+        # alpha * (g - sum(g * alpha))
+        return torch._softmax_backward_data(grad, weights, -1, weights.dtype)
 
 
 def _softmax_in_place(scores: torch.Tensor) -> torch.Tensor:

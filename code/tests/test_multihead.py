@@ -145,6 +145,20 @@ def test_attend_softmax_in_place_equals_masked_softmax_and_its_gradients() -> No
     torch.testing.assert_close(mha.attention_weights, weights, equal_nan=True)
 
 
+def test_attend_backward_leaves_a_shared_gradient_alone() -> None:
+    """``w + x`` hands both terms the same gradient tensor; the softmax's backward must not
+    write over it, or ``x`` (whose backward runs later: it was made first) gets a wrong one."""
+    mha, _ = pair()
+    g = torch.Generator().manual_seed(6)
+    X = torch.randn(2, 5, D, generator=g)
+    c = torch.randn(2, H, 5, 5, generator=g)
+    x = torch.randn(2, H, 5, 5, generator=g, requires_grad=True)
+    other = x * 2  # made before the attention
+    mha(X, X, X, torch.tensor([5, 3]))
+    ((mha.attention_weights + other) * c).sum().backward()
+    torch.testing.assert_close(x.grad, 2 * c)
+
+
 def test_gradcheck_tiny() -> None:
     torch.manual_seed(0)
     mha = MultiHeadAttention(
