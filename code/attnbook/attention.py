@@ -130,6 +130,8 @@ def _softmax(scores: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
 def _softmax_over(scores: torch.Tensor) -> torch.Tensor:
     """:func:`_softmax_filled` with ``keep=None``, written over ``scores`` (a contiguous
     tensor, not a view), which it returns."""
+    if scores.shape[-1] == 0:  # no keys at all: nothing to normalise
+        return scores
     # a row with no finite score starts with -inf: look for such rows before the
     # scores are overwritten (a row whose softmax is NaN for another reason stays NaN)
     starts_inf = scores[..., 0] == float("-inf")

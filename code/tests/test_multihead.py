@@ -159,6 +159,19 @@ def test_attend_backward_leaves_a_shared_gradient_alone() -> None:
     torch.testing.assert_close(x.grad, 2 * c)
 
 
+def test_no_keys_at_all_gives_the_bias_only_on_both_paths() -> None:
+    """Zero keys: every query has no valid key, so every head is zero (the book's rule)."""
+    torch.manual_seed(0)
+    kept = MultiHeadAttention(D, H, bias=True)
+    fused = MultiHeadAttention(D, H, bias=True, keep_weights=False)
+    fused.load_state_dict(kept.state_dict())
+    X, none = torch.randn(2, 3, D), torch.randn(2, 0, D)
+    out = kept(X, none, none)
+    assert kept.attention_weights.shape == (2, H, 3, 0)
+    torch.testing.assert_close(out, kept.W_o.bias.expand(2, 3, D))
+    torch.testing.assert_close(fused(X, none, none), out)
+
+
 def test_gradcheck_tiny() -> None:
     torch.manual_seed(0)
     mha = MultiHeadAttention(
