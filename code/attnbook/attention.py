@@ -86,6 +86,8 @@ def _softmax_filled(
     # (..., n_q, n_k)
     filled = scores if keep is None else torch.where(keep, scores, float("-inf"))
     weights = filled.softmax(dim=-1)  # masked keys: exactly 0
+    if weights.shape[-1] == 0:  # no keys at all: nothing to normalise
+        return weights
     nan_rows = weights[
         ..., 0
     ].isnan()  # (..., n_q): a NaN row is NaN in every column

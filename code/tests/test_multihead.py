@@ -161,6 +161,8 @@ def test_attend_backward_leaves_a_shared_gradient_alone() -> None:
 
 def test_no_keys_at_all_gives_the_bias_only_on_both_paths() -> None:
     """Zero keys: every query has no valid key, so every head is zero (the book's rule)."""
+    from attnbook import masked_softmax
+
     torch.manual_seed(0)
     kept = MultiHeadAttention(D, H, bias=True)
     fused = MultiHeadAttention(D, H, bias=True, keep_weights=False)
@@ -170,6 +172,11 @@ def test_no_keys_at_all_gives_the_bias_only_on_both_paths() -> None:
     assert kept.attention_weights.shape == (2, H, 3, 0)
     torch.testing.assert_close(out, kept.W_o.bias.expand(2, 3, D))
     torch.testing.assert_close(fused(X, none, none), out)
+    assert masked_softmax(torch.randn(2, 3, 0), torch.tensor([0, 0])).shape == (
+        2,
+        3,
+        0,
+    )
 
 
 def test_gradcheck_tiny() -> None:
