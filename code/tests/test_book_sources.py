@@ -3,6 +3,7 @@ and states no result of one particular run."""
 
 from __future__ import annotations
 
+import ast
 import pathlib
 import re
 import sys
@@ -416,3 +417,40 @@ def test_the_code_scans_see_what_they_look_for(tmp_path: pathlib.Path) -> None:
     assert _wide_lines(write("x = 1", prose=cut)) == []
     shifted = include % ("Box.wide", ":start-at: return\n:dedent: 8\n")
     assert _wide_lines(write("x = 1", prose=shifted)) == []
+
+
+def _cells_ending_in_a_returned_value(md: pathlib.Path) -> list[str]:
+    """Code cells whose last line is a call to ``record``: it returns its value, which the
+    page would then show as the cell's ``Out`` (``glue`` returns ``None``)."""
+    found = []
+    for i, code in enumerate(_code_cells(md)):
+        try:
+            body = ast.parse(code).body
+        except SyntaxError:  # IPython magics
+            continue
+        last = body[-1] if body else None
+        if isinstance(last, ast.Expr) and isinstance(last.value, ast.Call):
+            func = last.value.func
+            if getattr(func, "id", getattr(func, "attr", None)) == "record":
+                found.append(f"{md.name} cell {i}: {ast.unparse(last)[:70]}")
+    return found
+
+
+@pytest.mark.parametrize("md", CHAPTERS, ids=lambda p: p.stem)
+def test_no_cell_shows_a_recorded_value_as_its_output(md: pathlib.Path) -> None:
+    found = _cells_ending_in_a_returned_value(md)
+    assert not found, (
+        "a cell that ends with record(...) prints the value under the cell; "
+        "record earlier in the cell or assign it:\n" + "\n".join(found)
+    )
+
+
+def test_the_returned_value_scan_can_fail(tmp_path: pathlib.Path) -> None:
+    md = tmp_path / "x.md"
+    md.write_text(
+        "---\njupytext:\n  text_representation:\n    format_name: myst\n"
+        "kernelspec:\n  name: python3\n  display_name: Python 3\n---\n\n"
+        "```{code-cell} ipython3\nx = 1\nrecord('a.b', x)\n```\n",
+        encoding="utf-8",
+    )
+    assert _cells_ending_in_a_returned_value(md)
