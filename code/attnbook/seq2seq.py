@@ -89,8 +89,9 @@ class Seq2SeqEncoder(nn.Module):
     right, so the padding cannot change the states before it: a GRU runs over the
     padded batch as it is, and its final state is the output at position
     ``src_len - 1``. An LSTM's final state also holds its cell state, which is not
-    among the outputs, so for an LSTM the batch is packed instead (slower: the
-    backward pass of a packed recurrent layer is quadratic in the length on a CPU).
+    among the outputs, so for an LSTM the batch is packed instead. (Packing costs
+    time: on a CPU, a packed GRU's backward pass zero-fills its whole input-gate
+    tensor at every time step.)
     """
 
     def __init__(
