@@ -104,28 +104,38 @@ def _softmax_filled(
 
 class _MaskedSoftmax(torch.autograd.Function):
     """:func:`_softmax_filled` with the softmax's own backward: masked keys and empty rows have
-    weight 0, so their gradient is 0 without another pass over the scores."""
+    weight 0, so their gradient is 0 without another pass over the scores.
+
+    ``in_place``: :func:`_softmax_over` instead (``keep`` is ``None``), the weights written
+    over the scores. The backward never writes over the incoming gradient: another branch of
+    the graph may hold the same tensor (``w + x`` hands both terms one gradient)."""
 
     @staticmethod
     def forward(
-        ctx, scores: torch.Tensor, keep: torch.Tensor | None
+        ctx, scores: torch.Tensor, keep: torch.Tensor | None, in_place: bool
     ) -> torch.Tensor:  # type: ignore[override]
-        weights = _softmax_filled(scores, keep)
+        if in_place:
+            weights = _softmax_over(scores)
+            ctx.mark_dirty(scores)
+        else:
+            weights = _softmax_filled(scores, keep)
         ctx.save_for_backward(weights)
         return weights
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+    def backward(ctx, grad: torch.Tensor) -> tuple[torch.Tensor, None, None]:  # type: ignore[override]
         (weights,) = ctx.saved_tensors
-        return torch._softmax_backward_data(
-            grad, weights, -1, weights.dtype
-        ), None  # alpha * (g - sum(g * alpha))
+        return (
+            torch._softmax_backward_data(grad, weights, -1, weights.dtype),
+            None,
+            None,
+        )  # alpha * (g - sum(g * alpha))
 
 
 def _softmax(scores: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
     """The masked softmax without input checks (inner paths)."""
     if scores.requires_grad and torch.is_grad_enabled() and not tracing():
-        return _MaskedSoftmax.apply(scores, keep)
+        return _MaskedSoftmax.apply(scores, keep, False)
     return _softmax_filled(scores, keep)
 
 
@@ -147,26 +157,6 @@ def _softmax_over(scores: torch.Tensor) -> torch.Tensor:
     return scores
 
 
-class _SoftmaxInPlace(torch.autograd.Function):
-    """:func:`_softmax_over` under autograd, with the softmax's own backward (as
-    :class:`_MaskedSoftmax`). The backward does not write over the incoming gradient:
-    another branch of the graph may hold the same tensor (``w + x`` hands both terms one
-    gradient), and overwriting it would corrupt that branch's gradient."""
-
-    @staticmethod
-    def forward(ctx, scores: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        _softmax_over(scores)
-        ctx.mark_dirty(scores)
-        ctx.save_for_backward(scores)
-        return scores
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        (weights,) = ctx.saved_tensors
-        # alpha * (g - sum(g * alpha))
-        return torch._softmax_backward_data(grad, weights, -1, weights.dtype)
-
-
 def _softmax_in_place(scores: torch.Tensor) -> torch.Tensor:
     """The softmax of scores that nothing else uses (``attend``'s ``Q K^T``, masked
     keys already ``-inf``), written over them: the same weights as ``_softmax(scores,
@@ -174,7 +164,7 @@ def _softmax_in_place(scores: torch.Tensor) -> torch.Tensor:
     if tracing():  # a recorded graph keeps the out-of-place softmax
         return _softmax(scores, None)
     if scores.requires_grad and torch.is_grad_enabled():
-        return _SoftmaxInPlace.apply(scores)
+        return _MaskedSoftmax.apply(scores, None, True)
     return _softmax_over(scores)
 
 
