@@ -35,10 +35,13 @@ The theme's icons: ``templates/layout.html`` drops pydata-sphinx-theme's
 the icons with Font Awesome's fonts, which ``icons.py`` cuts to the glyphs the
 site uses (``icons.css`` + ``fonts/``, a few KB instead of 270 KB).
 
-Loading order: the head's theme and extension scripts are deferred (``DEFERRED``, and the
-theme's search scripts through ``templates/layout.html``), explorer pages preload
+Loading order: the head's theme and extension scripts are deferred (``DEFERRED``; the theme's
+search scripts are dropped where nothing uses them, through ``templates/layout.html``), and
+after the build ``bundle.py`` joins each page's stylesheets into one file and its deferred
+scripts into another (every request costs a slow CPU time of its own). Explorer pages preload
 ``explorer.js``, and ``attnbook-embed.js`` draws each explorer as soon as the parser has
-passed it; MathJax typesets after the explorers are on screen. A first visit on a slow CPU
+passed it (a one-line script after each view calls it); MathJax typesets after the explorers
+are on screen. A first visit on a slow CPU
 then shows the explorers before the rest of the chapter is parsed and laid out. Until the
 page's ``load`` event, the browser also skips styling, laying out and painting the sections
 that are off screen (``content-visibility: auto`` in ``templates/layout.html``; not on a visit
@@ -65,6 +68,7 @@ from sphinx.application import Sphinx
 from sphinx.config import Config
 from sphinx.util import logging
 
+from .bundle import bundle_pages
 from .icons import write_icon_fonts
 from .notebooks import wait_for_chapters
 
@@ -77,6 +81,8 @@ SCRIPTS = ("require.js", "attnbook-widgets.js", "embed-amd.js")
 #: The book's own loader (pages whose widgets are all anywidget models: the explorers).
 LIGHT_SCRIPT = "attnbook-embed.js"
 MATHJAX = "mathjax/tex-chtml.js"
+#: Written after each widget view on the pages ``attnbook-embed.js`` draws.
+DRAW_VIEW = "<script>attnbookEmbed.draw(document.currentScript)</script>"
 #: The explorer's front-end, served once for the whole site, and the id anywidget gives its models.
 EXPLORER = "explorer.js"
 EXPLORER_ID = "attnbook.viz.explorer.HeatmapExplorer"
@@ -127,21 +133,31 @@ _SEARCH_SCRIPTS = re.compile(
 )
 
 
-def _defer_search(html: str) -> Markup:
-    """Jinja filter for ``templates/layout.html``: the theme's search scripts deferred.
+def _search_scripts(html: str, as_you_type: Any) -> Markup:
+    """Jinja filter for ``templates/layout.html``: the theme's search scripts, deferred, or gone.
 
-    Nothing on a page needs them before it is parsed (the search box runs on the search page,
-    and ``searchtools.js`` starts on DOMContentLoaded), and deferred scripts keep their order,
-    so ``searchindex.js`` still finds ``Search``. Blocking, they held the parser up before the
-    page's first line was parsed.
+    pydata-sphinx-theme loads them in every page's head for its search-as-you-type box. With
+    that option off (the theme's default and the book's), its search box is a form that opens
+    the search page, which loads its own copies, so other pages never use them: they are
+    dropped (``searchindex.js`` alone is ~100 KB). With it on, they are deferred: nothing needs
+    them before the page is parsed, and deferred scripts keep their order, so
+    ``searchindex.js`` still finds ``Search``.
     """
-    kept, n = _SEARCH_SCRIPTS.subn(r'<script defer src="\1"></script>', str(html))
+    replacement = (
+        r'<script defer src="\1"></script>' if _truthy(as_you_type) else ""
+    )
+    kept, n = _SEARCH_SCRIPTS.subn(replacement, str(html))
     if n not in (0, 3):  # 0: the search page, which loads its own
         raise RuntimeError(
             f"expected the theme's head to load 3 search scripts, found {n}: "
             "update code/bookext/templates/layout.html for this pydata-sphinx-theme"
         )
     return Markup(kept)
+
+
+def _truthy(value: Any) -> bool:
+    """A theme option as Sphinx hands it over: a bool, or the string of one from theme.conf."""
+    return str(value).strip().lower() in ("true", "1", "yes", "on")
 
 
 #: Head scripts of Sphinx and its extensions that only act once the page is parsed (each waits
@@ -190,8 +206,8 @@ def _register_filter(app: Sphinx) -> None:
         app.builder.templates.environment.filters[
             "attnbook_without_fontawesome"
         ] = _without_fontawesome
-        app.builder.templates.environment.filters["attnbook_defer_search"] = (
-            _defer_search
+        app.builder.templates.environment.filters["attnbook_search_scripts"] = (
+            _search_scripts
         )
 
 
@@ -205,6 +221,14 @@ def _write_icons(app: Sphinx, exception: Exception | None) -> None:
         logger.warning(
             f'no Font Awesome icon for class="{classes}": it would show nothing'
         )
+
+
+def _bundle_assets(app: Sphinx, exception: Exception | None) -> None:
+    """After the build (and after ``_write_icons``): one stylesheet and one deferred script a
+    page (``bundle.py``)."""
+    if exception is not None or app.builder is None or app.builder.format != "html":
+        return
+    bundle_pages(pathlib.Path(app.outdir))
 
 
 def _copy_scripts(app: Sphinx) -> None:
@@ -302,6 +326,10 @@ def _light_widget_pages(
         if model.get("state", {}).get("_anywidget_id") == EXPLORER_ID:
             model["state"]["_esm"] = explorer  # a URL: attnbook-embed.js imports it
     state_script.attributes["body"] = json.dumps(state).replace("</", "<\\/")
+    # each view is drawn as soon as the parser has passed it (attnbook-embed.js)
+    context["body"] = _VIEW.sub(
+        lambda m: m.group(0) + DRAW_VIEW, context.get("body", "")
+    )
     # fetched while the head's stylesheets load, not once attnbook-embed.js asks for it
     context["metatags"] = context.get("metatags", "") + (
         f'\n<link rel="modulepreload" href="{explorer}" />'
@@ -371,6 +399,9 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _icons_instead_of_fontawesome)
     app.connect("builder-inited", _register_filter)
     app.connect("build-finished", _write_icons)
+    app.connect(
+        "build-finished", _bundle_assets, priority=900
+    )  # after _write_icons
     # early: Sphinx stops this event at the first handler that returns a template name
     app.connect("html-page-context", _drop_duplicate_scripts, priority=100)
     app.connect(

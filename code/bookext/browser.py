@@ -127,10 +127,8 @@ class OfflinePage:
         self.errors: list[str] = []
         self.blocked: list[str] = []
         self.fetched: list[str] = []
-        self.page.on(
-            "console",
-            lambda m: self.errors.append(m.text) if m.type == "error" else None,
-        )
+        self.messages: list[str] = []  # every console message, in order
+        self.page.on("console", self._console)
         self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
         self._in_flight: set[Any] = set()
         self.page.on("request", lambda r: self._in_flight.add(r))
@@ -164,6 +162,31 @@ class OfflinePage:
             self.page.wait_for_timeout(100)  # lets Playwright deliver the events
             if self._in_flight:
                 quiet_since = time.monotonic()
+
+    def _console(self, message: Any) -> None:
+        self.messages.append(message.text)
+        if message.type == "error":
+            self.errors.append(message.text)
+
+    def wait_for_console(
+        self, prefix: str, timeout_s: float | None = None
+    ) -> float:
+        """Wait for a console message starting with ``prefix``; returns the number after it.
+
+        Unlike ``page.wait_for_function``, this leaves the page alone while it loads (Playwright
+        injects its own script into a page it polls).
+        """
+        timeout_s = timeout_s or self._timeout_s
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for text in self.messages:
+                if text.startswith(prefix):
+                    return float(text[len(prefix) :])
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"no console message {prefix!r} in {timeout_s} s"
+                )
+            self.page.wait_for_timeout(50)  # lets Playwright deliver the events
 
     def _route(self, route: Any) -> None:
         url = route.request.url

@@ -21,6 +21,7 @@ from bookext import (
     needs_full_manager,
 )
 from bookext.browser import site_pages
+from bookext.bundle import BUNDLE_DIR, unbundled
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
@@ -32,8 +33,13 @@ REPO = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))[
 pytestmark = pytest.mark.skipif(not PAGES, reason="no built site: run `make book`")
 
 
-def html(page: str) -> str:
+def raw_html(page: str) -> str:
     return (SITE / page).read_text(encoding="utf-8")
+
+
+def html(page: str) -> str:
+    """A page as Sphinx wrote it, before bookext bundled its stylesheets and scripts."""
+    return unbundled(raw_html(page))
 
 
 def script_srcs(page: str) -> list[str]:
@@ -213,3 +219,37 @@ def test_explorer_pages_preload_the_explorer(stem: str) -> None:
         f'<link rel="modulepreload" href="../_static/{STATIC_DIR}/{EXPLORER}"'
         in head
     )
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_a_page_requests_one_stylesheet_and_one_deferred_script(page: str) -> None:
+    """bookext.bundle joins a page's local stylesheets, and its deferred scripts, into one file
+    each: on a slow CPU every request costs the page time of its own."""
+    text = raw_html(page)
+    if "<head" not in text:
+        pytest.skip(f"{page} is a redirect")
+    head = text.split("</head>", 1)[0]
+    sheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', head)
+    assert len(re.findall(r'rel="stylesheet"', head)) == len(sheets) == 1, sheets
+    assert f"{BUNDLE_DIR}/bundle-" in sheets[0]
+    deferred = [
+        src
+        for src in re.findall(r'<script (?:defer|async)[^>]*\ssrc="([^"]+)"', text)
+        if not src.endswith(("searchindex.js",)) and "mathjax/" not in src
+    ]
+    assert len(deferred) <= 1 and all(
+        f"{BUNDLE_DIR}/bundle-" in s for s in deferred
+    )
+
+
+def test_every_url_in_the_stylesheet_bundles_exists() -> None:
+    folder = SITE / BUNDLE_DIR
+    bundles = list(folder.glob("bundle-*.css"))
+    assert bundles, "no stylesheet bundle: bookext.bundle did not run"
+    for bundle in bundles:
+        text = bundle.read_text(encoding="utf-8")
+        for url in re.findall(r'url\("([^"]+)"\)', text):
+            if url.startswith("data:"):
+                continue
+            target = (folder / url.split("?")[0].split("#")[0]).resolve()
+            assert target.is_file(), f"{bundle.name}: url({url}) points at nothing"

@@ -130,27 +130,25 @@
   }
 
   // Views are drawn as soon as the parser has passed them: `waiting` holds the view <script>s
-  // seen but not drawn yet. A view's JSON that does not parse is still arriving, unless the page
-  // is parsed (`done`): then it is an error.
+  // seen but not drawn yet.
   var waiting = [];
   var rendering = [];
-  function renderWaiting(done) {
-    waiting = waiting.filter(function (script) {
+  function renderWaiting() {
+    waiting.forEach(function (script) {
       var spec;
       try {
         spec = JSON.parse(script.textContent);
       } catch (error) {
-        if (!done) return true;
         console.error("attnbook-embed: a widget view that is not JSON:", error);
-        return false;
+        return;
       }
       rendering.push(renderView(spec, script, readState()));
-      return false;
     });
+    waiting = [];
   }
 
   function isView(node) {
-    return node.nodeName === "SCRIPT" && node.type === VIEW;
+    return Boolean(node) && node.nodeName === "SCRIPT" && node.type === VIEW;
   }
 
   // Resolves once the browser has rendered a frame after this call: the figures drawn by then are
@@ -176,9 +174,12 @@
   }
 
   // Start fetching the front-ends while the rest of the page loads (the state comes before this
-  // script in the page's head), and draw each view as soon as the parser has passed it: a
-  // chapter's explorers then draw while the rest of the chapter is still being parsed, laid out
-  // and painted (most of a first visit on a slow CPU), not after all of it.
+  // script in the page's head), and draw each view as soon as the parser has passed it: bookext
+  // writes `<script>attnbookEmbed.draw(document.currentScript)</script>` after each view
+  // (_light_widget_pages), so a chapter's explorers draw while the rest of the chapter is still
+  // being parsed, laid out and painted (most of a first visit on a slow CPU), not after all of
+  // it, and without watching every node the parser inserts. Views without one are drawn once
+  // the page is parsed.
   function start() {
     var models = readState();
     Object.keys(models).forEach(function (id) {
@@ -189,33 +190,28 @@
     });
     var seen = [];
     function add(script) {
-      if (seen.indexOf(script) < 0) {
+      if (isView(script) && seen.indexOf(script) < 0) {
         seen.push(script);
         waiting.push(script);
       }
     }
+    window.attnbookEmbed = {
+      draw: function (trigger) {
+        add(trigger.previousElementSibling);
+        renderWaiting();
+      },
+    };
     var drawn = new Promise(function (resolve) {
       function parsed() {
         Array.prototype.forEach.call(document.querySelectorAll('script[type="' + VIEW + '"]'), add);
-        renderWaiting(true);
+        renderWaiting();
         resolve(Promise.all(rendering));
       }
       if (document.readyState !== "loading") return parsed();
-      // the parser inserts nodes one at a time: each view <script> shows up in a record
-      var watch = new MutationObserver(function (records) {
-        records.forEach(function (record) {
-          Array.prototype.forEach.call(record.addedNodes, function (node) {
-            if (isView(node)) add(node);
-          });
-        });
-        if (waiting.length) renderWaiting(false);
-      });
-      watch.observe(document, { childList: true, subtree: true });
       // "interactive" comes when the document is parsed, before the deferred scripts (the
       // theme's, MathJax's 1.1 MB) run and long before DOMContentLoaded.
       document.addEventListener("readystatechange", function once() {
         document.removeEventListener("readystatechange", once);
-        watch.disconnect();
         parsed();
       });
     });
