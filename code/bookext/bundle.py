@@ -8,7 +8,8 @@ After the build, :func:`bundle_pages` rewrites every page so that
 
 * its local stylesheets come from one file, ``_static/attnbook/bundle-<hash>.css``: the same
   rules in the same order (``@import`` inlined, relative ``url()``\\s rewritten for the new
-  place), so the cascade is unchanged;
+  place), so the cascade is unchanged, less the rules that no element of the site can match
+  (``purge.py``: the theme ships all of Bootstrap; 550 KB of rules become ~160 KB);
 * its local ``defer`` and ``async`` scripts come from one deferred file,
   ``_static/attnbook/bundle-<hash>.js``, which runs each of them, in their order, as a
   ``<script>`` element of its own with the original attributes: each keeps its own strict
@@ -20,8 +21,8 @@ After the build, :func:`bundle_pages` rewrites every page so that
 
 Each bundled tag keeps the tags it replaced (``data-attnbook-bundle``), so that every build
 re-bundles every page from the current files: a page Sphinx did not rewrite never points at a
-bundle of stale files. Bundles are named by their content, so a reader's cache holds one copy
-for all the pages that share it.
+bundle of stale files. Bundles are named by what they are made from, so a reader's cache holds
+one copy for all the pages that share it, and a build deletes the bundles no page names.
 """
 
 from __future__ import annotations
@@ -32,7 +33,15 @@ import json
 import pathlib
 import posixpath
 import re
+from collections.abc import Callable
 from urllib.parse import urlsplit
+
+from .purge import purge, words
+
+#: Part of what a stylesheet bundle is made from: a new purge makes new bundles.
+_PURGE_SOURCE = (
+    pathlib.Path(__file__).with_name("purge.py").read_text(encoding="utf-8")
+)
 
 #: Where bundles are written, relative to the site root.
 BUNDLE_DIR = "_static/attnbook"
@@ -99,14 +108,17 @@ def _css(site: pathlib.Path, path: str, seen: tuple[str, ...] = ()) -> str:
     return _URL.sub(move, _IMPORT.sub(inline, text))
 
 
-def _write(site: pathlib.Path, suffix: str, text: str) -> str:
-    """Write ``text`` as a bundle named by its content; returns its path from the site root."""
-    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+def _write(
+    site: pathlib.Path, suffix: str, key: str, make: Callable[[], str]
+) -> str:
+    """Write ``make()`` as a bundle named by the hash of ``key`` (what it is made from), unless a
+    bundle of that name exists; returns its path from the site root."""
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
     path = f"{BUNDLE_DIR}/bundle-{digest}{suffix}"
     target = site / path
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        target.write_text(make(), encoding="utf-8")
     return path
 
 
@@ -119,7 +131,9 @@ def _keep(tags: list[str]) -> str:
     return html.escape(json.dumps(tags), quote=True)
 
 
-def _bundle_styles(site: pathlib.Path, page: str, head: str) -> str:
+def _bundle_styles(
+    site: pathlib.Path, page: str, head: str, used: set[str] | None
+) -> str:
     tags = []
     for tag in _LINK.findall(head):
         a = _attributes(tag)
@@ -136,7 +150,12 @@ def _bundle_styles(site: pathlib.Path, page: str, head: str) -> str:
         + _css(site, _site_path(page, _attributes(t)["href"]))
         for t in tags
     ]
-    path = _write(site, ".css", '@charset "UTF-8";\n' + "\n".join(rules))
+    css = '@charset "UTF-8";\n' + "\n".join(rules)
+    if used is None:
+        path = _write(site, ".css", css, lambda: css)
+    else:  # the same rules and words make the same bundle: purge once a build, not per page
+        key = "\0".join([css, _PURGE_SOURCE, *sorted(used)])
+        path = _write(site, ".css", key, lambda: purge(css, used))
     href = posixpath.relpath(path, posixpath.dirname(page) or ".")
     bundled = f'<link rel="stylesheet" href="{href}" data-attnbook-bundle="{_keep(tags)}" />'
     head = head.replace(tags[0], bundled, 1)
@@ -185,56 +204,85 @@ def _bundle_scripts(site: pathlib.Path, page: str, text: str) -> str:
         for timing in ("defer", "async"):
             a.pop(timing, None)
         entries.append([path, a, (site / path).read_text(encoding="utf-8")])
-    # "</script" cannot end the bundle's own script early: it is a file, not inline.
-    path = _write(site, ".js", _RUN % json.dumps(entries, indent=0))
-    src = posixpath.relpath(path, posixpath.dirname(page) or ".")
-    bundled = (
-        f'<script defer src="{src}" data-attnbook-bundle="{_keep(tags)}"></script>'
-    )
-    text = text.replace(tags[0], bundled, 1)
-    for tag in tags[1:]:
-        text = _drop(text, tag)
     bundled_paths = {e[0] for e in entries}
-    for tag in _LINK.findall(text):
-        a = _attributes(tag)
-        if (
-            a.get("rel") == "preload"
-            and a.get("as") == "script"
-            and _local(a.get("href", ""))
-            and _site_path(page, a["href"]) in bundled_paths
-        ):
-            text = _drop(text, tag)
+    preloads = [
+        tag
+        for tag in _LINK.findall(text)
+        if (a := _attributes(tag)).get("rel") == "preload"
+        and a.get("as") == "script"
+        and _local(a.get("href", ""))
+        and _site_path(page, a["href"]) in bundled_paths
+    ]
+    # "</script" cannot end the bundle's own script early: it is a file, not inline.
+    js = _RUN % json.dumps(entries, indent=0)
+    path = _write(site, ".js", js, lambda: js)
+    src = posixpath.relpath(path, posixpath.dirname(page) or ".")
+    kept = _keep(tags + preloads)
+    bundled = f'<script defer src="{src}" data-attnbook-bundle="{kept}"></script>'
+    text = text.replace(tags[0], bundled, 1)
+    for tag in tags[1:] + preloads:
+        text = _drop(text, tag)
     return text
 
 
 def unbundled(text: str) -> str:
-    """A page as Sphinx wrote it: every bundle tag replaced by the tags it stands for (the
-    head's script preloads that bundling dropped are not restored; they only fetched early)."""
+    """A page as Sphinx wrote it, but for where tags stand: every bundle tag replaced by the
+    tags it stands for (with the preloads of the scripts it holds)."""
     return _BUNDLED.sub(
         lambda m: "\n".join(json.loads(html.unescape(m.group(1)))), text
     )
 
 
-def bundle_page(site: pathlib.Path, page: str, text: str) -> str:
-    """One page's HTML (``page``: its path from the site root) with its assets bundled."""
+def bundle_page(
+    site: pathlib.Path, page: str, text: str, used: set[str] | None = None
+) -> str:
+    """One page's HTML (``page``: its path from the site root) with its assets bundled; with
+    ``used`` (the words of the whole site, :func:`site_words`), the stylesheet rules that no
+    element can match are dropped (``purge.py``)."""
     text = unbundled(text)
     end = text.find("</head>")
     if end < 0:
         return text
-    text = _bundle_styles(site, page, text[:end]) + text[end:]
+    text = _bundle_styles(site, page, text[:end], used) + text[end:]
     return _bundle_scripts(site, page, text)
+
+
+_LOADED = re.compile(
+    r'<script\b[^>]*\ssrc="([^"]+)"|<link\b[^>]*rel="modulepreload"[^>]*href="([^"]+)"'
+)
+
+
+def site_words(site: pathlib.Path, pages: dict[str, str]) -> set[str]:
+    """The words of every page (as Sphinx wrote it) and of every local script a page loads:
+    the class names and ids that may occur on the site (scripts add some)."""
+    scripts = {
+        _site_path(page, url)
+        for page, text in pages.items()
+        for match in _LOADED.finditer(text)
+        if _local(url := match.group(1) or match.group(2))
+    }
+    files = [site / path for path in sorted(scripts) if (site / path).is_file()]
+    return words([*pages.values(), *(f.read_text(encoding="utf-8") for f in files)])
 
 
 def bundle_pages(site: pathlib.Path) -> int:
     """Bundle the assets of every page under ``site``; returns how many pages changed."""
-    changed = 0
+    pages = {}
     for file in sorted(site.rglob("*.html")):
         page = file.relative_to(site).as_posix()
-        if page.startswith(("_static/", "_sources/", "_images/")):
-            continue
-        text = file.read_text(encoding="utf-8")
-        new = bundle_page(site, page, text)
+        if not page.startswith(("_static/", "_sources/", "_images/")):
+            pages[page] = file.read_text(encoding="utf-8")
+    used = site_words(site, {page: unbundled(text) for page, text in pages.items()})
+    changed = 0
+    for page, text in pages.items():
+        new = bundle_page(site, page, text, used)
+        pages[page] = new
         if new != text:
-            file.write_text(new, encoding="utf-8")
+            (site / page).write_text(new, encoding="utf-8")
             changed += 1
+    # every page was re-bundled: a bundle none of them names is left over from an earlier build
+    named = "".join(pages.values())
+    for old in (site / BUNDLE_DIR).glob("bundle-*"):
+        if old.name not in named:
+            old.unlink()
     return changed

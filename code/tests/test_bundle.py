@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from bookext import purge
 from bookext.bundle import BUNDLE_DIR, bundle_page, bundle_pages, unbundled
 
 PAGE = """<!DOCTYPE html>
@@ -133,3 +134,70 @@ def test_a_stylesheet_that_imports_from_elsewhere_is_refused(
     )
     with pytest.raises(ValueError, match="cannot hold"):
         bundle_page(site, "chapters/a.html", PAGE)
+
+
+def test_rules_no_element_can_match_are_dropped() -> None:
+    css = """@charset "UTF-8";
+/*! licence notice */
+/* a comment */
+.used { color: red }
+.unused { color: blue }
+.unused, .used span { margin: 0 }
+div.used > #main:hover { top: 0 }
+#gone { top: 0 }
+.used:not(.unused) { left: 0 }
+:is(.unused, .other) p { right: 0 }
+[data-theme=dark] .used, [title="x.unused"] { bottom: 0 }
+.bs-tooltip-top .tooltip-arrow { width: 1px }
+.sm\\:unused { top: 0 }
+@media (min-width: 960px) { .unused { top: 0 } }
+@media print { .used { top: 1px } .unused { top: 2px } }
+@font-face { font-family: x; src: url(x.woff) }
+@keyframes spin { 0% { opacity: 0 } 100% { opacity: 1 } }
+"""
+    used = purge.words(
+        [
+            '<div class="used" id="main"><span>x</span></div>',
+            "el.classList.add('tooltip-arrow')",
+        ]
+    )
+    out = purge.purge(css, used)
+    kept = [
+        "/*! licence notice */",
+        ".used { color: red }",
+        ".unused, .used span",
+        "div.used > #main:hover",
+        ".used:not(.unused)",  # what :not() names is not required
+        ":is(.unused, .other) p",  # unsure: kept
+        "[data-theme=dark] .used",
+        ".bs-tooltip-top .tooltip-arrow",  # a name scripts build at run time
+        ".sm\\:unused",  # escaped: not guessed at
+        "@media print { .used { top: 1px } }",
+        "@font-face",
+        "@keyframes spin",
+    ]
+    for text in kept:
+        assert text.replace(" ", "") in out.replace(" ", "").replace("\n", ""), text
+    for text in (
+        ".unused { color: blue }",
+        "#gone",
+        "min-width: 960px",
+        "top: 2px",
+        "a comment",
+    ):
+        assert text not in out, text
+    assert out.startswith('@charset "UTF-8";')
+
+
+def test_a_site_bundle_holds_only_rules_its_pages_can_use(
+    site: pathlib.Path,
+) -> None:
+    (site / "_static/pygments.css").write_text(
+        ".hll { color: red }\n.p { color: blue }\n"
+    )
+    page = PAGE.replace("<p>text</p>", '<p class="p">text</p>')
+    (site / "chapters" / "a.html").write_text(page, encoding="utf-8")
+    bundle_pages(site)
+    [css] = bundles(site, ".css")
+    text = css.read_text(encoding="utf-8")
+    assert ".p {" in text and ".hll" not in text and "h1 {" in text
