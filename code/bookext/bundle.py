@@ -17,31 +17,28 @@ After the build, :func:`bundle_pages` rewrites every page so that
   settings from there). Deferred scripts run in document order once the page is parsed, and
   an async one may run at any time, so the bundle runs them when they ran before. MathJax
   (1.1 MB, cached on its own) and ``searchindex.js`` (it changes with every page) stay
-  separate, as do scripts that run while the page is parsed.
+  separate, as do scripts that run while the page is parsed;
+* its images load when they come near the screen (``loading="lazy"``): the launch menu's
+  logos and a chapter's figures further down are not fetched with the page.
 
 Each bundled tag keeps the tags it replaced (``data-attnbook-bundle``), so that every build
 re-bundles every page from the current files: a page Sphinx did not rewrite never points at a
-bundle of stale files. Bundles are named by what they are made from, so a reader's cache holds
-one copy for all the pages that share it, and a build deletes the bundles no page names.
+bundle of stale files. Bundles are named by their content, so a reader's cache holds one copy
+for all the pages that share it, and a build deletes the bundles no page names.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import html
 import json
 import pathlib
 import posixpath
 import re
-from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from .purge import purge, words
-
-#: Part of what a stylesheet bundle is made from: a new purge makes new bundles.
-_PURGE_SOURCE = (
-    pathlib.Path(__file__).with_name("purge.py").read_text(encoding="utf-8")
-)
 
 #: Where bundles are written, relative to the site root.
 BUNDLE_DIR = "_static/attnbook"
@@ -54,6 +51,7 @@ _ATTR = re.compile(r'([\w:-]+)(?:="([^"]*)")?')
 _BUNDLED = re.compile(
     r'<(?:link|script)\b[^>]*\bdata-attnbook-bundle="([^"]*)"[^>]*>(?:</script>)?'
 )
+_IMG = re.compile(r"<img (?![^>]*\bloading=)")
 _URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)'"\s]+))\s*\)""")
 _IMPORT = re.compile(r"""@import\s+(?:url\()?\s*["']?([^"')\s;]+)["']?\s*\)?\s*;""")
 _CHARSET = re.compile(r'@charset\s+"[^"]*"\s*;')
@@ -108,18 +106,21 @@ def _css(site: pathlib.Path, path: str, seen: tuple[str, ...] = ()) -> str:
     return _URL.sub(move, _IMPORT.sub(inline, text))
 
 
-def _write(
-    site: pathlib.Path, suffix: str, key: str, make: Callable[[], str]
-) -> str:
-    """Write ``make()`` as a bundle named by the hash of ``key`` (what it is made from), unless a
-    bundle of that name exists; returns its path from the site root."""
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+def _write(site: pathlib.Path, suffix: str, text: str) -> str:
+    """Write ``text`` as a bundle named by its content; returns its path from the site root."""
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
     path = f"{BUNDLE_DIR}/bundle-{digest}{suffix}"
     target = site / path
     if not target.is_file():
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(make(), encoding="utf-8")
+        target.write_text(text, encoding="utf-8")
     return path
+
+
+@functools.lru_cache(maxsize=4)
+def _purged(css: str, used: frozenset[str]) -> str:
+    """``purge`` once a build for the stylesheets that every page shares, not once a page."""
+    return purge(css, set(used))
 
 
 def _drop(text: str, tag: str) -> str:
@@ -151,11 +152,9 @@ def _bundle_styles(
         for t in tags
     ]
     css = '@charset "UTF-8";\n' + "\n".join(rules)
-    if used is None:
-        path = _write(site, ".css", css, lambda: css)
-    else:  # the same rules and words make the same bundle: purge once a build, not per page
-        key = "\0".join([css, _PURGE_SOURCE, *sorted(used)])
-        path = _write(site, ".css", key, lambda: purge(css, used))
+    path = _write(
+        site, ".css", css if used is None else _purged(css, frozenset(used))
+    )
     href = posixpath.relpath(path, posixpath.dirname(page) or ".")
     bundled = f'<link rel="stylesheet" href="{href}" data-attnbook-bundle="{_keep(tags)}" />'
     head = head.replace(tags[0], bundled, 1)
@@ -214,8 +213,7 @@ def _bundle_scripts(site: pathlib.Path, page: str, text: str) -> str:
         and _site_path(page, a["href"]) in bundled_paths
     ]
     # "</script" cannot end the bundle's own script early: it is a file, not inline.
-    js = _RUN % json.dumps(entries, indent=0)
-    path = _write(site, ".js", js, lambda: js)
+    path = _write(site, ".js", _RUN % json.dumps(entries, indent=0))
     src = posixpath.relpath(path, posixpath.dirname(page) or ".")
     kept = _keep(tags + preloads)
     bundled = f'<script defer src="{src}" data-attnbook-bundle="{kept}"></script>'
@@ -233,6 +231,10 @@ def unbundled(text: str) -> str:
     )
 
 
+def _lazy(text: str) -> str:
+    return _IMG.sub('<img loading="lazy" ', text)
+
+
 def bundle_page(
     site: pathlib.Path, page: str, text: str, used: set[str] | None = None
 ) -> str:
@@ -243,7 +245,7 @@ def bundle_page(
     end = text.find("</head>")
     if end < 0:
         return text
-    text = _bundle_styles(site, page, text[:end], used) + text[end:]
+    text = _bundle_styles(site, page, text[:end], used) + _lazy(text[end:])
     return _bundle_scripts(site, page, text)
 
 
@@ -272,7 +274,9 @@ def bundle_pages(site: pathlib.Path) -> int:
         page = file.relative_to(site).as_posix()
         if not page.startswith(("_static/", "_sources/", "_images/")):
             pages[page] = file.read_text(encoding="utf-8")
-    used = site_words(site, {page: unbundled(text) for page, text in pages.items()})
+    used = site_words(
+        site, {page: _lazy(unbundled(text)) for page, text in pages.items()}
+    )
     changed = 0
     for page, text in pages.items():
         new = bundle_page(site, page, text, used)

@@ -8,24 +8,25 @@ the GitHub link). A page shows about twenty icons. The layout override in
 ``templates/`` drops the script -- the theme's stylesheet already draws every
 ``fa-*`` class with the font -- and :func:`write_icon_fonts` writes, after the
 build, ``_static/attnbook/icons.css``: the theme's own ``@font-face`` rules
-pointing at copies of its fonts cut down (``fontTools``, which matplotlib
-installs) to the glyphs the site uses, a few KB each. Later ``@font-face`` rules
+holding copies of its fonts cut down (``fontTools``, which matplotlib installs)
+to the glyphs the site uses, 1-4 KB each, inline (``data:`` URLs: no request of
+their own, and no second layout when they arrive). Later ``@font-face`` rules
 win, and this stylesheet comes after the theme's, so the full fonts are never
 requested.
 """
 
 from __future__ import annotations
 
+import base64
 import pathlib
 import re
+import tempfile
 from collections.abc import Iterable
 
 #: Classes that select a Font Awesome family; elements with one show an icon.
 FAMILIES = {"fa", "fas", "far", "fab", "fa-solid", "fa-regular", "fa-brands"}
 #: Icons the theme's JavaScript creates (the announcement banner's close button).
 SCRIPTED = {"fa-xmark"}
-#: Where the cut-down fonts go, beside ``icons.css`` in ``_static/attnbook/``.
-FONTS = "fonts"
 _CLASS_RULE = re.compile(
     r'((?:\.fa-[\w-]+:{1,2}before,?)+)\{content:"\\([0-9a-f]{4})"\}'
 )
@@ -129,16 +130,10 @@ def write_icon_fonts(site: pathlib.Path, target: pathlib.Path) -> list[str]:
     ]
     used, missing = used_codepoints(pages, stylesheets, class_codepoints(css))
     glyphs = f"/* glyphs: {' '.join(f'{c:x}' for c in sorted(used))} */"
-    fonts = target.parent / FONTS
     # a rebuild that changed no icon keeps the fonts it cut before (saves ~1 s)
-    if (
-        target.is_file()
-        and glyphs in target.read_text(encoding="utf-8")
-        and fonts.is_dir()
-    ):
+    if target.is_file() and glyphs in target.read_text(encoding="utf-8"):
         return missing
     webfonts = css_path.parent.parent / "vendor/fontawesome/webfonts"
-    (target.parent / FONTS).mkdir(parents=True, exist_ok=True)
     licence = (
         css_path.parent.parent / "scripts/fontawesome.js.LICENSE.txt"
     )  # version, licences
@@ -147,14 +142,13 @@ def write_icon_fonts(site: pathlib.Path, target: pathlib.Path) -> list[str]:
         "/* The theme's Font Awesome fonts cut to the glyphs this site uses (code/bookext/icons.py). */",
         glyphs,
     ]
-    for face in _FONT_FACE.finditer(css):
-        name = face.group(1)
-        cut_font(
-            webfonts / f"{name}.ttf", used, target.parent / FONTS / f"{name}.woff"
-        )
-        rules.append(
-            _SRC.sub(f'src:url({FONTS}/{name}.woff) format("woff")', face.group(0))
-        )
+    with tempfile.TemporaryDirectory() as tmp:
+        for face in _FONT_FACE.finditer(css):
+            woff = pathlib.Path(tmp) / f"{face.group(1)}.woff"
+            cut_font(webfonts / f"{face.group(1)}.ttf", used, woff)
+            data = base64.b64encode(woff.read_bytes()).decode("ascii")
+            src = f'src:url(data:font/woff;base64,{data}) format("woff")'
+            rules.append(_SRC.sub(src, face.group(0)))
     if len(rules) == 3:
         raise ValueError(f"no Font Awesome @font-face rule found in {css_path}")
     target.write_text("\n".join(rules) + "\n", encoding="utf-8")

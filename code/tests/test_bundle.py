@@ -201,3 +201,16 @@ def test_a_site_bundle_holds_only_rules_its_pages_can_use(
     [css] = bundles(site, ".css")
     text = css.read_text(encoding="utf-8")
     assert ".p {" in text and ".hll" not in text and "h1 {" in text
+
+
+def test_images_load_when_they_come_near_the_screen(site: pathlib.Path) -> None:
+    page = PAGE.replace(
+        "<p>text</p>",
+        '<img alt="a" src="a.png"><img loading="eager" alt="b" src="b.png">',
+    )
+    out = bundle_page(site, "chapters/a.html", page)
+    assert '<img loading="lazy" alt="a" src="a.png">' in out
+    assert (
+        '<img loading="eager" alt="b" src="b.png">' in out
+    )  # a choice made upstream
+    assert bundle_page(site, "chapters/a.html", out) == out
