@@ -33,7 +33,7 @@ too. This extension copies local files into ``_static/attnbook/``:
 The theme's icons: ``templates/layout.html`` drops pydata-sphinx-theme's
 ``fontawesome.js`` (543 KB gzipped, on every page); the theme's stylesheet draws
 the icons with Font Awesome's fonts, which ``icons.py`` cuts to the glyphs the
-site uses (``icons.css`` + ``fonts/``, a few KB instead of 270 KB).
+site uses (inline in ``icons.css``, a few KB instead of 270 KB).
 
 Loading order: the head's theme and extension scripts are deferred (``DEFERRED``; the theme's
 search scripts are dropped where nothing uses them, through ``templates/layout.html``), and
@@ -41,11 +41,11 @@ after the build ``bundle.py`` joins each page's stylesheets into one file and it
 scripts into another (every request costs a slow CPU time of its own). Explorer pages preload
 ``explorer.js``, and ``attnbook-embed.js`` draws each explorer as soon as the parser has
 passed it (a one-line script after each view calls it); MathJax typesets after the explorers
-are on screen. A first visit on a slow CPU
-then shows the explorers before the rest of the chapter is parsed and laid out. Until the
-page's ``load`` event, the browser also skips styling, laying out and painting the sections
-that are off screen (``content-visibility: auto`` in ``templates/layout.html``; not on a visit
-to an anchor), which the explorers would otherwise force for the whole chapter above them.
+are on screen. A first visit on a slow CPU then shows the explorers before the rest of the
+chapter is parsed and laid out. Until the page's ``load`` event, the browser also skips
+styling, laying out and painting the sections that are off screen (``content-visibility:
+auto`` in ``templates/layout.html``; not on a visit to an anchor), which the explorers would
+otherwise force for the whole chapter above them.
 
 Pages without widgets load none of the widget scripts; pages without math load
 no MathJax (Sphinx's own rule). The live Jupyter path (anywidget in a kernel)
