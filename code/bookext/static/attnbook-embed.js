@@ -19,8 +19,10 @@
   var STATE = "application/vnd.jupyter.widget-state+json";
   var VIEW = "application/vnd.jupyter.widget-view+json";
 
-  // base64 -> DataView (what the widget managers hand to front-ends for binary traits)
+  // base64 -> DataView (what the widget managers hand to front-ends for binary traits); natively
+  // where the browser can (Chromium 140+, Firefox 133+, Safari 18.2+)
   function decodeBase64(text) {
+    if (typeof Uint8Array.fromBase64 === "function") return new DataView(Uint8Array.fromBase64(text).buffer);
     var raw = atob(text);
     var bytes = new Uint8Array(raw.length);
     for (var i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);

@@ -44,3 +44,16 @@ test("_esm is a URL only when it is one line ending in .js", () => {
   assert.ok(!isUrl("export default {};\n// x.js"));
   assert.ok(!isUrl("const a = 1;"));
 });
+
+test("base64 decodes the same with the browser's own decoder as without", () => {
+  const text = Buffer.from([0, 1, 2, 250, 255, 128]).toString("base64");
+  const fallback = Array.from(new Uint8Array(decodeBase64(text).buffer));
+  Uint8Array.fromBase64 = (t) => Uint8Array.from(Buffer.from(t, "base64")); // as Chromium 140+
+  try {
+    const native = Array.from(new Uint8Array(decodeBase64(text).buffer));
+    assert.deepEqual(native, fallback);
+    assert.deepEqual(native, [0, 1, 2, 250, 255, 128]);
+  } finally {
+    delete Uint8Array.fromBase64;
+  }
+});
