@@ -62,7 +62,9 @@ function refreshDue() {
 const explorers = new Map(); // container element -> explorer
 let watching = false;
 const resizes = typeof ResizeObserver === "undefined" ? null : new ResizeObserver((entries) => {
-  entries.forEach((entry) => explorers.has(entry.target) && markDue(explorers.get(entry.target), "all"));
+  entries.forEach((entry) => {
+    if (explorers.has(entry.target)) markDue(explorers.get(entry.target), "all");
+  });
   refreshDue();
 });
 function follow(el, explorer) {
@@ -109,8 +111,8 @@ export function makeRender(contract) {
     el.appendChild(root);
 
     let data = null; // decoded buffers
-    let theme = null; // the colours (readTheme), and
-    let width = 0; // the container's width: both read with the other explorers' (refresh)
+    let theme = null; // the colours (readTheme) and
+    let width = 0; // the container's width, read together with the other explorers' (refreshDue)
     let hover = null; // [row, col] under the pointer
 
     function decode() {
@@ -256,9 +258,9 @@ export function makeRender(contract) {
 
     const handlers = changeHandlers(contract, actions);
     handlers.forEach(([event, fn]) => model.on(event, fn));
-    actions.data(); // all but the canvases: they are drawn once every explorer of this task has rendered
+    actions.data(); // decodes and builds the sliders; draw() waits for the first refreshDue:
     markDue(explorer, "all");
-    queueMicrotask(refreshDue);
+    queueMicrotask(refreshDue); // once every explorer rendered in this task is due too
 
     return () => {
       handlers.forEach(([event, fn]) => model.off(event, fn));
