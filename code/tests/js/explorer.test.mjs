@@ -96,6 +96,29 @@ test("float16 decoding matches IEEE 754 half precision", () => {
   assert.equal(decodeColormap(new Uint8Array(0)).length, 6); // black to white fallback
 });
 
+// Every one of the 65 536 half-precision codes decodes to halfToFloat's value (NaN as NaN), through
+// the bit-by-bit path the engines without Float16Array take, and through Float16Array where this
+// Node has it; also from an odd byte offset (a buffer inside a larger one).
+test("decodeFloat16 gives halfToFloat's value for every code, both paths", () => {
+  const codes = new Uint16Array(65536).map((_, h) => h);
+  const bytes = new Uint8Array(1 + 2 * codes.length).subarray(1); // odd offset: not aligned for 16 bits
+  const view = new DataView(bytes.buffer, 1);
+  codes.forEach((h, i) => view.setUint16(2 * i, h, true));
+  const show = (x) => (Object.is(x, -0) ? "-0" : String(x));
+  const paths = typeof Float16Array === "function" ? [false, true] : [false];
+  for (const native of paths) {
+    const out = decodeFloat16(bytes, native);
+    assert.equal(out.length, 65536);
+    for (let h = 0; h < 65536; h++) {
+      const want = halfToFloat(h);
+      if (Number.isNaN(want) ? !Number.isNaN(out[h]) : !Object.is(out[h], want)) {
+        assert.fail(`native=${native}: code 0x${h.toString(16)} decoded to ${show(out[h])}, expected ${show(want)}`);
+      }
+    }
+  }
+  assert.ok(Object.is(halfToFloat(0x8000), -0) && Object.is(decodeFloat16(Uint8Array.of(0, 0x80), false)[0], -0));
+});
+
 test("fillPixels colours cells through the colour map and greys masked ones", () => {
   const lut = Uint8Array.of(0, 0, 0, 100, 100, 100, 200, 200, 200); // three entries
   const values = Float32Array.of(9, 9, 0, 0.5, NaN, 1, 2, -1); // frame at offset 2, stride 3

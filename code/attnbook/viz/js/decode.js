@@ -20,17 +20,29 @@ export function halfToFloat(h) {
   return sign * 2 ** (exp - 15) * (1 + frac / 1024);
 }
 
-let halfTable = null; // all 65536 half values, built on first use
+// Typed arrays use the machine's byte order; the buffers are little-endian (as every browser's machine).
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 
-// Little-endian float16 bytes -> Float32Array (one table look-up per value).
-export function decodeFloat16(value) {
-  if (halfTable === null) {
-    halfTable = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) halfTable[h] = halfToFloat(h);
+// Little-endian float16 bytes -> Float32Array. Natively where the engine has Float16Array
+// (Chromium 135+, Firefox 129+, Safari 18.2+), otherwise bit by bit: each half's sign, exponent
+// and fraction moved to where a float32 keeps them (the values of halfToFloat, exactly).
+export function decodeFloat16(value, native = typeof Float16Array === "function" && LITTLE_ENDIAN) {
+  let bytes = asBytes(value);
+  if (native) {
+    if (bytes.byteOffset % 2) bytes = bytes.slice(); // a Float16Array starts at an even byte
+    return new Float32Array(new Float16Array(bytes.buffer, bytes.byteOffset, bytes.length >> 1));
   }
-  const bytes = asBytes(value);
   const out = new Float32Array(bytes.length >> 1);
-  for (let i = 0, j = 0; i < out.length; i++, j += 2) out[i] = halfTable[bytes[j] | (bytes[j + 1] << 8)];
+  const bits = new Uint32Array(out.buffer); // the same memory: the float32s' bit patterns
+  for (let i = 0, j = 0; i < out.length; i++, j += 2) {
+    const h = bytes[j] | (bytes[j + 1] << 8);
+    const sign = (h & 0x8000) << 16; // bit 15 -> bit 31
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) out[i] = (sign ? -frac : frac) * 2 ** -24; // zero and subnormals
+    else if (exp === 31) bits[i] = sign | 0x7f800000 | (frac << 13); // infinity, NaN
+    else bits[i] = sign | ((exp + 112) << 23) | (frac << 13); // exponent bias 15 -> 127
+  }
   return out;
 }
 
@@ -54,7 +66,8 @@ export function decodeColormap(value) {
 export function extentOf(values) {
   let lo = Infinity;
   let hi = -Infinity;
-  for (const v of values) {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
     if (v < lo) lo = v;
     if (v > hi) hi = v;
   }

@@ -32,10 +32,18 @@ export function fillPixels(values, offset, rows, cols, stride, lut, lo, hi, mask
   return out;
 }
 
-function widest(ctx, labels, font) {
-  ctx.font = font;
+// Width of `text` in `font` (CSS pixels), measured on a canvas that is not in the page: setting
+// the font of one that is makes the browser bring the whole page's styles up to date first.
+let measurer = null;
+export function textWidth(text, font) {
+  if (measurer === null) measurer = document.createElement("canvas").getContext("2d");
+  measurer.font = font;
+  return measurer.measureText(String(text)).width;
+}
+
+function widest(labels, font) {
   let w = 0;
-  for (const s of labels) w = Math.max(w, ctx.measureText(String(s)).width);
+  for (const s of labels) w = Math.max(w, textWidth(s, font));
   return w;
 }
 
@@ -76,10 +84,9 @@ export class Heatmap {
   // stride of the frame shown, rows/cols shown, maxRows/maxCols, rowLabels/colLabels shown,
   // rowTitle, colTitle, lut, vmin, vmax, extent, digits, theme, available, maxWidth.
   draw(s) {
-    const measure = this.canvas.getContext("2d");
     const layout = heatmapLayout({
       rows: s.rows, cols: s.cols, maxRows: s.maxRows, maxCols: s.maxCols,
-      rowLabelWidth: widest(measure, s.rowLabels, FONT), colLabelWidth: widest(measure, s.colLabels, FONT),
+      rowLabelWidth: widest(s.rowLabels, FONT), colLabelWidth: widest(s.colLabels, FONT),
       rowTitle: Boolean(s.rowTitle), colTitle: Boolean(s.colTitle), available: s.available, maxWidth: s.maxWidth,
     });
     const { left, top, cell, gridW, gridH, width, height } = layout;

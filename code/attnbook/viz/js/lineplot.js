@@ -3,7 +3,7 @@
 // line at the outlined query's x.
 import { legendSlots, niceTicks, plotLayout, scale } from "./layout.js";
 import { FONT, SMALL_FONT } from "./theme.js";
-import { sizeCanvas } from "./heatmap.js";
+import { sizeCanvas, textWidth } from "./heatmap.js";
 
 // Start of each series in the flat `plot_values` and the offset of the curve shown now.
 export function seriesOffsets(shapes, frame) {
@@ -28,9 +28,7 @@ export function drawPlot(canvas, s) {
   spec.names.forEach((name, k) => legend.push([name, theme.series[k % theme.series.length], "line"]));
   if (s.rowName && spec.row_x) legend.push([`${s.rowName} position`, theme.outline, "dash"]);
 
-  const measure = canvas.getContext("2d");
-  measure.font = SMALL_FONT;
-  const { slots, rows } = legendSlots(legend.map(([label]) => measure.measureText(label).width), s.width);
+  const { slots, rows } = legendSlots(legend.map(([label]) => textWidth(label, SMALL_FONT)), s.width);
   const m = plotLayout(s.width, rows);
   const ctx = sizeCanvas(canvas, m.width, m.height);
 

@@ -14,15 +14,20 @@ export const SMALL_FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sa
 // "outlineInner" -> "--attn-outline-inner"
 const cssName = (key) => `--attn-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
-// A CSS colour string -> [r, g, b, a] bytes, via a 1 x 1 canvas (handles any CSS syntax).
+// A CSS colour string -> [r, g, b, a] bytes, via a 1 x 1 canvas (handles any CSS syntax);
+// each colour once per page.
 let probe = null;
+const rgbaOf = new Map();
 export function rgba(colour) {
-  if (probe === null) probe = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
-  probe.clearRect(0, 0, 1, 1);
-  probe.fillStyle = "#000";
-  probe.fillStyle = colour;
-  probe.fillRect(0, 0, 1, 1);
-  return Array.from(probe.getImageData(0, 0, 1, 1).data);
+  if (!rgbaOf.has(colour)) {
+    if (probe === null) probe = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
+    probe.clearRect(0, 0, 1, 1);
+    probe.fillStyle = "#000";
+    probe.fillStyle = colour;
+    probe.fillRect(0, 0, 1, 1);
+    rgbaOf.set(colour, Array.from(probe.getImageData(0, 0, 1, 1).data));
+  }
+  return rgbaOf.get(colour);
 }
 
 // The explorer's colours as resolved for element `el` now.

@@ -39,6 +39,51 @@ export function currentView(get) {
   };
 }
 
+// Explorers read the page (their width, the theme's colours) and then draw, all of them together.
+// Reading a size or a computed style makes the browser first bring the page's style and layout up
+// to date, and drawing changes them again: explorers that each read and then draw cost one such
+// update each, explorers that all read before any of them draws cost one for all.
+const due = new Map(); // explorer -> what it must read: "theme", or "all" (theme and width)
+function markDue(explorer, what) {
+  if (due.get(explorer) !== "all") due.set(explorer, what);
+}
+function refreshDue() {
+  const batch = [...due];
+  due.clear();
+  const seen = batch.map(([explorer, what]) => explorer.measure(what));
+  batch.forEach(([explorer], i) => explorer.update(seen[i]));
+}
+
+// One watcher of the page's theme and one observer of the explorers' sizes, for all explorers.
+// A theme switch is read in the next animation frame, where the browser computes the page's
+// styles anyway (and only the colours: the page's own class changes, e.g. when it has loaded,
+// redraw nothing). A size change is drawn in the observer's callback: the page has just been
+// laid out, so reading sizes costs nothing, and the new drawing is painted in the same frame.
+const explorers = new Map(); // container element -> explorer
+let watching = false;
+const resizes = typeof ResizeObserver === "undefined" ? null : new ResizeObserver((entries) => {
+  entries.forEach((entry) => {
+    if (explorers.has(entry.target)) markDue(explorers.get(entry.target), "all");
+  });
+  refreshDue();
+});
+function follow(el, explorer) {
+  explorers.set(el, explorer);
+  if (!watching) {
+    watching = true;
+    watchTheme(() => {
+      explorers.forEach((x) => markDue(x, "theme"));
+      requestAnimationFrame(refreshDue);
+    });
+  }
+  if (resizes) resizes.observe(el);
+  return () => {
+    explorers.delete(el);
+    due.delete(explorer);
+    if (resizes) resizes.unobserve(el);
+  };
+}
+
 export function makeRender(contract) {
   return function render({ model, el }) {
     const local = {}; // results of the in-browser model (input mode): they shadow the model's traits
@@ -66,8 +111,8 @@ export function makeRender(contract) {
     el.appendChild(root);
 
     let data = null; // decoded buffers
-    let theme = readTheme(root);
-    let width = el.clientWidth; // of the container, for the layout
+    let theme = null; // the colours (readTheme) and
+    let width = 0; // the container's width, read together with the other explorers' (refreshDue)
     let hover = null; // [row, col] under the pointer
 
     function decode() {
@@ -105,9 +150,11 @@ export function makeRender(contract) {
         + formatValue(x, get("digits"));
     }
 
-    // Redraw everything a model change can affect (not called on pointer moves).
+    // Redraw everything a model change can affect (not called on pointer moves); nothing before
+    // the first refresh has read the theme and width.
     function draw() {
       const v = currentView(get);
+      if (theme === null) return v;
       if (hover && (hover[0] >= v.rows || hover[1] >= v.cols)) hover = null;
       title.textContent = get("title");
       title.hidden = !get("title");
@@ -173,18 +220,16 @@ export function makeRender(contract) {
     heatmap.element.addEventListener("pointerleave", onLeave);
 
     // follow the page's theme, and the container's width
-    function restyle() {
-      const next = readTheme(root);
-      const w = el.clientWidth;
-      if (next.key !== theme.key || Math.abs(w - width) > 1) {
-        theme = next;
-        width = w;
+    const explorer = {
+      measure: (what) => ({ theme: readTheme(root), width: what === "all" ? el.clientWidth : width }),
+      update(seen) {
+        if (theme !== null && seen.theme.key === theme.key && Math.abs(seen.width - width) <= 1) return;
+        theme = seen.theme;
+        width = seen.width;
         draw();
-      }
-    }
-    const unwatch = watchTheme(restyle);
-    const resize = typeof ResizeObserver === "undefined" ? null : new ResizeObserver(restyle);
-    if (resize) resize.observe(el);
+      },
+    };
+    const unfollow = follow(el, explorer);
 
     // input mode: a text box (or pad) whose results the same heatmap draws
     const spec = get("input");
@@ -213,12 +258,13 @@ export function makeRender(contract) {
 
     const handlers = changeHandlers(contract, actions);
     handlers.forEach(([event, fn]) => model.on(event, fn));
-    actions.data();
+    actions.data(); // decodes and builds the sliders; draw() waits for the first refreshDue:
+    markDue(explorer, "all");
+    queueMicrotask(refreshDue); // once every explorer rendered in this task is due too
 
     return () => {
       handlers.forEach(([event, fn]) => model.off(event, fn));
-      unwatch();
-      if (resize) resize.disconnect();
+      unfollow();
     };
   };
 }
