@@ -38,6 +38,7 @@ import posixpath
 import re
 from urllib.parse import urlsplit
 
+from .browser import site_pages
 from .purge import purge, words
 
 #: Where bundles are written, relative to the site root.
@@ -135,22 +136,17 @@ def _keep(tags: list[str]) -> str:
 def _bundle_styles(
     site: pathlib.Path, page: str, head: str, used: set[str] | None
 ) -> str:
-    tags = []
-    for tag in _LINK.findall(head):
-        a = _attributes(tag)
-        if (
-            a.get("rel") == "stylesheet"
-            and _local(a.get("href", ""))
-            and a.get("media", "all") == "all"
-        ):
-            tags.append(tag)
-    if len(tags) < 2:
-        return head
-    rules = [
-        f"/* {_site_path(page, _attributes(t)['href'])} */\n"
-        + _css(site, _site_path(page, _attributes(t)["href"]))
-        for t in tags
+    sheets = [  # (tag, path from the site root)
+        (tag, _site_path(page, a["href"]))
+        for tag in _LINK.findall(head)
+        if (a := _attributes(tag)).get("rel") == "stylesheet"
+        and _local(a.get("href", ""))
+        and a.get("media", "all") == "all"
     ]
+    if len(sheets) < 2:
+        return head
+    tags = [tag for tag, _ in sheets]
+    rules = [f"/* {path} */\n" + _css(site, path) for _, path in sheets]
     css = '@charset "UTF-8";\n' + "\n".join(rules)
     path = _write(
         site, ".css", css if used is None else _purged(css, frozenset(used))
@@ -182,10 +178,11 @@ _RUN = """\
 def _bundle_scripts(site: pathlib.Path, page: str, text: str) -> str:
     """Bundle the local ``defer``/``async`` scripts of the whole page (the theme puts two at the
     end of the body), and drop the head's preloads of the scripts bundled."""
-    tags = []
+    tags: list[str] = []
+    entries = []  # [path from the site root, the other attributes, the source]
     for tag in _SCRIPT.findall(text):
         a = _attributes(tag)
-        src = a.get("src", "")
+        src = a.pop("src", "")
         if (
             src
             and _local(src)
@@ -193,16 +190,13 @@ def _bundle_scripts(site: pathlib.Path, page: str, text: str) -> str:
             and a.get("type", "text/javascript") == "text/javascript"
             and posixpath.basename(urlsplit(src).path) not in UNBUNDLED
         ):
+            for timing in ("defer", "async"):
+                a.pop(timing, None)
+            path = _site_path(page, src)
             tags.append(tag)
+            entries.append([path, a, (site / path).read_text(encoding="utf-8")])
     if len(tags) < 2:
         return text
-    entries = []
-    for tag in tags:
-        a = _attributes(tag)
-        path = _site_path(page, a.pop("src"))
-        for timing in ("defer", "async"):
-            a.pop(timing, None)
-        entries.append([path, a, (site / path).read_text(encoding="utf-8")])
     bundled_paths = {e[0] for e in entries}
     preloads = [
         tag
@@ -269,11 +263,9 @@ def site_words(site: pathlib.Path, pages: dict[str, str]) -> set[str]:
 
 def bundle_pages(site: pathlib.Path) -> int:
     """Bundle the assets of every page under ``site``; returns how many pages changed."""
-    pages = {}
-    for file in sorted(site.rglob("*.html")):
-        page = file.relative_to(site).as_posix()
-        if not page.startswith(("_static/", "_sources/", "_images/")):
-            pages[page] = file.read_text(encoding="utf-8")
+    pages = {
+        page: (site / page).read_text(encoding="utf-8") for page in site_pages(site)
+    }
     used = site_words(
         site, {page: _lazy(unbundled(text)) for page, text in pages.items()}
     )
