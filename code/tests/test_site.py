@@ -260,3 +260,21 @@ def test_every_url_in_the_stylesheet_bundles_exists() -> None:
                 continue
             target = (folder / url.split("?")[0].split("#")[0]).resolve()
             assert target.is_file(), f"{bundle.name}: url({url}) points at nothing"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_image_says_what_it_shows(page: str) -> None:
+    """Every ``<img>`` has alt text, and not a file name: myst-nb's default alt for a plotted output
+    is its path (``../_images/<sha>.png``), which a screen reader reads out. A plotted figure's alt
+    comes from its cell's ``mystnb: image: alt:`` option."""
+    images = re.findall(r"<img\b[^>]*>", raw_html(page))
+    alts = [re.search(r'\salt="([^"]*)"', img) for img in images]
+    missing = [img for img, alt in zip(images, alts) if alt is None]
+    assert not missing, f"{page}: images without an alt attribute: {missing}"
+    bad = [
+        alt.group(1)
+        for alt in alts
+        if len(alt.group(1).split()) < 2
+        or re.search(r"\.(png|svg|jpe?g|gif)\b|_images/", alt.group(1))
+    ]
+    assert not bad, f"{page}: alt text that is a file name or a single word: {bad}"
