@@ -23,6 +23,8 @@ import re
 import tempfile
 from collections.abc import Iterable
 
+from .bundle import unbundled
+
 #: Classes that select a Font Awesome family; elements with one show an icon.
 FAMILIES = {"fa", "fas", "far", "fab", "fa-solid", "fa-regular", "fa-brands"}
 #: Icons the theme's JavaScript creates (the announcement banner's close button).
@@ -115,10 +117,13 @@ def write_icon_fonts(site: pathlib.Path, target: pathlib.Path) -> list[str]:
     (a stylesheet with their ``@font-face`` rules); return the class lists of icons not found."""
     css_path = theme_css()
     css = css_path.read_text(encoding="utf-8")
-    pages = [p.read_text(encoding="utf-8") for p in site.rglob("*.html")]
+    # as Sphinx wrote them: on a rebuild, pages Sphinx left alone still link the last build's
+    # bundle (bundle.py runs after this), whose purged rules are not what the theme links
+    files = sorted(site.rglob("*.html"))
+    pages = [unbundled(p.read_text(encoding="utf-8")) for p in files]
     linked = {
         (page.parent / href).resolve()
-        for page, text in zip(site.rglob("*.html"), pages)
+        for page, text in zip(files, pages)
         for link in _LINK.findall(text)
         if 'rel="stylesheet"' in link
         for href in _HREF.findall(link)
