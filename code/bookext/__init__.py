@@ -223,6 +223,24 @@ def _write_icons(app: Sphinx, exception: Exception | None) -> None:
         )
 
 
+def _icon_on_redirect(app: Sphinx, exception: Exception | None) -> None:
+    """The site's root ``index.html`` (sphinx-external-toc's one-line redirect to the book's first
+    page) names the book's icon too: a browser opening it otherwise asks for ``/favicon.ico``,
+    which the site does not have (a 404 in the console)."""
+    if exception is not None or app.builder is None or app.builder.format != "html":
+        return
+    icon = app.config.html_favicon
+    index = pathlib.Path(app.outdir) / "index.html"
+    if not icon or not index.is_file():
+        return
+    text = index.read_text(encoding="utf-8")
+    if not text.startswith('<meta http-equiv="Refresh"'):
+        return  # a page of the book's own
+    href = icon if "://" in icon else f"_static/{pathlib.PurePath(icon).name}"
+    link = f'<link rel="icon" href="{href}" />\n'
+    index.write_text(link + text, encoding="utf-8")
+
+
 def _bundle_assets(app: Sphinx, exception: Exception | None) -> None:
     """After the build (and after ``_write_icons``): one stylesheet and one deferred script a
     page (``bundle.py``)."""
@@ -399,6 +417,8 @@ def setup(app: Sphinx) -> dict[str, Any]:
     app.connect("config-inited", _icons_instead_of_fontawesome)
     app.connect("builder-inited", _register_filter)
     app.connect("build-finished", _write_icons)
+    # after sphinx-external-toc writes the redirect (500)
+    app.connect("build-finished", _icon_on_redirect, priority=600)
     app.connect(
         "build-finished", _bundle_assets, priority=900
     )  # after _write_icons

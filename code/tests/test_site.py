@@ -278,3 +278,16 @@ def test_every_image_says_what_it_shows(page: str) -> None:
         or re.search(r"\.(png|svg|jpe?g|gif)\b|_images/", alt.group(1))
     ]
     assert not bad, f"{page}: alt text that is a file name or a single word: {bad}"
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_names_the_books_icon(page: str) -> None:
+    """Without an icon of its own a page makes the browser ask for ``/favicon.ico`` (a 404)."""
+    icons = re.findall(r'<link rel="icon" href="([^"]+)"', raw_html(page))
+    assert len(icons) == 1, f"{page} names {len(icons)} icons: {icons}"
+    target = (SITE / page).parent / icons[0]
+    assert target.is_file(), f"{page}: its icon {icons[0]} is not in the site"
+    source = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))[
+        "html"
+    ]["favicon"]
+    assert target.read_bytes() == (ROOT / source).read_bytes()
