@@ -2,8 +2,8 @@
 
 Shared by the browser tests (``code/tests/test_browser.py``) and the benchmarks
 (``code/benchmarks/run.py``): serve ``_build/html`` on loopback, drive Chromium
-with Playwright, block and record every request that would leave the machine,
-and collect console errors.
+with Playwright, block (``DEAD_PROXY``) and record every request that would leave
+the machine, and collect console errors.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import http.server
 import os
 import pathlib
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -31,6 +32,10 @@ __all__ = [
 ]
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+#: Where Chromium sends every request that is not for this machine: a port nothing listens on,
+#: so the request fails at once (``net::ERR_PROXY_CONNECTION_FAILED``). Loopback addresses never
+#: go through a proxy (Chromium bypasses it for them), so the served site loads directly.
+DEAD_PROXY = "http://127.0.0.1:9"
 #: Flags for a quiet headless Chromium on a closed network.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -40,6 +45,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-quic",
+    f"--proxy-server={DEAD_PROXY}",
 ]
 
 
@@ -78,19 +84,30 @@ def serve(site: pathlib.Path) -> Iterator[str]:
 
 
 def launch_chromium(playwright: Any) -> Any:
-    """Debian's ``chromium`` (or ``$CHROMIUM``) if installed, else Playwright's own build."""
+    """Debian's ``chromium`` (or ``$CHROMIUM``) if installed, else Playwright's own build, with
+    ``CHROMIUM_FLAGS``."""
     exe = (
         os.environ.get("CHROMIUM")
         or shutil.which("chromium")
         or shutil.which("chromium-browser")
     )
     kwargs = {"executable_path": exe} if exe else {}
+    proxy = urlparse(DEAD_PROXY)
+    with socket.socket() as probe:
+        if probe.connect_ex((proxy.hostname, proxy.port)) == 0:
+            raise RuntimeError(
+                f"something listens on {DEAD_PROXY}, the address Chromium is told to send "
+                "off-machine requests to so that they fail: pick a free port for DEAD_PROXY"
+            )
     return playwright.chromium.launch(args=CHROMIUM_FLAGS, **kwargs)
 
 
 class OfflinePage:
-    """One page in a fresh browser context (empty cache); off-machine requests are aborted and
-    listed in ``blocked``, the loopback ones it fetched in ``fetched``.
+    """One page in a fresh browser context (empty cache) of a browser from :func:`launch_chromium`;
+    requests that would leave the machine fail there (``DEAD_PROXY``) and are listed in
+    ``blocked``, the loopback ones in ``fetched``. Requests are only watched, not intercepted (a
+    Playwright route holds each request until this Python process lets it go, which adds to the
+    page-load timings of ``make bench``).
 
     ``cpu_slowdown`` > 1 throttles the page's CPU through the DevTools protocol (Chromium's
     ``Emulation.setCPUThrottlingRate``, as DevTools' "4x slowdown") from before navigation;
@@ -134,7 +151,7 @@ class OfflinePage:
         self.page.on("request", lambda r: self._in_flight.add(r))
         self.page.on("requestfinished", lambda r: self._in_flight.discard(r))
         self.page.on("requestfailed", lambda r: self._in_flight.discard(r))
-        self.context.route("**/*", self._route)
+        self.context.on("request", self._record)
         if init_script:
             self.context.add_init_script(init_script)
         if cpu_slowdown != 1.0:
@@ -188,16 +205,14 @@ class OfflinePage:
                 )
             self.page.wait_for_timeout(50)  # lets Playwright deliver the events
 
-    def _route(self, route: Any) -> None:
-        url = route.request.url
+    def _record(self, request: Any) -> None:
+        url = request.url
         if url.startswith(("data:", "blob:", "about:")):
-            route.continue_()
-        elif (urlparse(url).hostname or "") in LOOPBACK:
+            return
+        if (urlparse(url).hostname or "") in LOOPBACK:
             self.fetched.append(url)
-            route.continue_()
         else:
             self.blocked.append(url)
-            route.abort()
 
     def wait_for_math(self) -> int:
         """Wait until MathJax (if the page loads it) has typeset the page and its fonts are in;

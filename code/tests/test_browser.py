@@ -8,14 +8,19 @@ Needs a built site (``make book``) and Chromium (Debian's ``chromium``, or
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import io
 import pathlib
+import socket
+import threading
+import urllib.request
 from typing import Any
 
 import pytest
 
-from bookext.browser import OfflinePage, site_pages
+from bookext.browser import OfflinePage, serve, site_pages
 
 sync_api = pytest.importorskip("playwright.sync_api")
 
@@ -28,6 +33,72 @@ WIDGET_PAGES = [
     for p in PAGES
     if "application/vnd.jupyter.widget-state+json" in (SITE / p).read_text("utf-8")
 ]
+
+
+# Off the machine in every way a page can ask: a stylesheet, an image by host name and by IP
+# address, a script, and a fetch of this machine's own non-loopback address, which does answer
+# (the machine may have no route out, so only that one shows that the block, not the network,
+# stopped the request).
+OFF_MACHINE = [
+    "http://example.com/theme.css",
+    "http://93.184.216.34/logo.png",
+    "https://cdn.example.org/lib.js",
+]
+LEAKY_PAGE = """<!doctype html><html><head>
+<link rel="stylesheet" href="{0}"><link rel="stylesheet" href="own.css"></head>
+<body><p>leaky</p><img alt="logo" src="{1}"><script src="{2}"></script>
+<script>fetch("{3}", {{mode: "no-cors"}}).then(() => console.log("fetched 1"), () => console.log("fetched 0"))</script>
+</body></html>"""
+
+
+def _own_address() -> str:
+    """This machine's address on its outward interface (no packet is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.connect(("203.0.113.1", 9))  # TEST-NET-3: any outward route will do
+        return s.getsockname()[0]
+
+
+def test_offline_page_stops_and_lists_every_request_off_the_machine(
+    browser: Any, tmp_path: pathlib.Path
+) -> None:
+    """The browser tests' and benchmarks' claim "no request left the machine" rests on this."""
+    (tmp_path / "index.html").write_text("<p>index</p>", encoding="utf-8")
+    (tmp_path / "own.css").write_text("p { color: teal }", encoding="utf-8")
+    own = _own_address()
+    if own.startswith("127."):
+        pytest.skip("no network interface but loopback")
+    outward = http.server.ThreadingHTTPServer(
+        (own, 0),
+        functools.partial(http.server.SimpleHTTPRequestHandler, directory=tmp_path),
+    )
+    threading.Thread(target=outward.serve_forever, daemon=True).start()
+    answering = f"http://{own}:{outward.server_address[1]}/own.css"
+    assert urllib.request.urlopen(answering, timeout=10).status == 200
+    (tmp_path / "leaky.html").write_text(
+        LEAKY_PAGE.format(*OFF_MACHINE, answering), encoding="utf-8"
+    )
+    try:
+        with (
+            serve(tmp_path) as url,
+            OfflinePage(browser, url + "leaky.html") as visit,
+        ):
+            assert visit.wait_for_console("fetched ") == 0  # the fetch failed
+            assert sorted(visit.blocked) == sorted([*OFF_MACHINE, answering])
+            assert sorted(u.removeprefix(url) for u in visit.fetched) == [
+                "leaky.html",
+                "own.css",
+            ]
+            assert visit.page.evaluate("document.images[0].naturalWidth") == 0
+            # the page's own stylesheet applied: the failed requests held nothing up
+            assert (
+                visit.page.evaluate(
+                    "getComputedStyle(document.querySelector('p')).color"
+                )
+                == "rgb(0, 128, 128)"
+            )
+    finally:
+        outward.shutdown()
+        outward.server_close()
 
 
 def test_site_was_built() -> None:
