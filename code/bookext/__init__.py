@@ -30,6 +30,9 @@ too. This extension copies local files into ``_static/attnbook/``:
   web fonts (loaded per font used) instead of SVG paths in the script, and the
   TeX extensions it autoloads on first use (``\\boldsymbol`` etc.) next to it.
 
+The book's own icon (``favicon.svg``, named in ``_config.yml``) is on every page, the root
+redirect included (:func:`_icon_on_redirect`).
+
 The theme's icons: ``templates/layout.html`` drops pydata-sphinx-theme's
 ``fontawesome.js`` (543 KB gzipped, on every page); the theme's stylesheet draws
 the icons with Font Awesome's fonts, which ``icons.py`` cuts to the glyphs the
@@ -235,7 +238,7 @@ def _icon_on_redirect(app: Sphinx, exception: Exception | None) -> None:
         return
     text = index.read_text(encoding="utf-8")
     if not text.startswith('<meta http-equiv="Refresh"'):
-        return  # a page of the book's own
+        return  # the book's own page, or the icon is there already
     href = icon if "://" in icon else f"_static/{pathlib.PurePath(icon).name}"
     link = f'<link rel="icon" href="{href}" />\n'
     index.write_text(link + text, encoding="utf-8")
