@@ -73,13 +73,13 @@ def test_offline_page_stops_and_lists_every_request_off_the_machine(
     )
     threading.Thread(target=outward.serve_forever, daemon=True).start()
     answering = f"http://{own}:{outward.server_address[1]}/own.css"
-    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    with direct.open(answering, timeout=10) as response:  # it does answer
-        assert response.status == 200
     (tmp_path / "leaky.html").write_text(
         LEAKY_PAGE.format(*OFF_MACHINE, answering), encoding="utf-8"
     )
     try:
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        with direct.open(answering, timeout=10) as response:  # it does answer
+            assert response.status == 200
         with (
             serve(tmp_path) as url,
             OfflinePage(browser, url + "leaky.html") as visit,
