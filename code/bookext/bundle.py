@@ -266,12 +266,12 @@ def bundle_pages(site: pathlib.Path) -> int:
     pages = {
         page: (site / page).read_text(encoding="utf-8") for page in site_pages(site)
     }
-    # the pages as Sphinx wrote them, unbundled once for the words and the bundling
-    sources = {page: unbundled(text) for page, text in pages.items()}
-    used = site_words(site, {page: _lazy(text) for page, text in sources.items()})
+    used = site_words(
+        site, {page: _lazy(unbundled(text)) for page, text in pages.items()}
+    )
     changed = 0
     for page, text in pages.items():
-        new = bundle_page(site, page, sources[page], used)
+        new = bundle_page(site, page, text, used)  # it unbundles the page itself
         pages[page] = new
         if new != text:
             (site / page).write_text(new, encoding="utf-8")
