@@ -29,9 +29,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 SITE = ROOT / "_build" / "html"
 PAGES = site_pages(SITE) if SITE.is_dir() else []
 CHAPTERS = sorted(p.stem for p in (ROOT / "chapters").glob("[0-9][0-9]_*.md"))
-REPO = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))[
-    "repository"
-]["url"].rstrip("/")
+CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+REPO = CONFIG["repository"]["url"].rstrip("/")
 pytestmark = pytest.mark.skipif(not PAGES, reason="no built site: run `make book`")
 
 
@@ -287,7 +286,4 @@ def test_every_page_names_the_books_icon(page: str) -> None:
     assert len(icons) == 1, f"{page} names {len(icons)} icons: {icons}"
     target = (SITE / page).parent / icons[0]
     assert target.is_file(), f"{page}: its icon {icons[0]} is not in the site"
-    source = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))[
-        "html"
-    ]["favicon"]
-    assert target.read_bytes() == (ROOT / source).read_bytes()
+    assert target.read_bytes() == (ROOT / CONFIG["html"]["favicon"]).read_bytes()
