@@ -33,7 +33,8 @@ Metrics
     actually requests while loading it (HTML, scripts, styles, fonts, images; an empty cache;
     explorers drawn and MathJax done, with the fonts it asked for), each counted gzipped
     (level 6, as a web server compresses text) except files that are compressed already
-    (woff/woff2, images), which count as they are. HTTP headers are not counted.
+    (woff/woff2, images), which count as they are, plus the page's icon (Chromium fetches it
+    outside the page, where Playwright does not see the request). HTTP headers are not counted.
 ``site.static_kb`` / ``site.vendored_js_kb``
     All of ``_static/`` (theme and vendored scripts), and the vendored scripts alone
     (``_static/attnbook/``), in KiB. Loaded by every page but cached by the browser, so
@@ -383,7 +384,9 @@ def transfer_weights(root: pathlib.Path, site: pathlib.Path) -> Metrics:
                     if WIDGET_STATE in page.read_text(encoding="utf-8"):
                         visit.wait_for_explorers()
                     visit.wait_for_math()
-                    fetched = list(visit.fetched)
+                    fetched = list(visit.fetched) + visit.page.eval_on_selector_all(
+                        'link[rel~="icon"]', "links => links.map(link => link.href)"
+                    )
                 metrics[f"page.{page.stem}.transfer_gz_kb"] = kib(
                     transferred_bytes(site, base_url, fetched)
                 )
