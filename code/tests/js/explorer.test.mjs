@@ -8,8 +8,9 @@ import {
   plotLayout, scale, shownSize, tickStride,
 } from "../../attnbook/viz/js/layout.js";
 import { decodeColormap, decodeFloat16, decodeFloat32, extentOf, halfToFloat } from "../../attnbook/viz/js/decode.js";
-import { fillPixels } from "../../attnbook/viz/js/heatmap.js";
+import { fillPixels, textWidth } from "../../attnbook/viz/js/heatmap.js";
 import { seriesOffsets } from "../../attnbook/viz/js/lineplot.js";
+import { rgba } from "../../attnbook/viz/js/theme.js";
 import { changeHandlers, currentView } from "../../attnbook/viz/js/widget.js";
 
 const CONTRACT = JSON.parse(readFileSync(new URL("../../attnbook/viz/js/contract.json", import.meta.url)));
@@ -153,4 +154,29 @@ test("currentView trims a per-example frame and its labels", () => {
   assert.deepEqual(v.rowLabels, ["x", "y"]);
   assert.deepEqual(v.colLabels, ["u", "v"]);
   assert.equal(v.row, 1);
+});
+
+test("hex colours become bytes without a canvas; other syntaxes still need one", () => {
+  assert.deepEqual(rgba("#d9d9d9"), [217, 217, 217, 255]);
+  assert.deepEqual(rgba("#4D4D4D"), [77, 77, 77, 255]);
+  assert.deepEqual(rgba("#e17"), [238, 17, 119, 255]);
+  assert.throws(() => rgba("rgb(1, 2, 3)"), /document is not defined/); // node has no canvas
+});
+
+test("text widths: measured once per font and text, each font set only when it changes", () => {
+  const calls = { font: 0, measure: 0 };
+  const context = {
+    set font(f) { calls.font += 1; this.f = f; },
+    get font() { return this.f; },
+    measureText(text) { calls.measure += 1; return { width: text.length * (this.f === "B" ? 2 : 1) }; },
+  };
+  globalThis.document = { createElement: () => ({ getContext: () => context }) };
+  try {
+    const widths = ["ab", "abc", "ab", 7, "ab"].map((t) => textWidth(t, "A"));
+    assert.deepEqual(widths, [2, 3, 2, 1, 2]);
+    assert.deepEqual([textWidth("ab", "B"), textWidth("ab", "A"), textWidth("xyz", "A")], [4, 2, 3]);
+    assert.deepEqual(calls, { font: 3, measure: 5 }); // A, B, then A again for "xyz"
+  } finally {
+    delete globalThis.document;
+  }
 });

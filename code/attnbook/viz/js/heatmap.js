@@ -32,13 +32,23 @@ export function fillPixels(values, offset, rows, cols, stride, lut, lo, hi, mask
   return out;
 }
 
-// Width of `text` in `font` (CSS pixels), measured on a canvas that is not in the page: setting
-// the font of one that is makes the browser bring the whole page's styles up to date first.
+// Width of `text` in `font` (CSS pixels), measured on a canvas that is not in the page (setting
+// the font of one that is makes the browser bring the whole page's styles up to date first), once
+// per font and text: labels repeat from frame to frame, and each font string set is parsed anew.
 let measurer = null;
+let measurerFont = null;
+const widths = new Map(); // font -> text -> width
 export function textWidth(text, font) {
-  if (measurer === null) measurer = document.createElement("canvas").getContext("2d");
-  measurer.font = font;
-  return measurer.measureText(String(text)).width;
+  let known = widths.get(font);
+  if (known === undefined) widths.set(font, (known = new Map()));
+  const key = String(text);
+  let width = known.get(key);
+  if (width === undefined) {
+    if (measurer === null) measurer = document.createElement("canvas").getContext("2d");
+    if (measurerFont !== font) measurer.font = measurerFont = font;
+    known.set(key, (width = measurer.measureText(key).width));
+  }
+  return width;
 }
 
 function widest(labels, font) {

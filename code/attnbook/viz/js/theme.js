@@ -14,11 +14,17 @@ export const SMALL_FONT = "11px system-ui, -apple-system, 'Segoe UI', Roboto, sa
 // "outlineInner" -> "--attn-outline-inner"
 const cssName = (key) => `--attn-${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
 
-// A CSS colour string -> [r, g, b, a] bytes, via a 1 x 1 canvas (handles any CSS syntax);
-// each colour once per page.
+// A CSS colour string -> [r, g, b, a] bytes, each colour once per page: "#rgb" and "#rrggbb"
+// (explorer.css's own colours) by hand, any other CSS syntax through a 1 x 1 canvas, which is
+// slow to create and read back.
 let probe = null;
 const rgbaOf = new Map();
 export function rgba(colour) {
+  const hex = /^#([0-9a-f]{3}|[0-9a-f]{6})$/i.exec(colour);
+  if (hex !== null && !rgbaOf.has(colour)) {
+    const digits = hex[1].length === 3 ? hex[1].replace(/./g, "$&$&") : hex[1];
+    rgbaOf.set(colour, [0, 2, 4].map((i) => parseInt(digits.slice(i, i + 2), 16)).concat(255));
+  }
   if (!rgbaOf.has(colour)) {
     if (probe === null) probe = document.createElement("canvas").getContext("2d", { willReadFrequently: true });
     probe.clearRect(0, 0, 1, 1);
