@@ -66,6 +66,12 @@ Metrics
     so ``explorer.ready_ms`` cannot be much below it (Chromium stamps the paint with the time the frame
     reached the screen, up to a frame after the ready signal); the difference is what the explorers
     add after the page's first paint.
+``explorer.ready_alone_ms``
+    The same measurement (median over the same pages, each visited right after its page) on the
+    page cut down to its explorers: the widget state, the loader and each explorer's view, in
+    page order, with no theme, text, figures or math. What the explorers cost by themselves on
+    this machine: a floor for ``explorer.ready_ms`` that no change to the rest of the page can
+    go below.
 ``mha.ratio_vs_torch.fwd`` / ``mha.ratio_vs_torch.fwd_bwd``
     The book's ``MultiHeadAttention`` time divided by ``nn.MultiheadAttention``'s, both returning
     per-head attention weights (book ``keep_weights=True``, torch ``need_weights=True,
@@ -101,6 +107,7 @@ import platform
 import re
 import shutil
 import sys
+import tempfile
 import time
 from urllib.parse import unquote, urlsplit
 
@@ -491,10 +498,58 @@ def explorer_views(html_text: str) -> int:
 
 CPU_SLOWDOWN = 4
 
+# What a chapter page's explorers need and nothing else: the loader, the widget state, the
+# module preload (head) and each explorer's view with the script that draws it (body).
+_ALONE_HEAD = re.compile(
+    r'<link rel="modulepreload"[^>]*>|<script src="[^"]*/attnbook-embed\.js[^"]*"></script>'
+    r'|<script type="application/vnd\.jupyter\.widget-state\+json">.*?</script>',
+    re.DOTALL,
+)
+_ALONE_BODY = re.compile(
+    r'<script type="application/vnd\.jupyter\.widget-view\+json">.*?</script>'
+    r"<script>attnbookEmbed\.draw\(document\.currentScript\)</script>",
+    re.DOTALL,
+)
+
+
+def explorers_alone(html_text: str) -> str:
+    """A chapter page cut down to its explorers, in page order: no theme, text, figures or math."""
+    head, body = _ALONE_HEAD.findall(html_text), _ALONE_BODY.findall(html_text)
+    if len(head) != 3 or len(body) != explorer_views(html_text):
+        raise ValueError(
+            "expected a page drawn by attnbook-embed.js (one module preload, loader and widget "
+            f"state; one view per explorer), got {len(head)} head parts and {len(body)} views"
+        )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">\n'
+        '<link rel="icon" href="data:,">\n'  # no request for /favicon.ico
+        + "\n".join(head)
+        + "\n</head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def _ready_ms(
+    browser: object, url: str, n: int, then: str | None = None
+) -> list[float]:
+    """One cold visit at ``CPU_SLOWDOWN``: ms from navigation until the page's ``n`` explorers are
+    ready, then the value of the expression ``then`` evaluated in the page, if given."""
+    with OfflinePage(
+        browser,
+        url,
+        cpu_slowdown=CPU_SLOWDOWN,
+        init_script=READY_JS.replace("N)", f"{n})"),
+        wait_until="commit",  # the page's own signal, not its load event
+    ) as visit:
+        ready = visit.wait_for_console(READY_MESSAGE, timeout_s=300)
+        return [ready] if then is None else [ready, visit.page.evaluate(then)]
+
 
 def explorer_ready(site: pathlib.Path) -> Metrics:
     """``explorer.ready_ms`` (median), ``explorer.ready_max_ms`` and ``page.fcp_ms`` (median) over the
-    chapter pages with explorers."""
+    chapter pages with explorers, and ``explorer.ready_alone_ms`` (median) over those pages cut
+    down to their explorers (:func:`explorers_alone`), each visited right after its page."""
     pages = [
         p
         for p in site_pages(site)
@@ -505,33 +560,42 @@ def explorer_ready(site: pathlib.Path) -> Metrics:
         raise RuntimeError(f"no chapter page under {site} embeds widget state")
     ready: list[float] = []
     first_paint: list[float] = []
-    with serve(site) as base_url, sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        try:
-            for page in pages:
-                n = explorer_views((site / page).read_text(encoding="utf-8"))
-                script = READY_JS.replace("N)", f"{n})")
-                with OfflinePage(
-                    browser,
-                    base_url + page,
-                    cpu_slowdown=CPU_SLOWDOWN,
-                    init_script=script,
-                    wait_until="commit",  # the page's own signal, not its load event
-                ) as visit:
-                    ready.append(
-                        visit.wait_for_console(READY_MESSAGE, timeout_s=300)
+    alone: list[float] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        # the cut-down pages, with the site's _static/ beside them
+        cut = pathlib.Path(tmp)
+        (cut / "_static").symlink_to((site / "_static").resolve())
+        (cut / "index.html").symlink_to((site / "index.html").resolve())
+        for page in pages:
+            (cut / page).parent.mkdir(parents=True, exist_ok=True)
+            (cut / page).write_text(
+                explorers_alone((site / page).read_text(encoding="utf-8")),
+                encoding="utf-8",
+            )
+        with (
+            serve(site) as base_url,
+            serve(cut) as cut_url,
+            sync_playwright() as playwright,
+        ):
+            browser = launch_chromium(playwright)
+            try:
+                for page in pages:
+                    n = explorer_views((site / page).read_text(encoding="utf-8"))
+                    r, fcp = _ready_ms(browser, base_url + page, n, then=FCP_JS)
+                    ready.append(r)
+                    first_paint.append(fcp)
+                    alone += _ready_ms(browser, cut_url + page, n)
+                    log(
+                        f"explorer ready: {page} {r:.0f} ms (first contentful paint"
+                        f" {fcp:.0f} ms; its explorers alone {alone[-1]:.0f} ms)"
                     )
-                    first_paint.append(visit.page.evaluate(FCP_JS))
-                log(
-                    f"explorer ready: {page} {ready[-1]:.0f} ms"
-                    f" (first contentful paint {first_paint[-1]:.0f} ms)"
-                )
-        finally:
-            browser.close()
+            finally:
+                browser.close()
     return {
         "explorer.ready_ms": round(float(np.median(ready)), 1),
         "explorer.ready_max_ms": round(max(ready), 1),
         "page.fcp_ms": round(float(np.median(first_paint)), 1),
+        "explorer.ready_alone_ms": round(float(np.median(alone)), 1),
     }
 
 

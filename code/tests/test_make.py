@@ -175,14 +175,20 @@ def test_build_gate_holds_sphinx_until_told(monkeypatch) -> None:
             wait_for_chapters(None, None, [])
 
 
-def test_bench_reports_the_machine_and_warns_when_it_is_busy() -> None:
+def _bench():
+    """``code/benchmarks/run.py``, imported as a module."""
     import sys
 
     sys.path.insert(0, str(ROOT / "code" / "benchmarks"))
     try:
-        import run as bench
+        import run
     finally:
         sys.path.pop(0)
+    return run
+
+
+def test_bench_reports_the_machine_and_warns_when_it_is_busy() -> None:
+    bench = _bench()
     quiet = {
         "cores": 2,
         "usable_cores": 2,
@@ -197,3 +203,33 @@ def test_bench_reports_the_machine_and_warns_when_it_is_busy() -> None:
     assert "on 2 cores (2 usable)" in report and "5.50 / 0.20 / 0.30" in report
     assert "contaminated" in report
     assert "contaminated" not in bench.markdown_report({}, quiet, quiet)
+
+
+def test_bench_cuts_a_chapter_page_down_to_its_explorers() -> None:
+    import json
+
+    bench = _bench()
+    explorer = {"state": {"_anywidget_id": "attnbook.viz.explorer.HeatmapExplorer"}}
+    state = json.dumps({"state": {"m1": explorer, "m2": explorer}})
+    views = [
+        f'<script type="application/vnd.jupyter.widget-view+json">{{"model_id": "{m}"}}</script>'
+        "<script>attnbookEmbed.draw(document.currentScript)</script>"
+        for m in ("m1", "m2")
+    ]
+    page = (
+        '<html><head><link rel="modulepreload" href="../_static/attnbook/explorer.js" />'
+        '<link rel="stylesheet" href="../_static/theme.css" />'
+        '<script src="../_static/attnbook/attnbook-embed.js?v=1"></script>'
+        f'<script type="application/vnd.jupyter.widget-state+json">{state}</script></head>'
+        f"<body><h1>Title</h1><p>Text</p>{views[0]}<p>More</p><div>{views[1]}</div></body></html>"
+    )
+    cut = bench.explorers_alone(page)
+    assert cut.index("<body>") < cut.index(views[0]) < cut.index(views[1])
+    assert "attnbook-embed.js" in cut and state in cut and "modulepreload" in cut
+    assert not any(s in cut for s in ("theme.css", "Title", "Text", "More"))
+    with pytest.raises(ValueError, match="attnbook-embed.js"):
+        bench.explorers_alone(page.replace("attnbook-embed.js", "embed-amd.js"))
+    with pytest.raises(ValueError, match="1 views"):
+        bench.explorers_alone(
+            page.replace(views[1], views[1].split("<script>attn")[0])
+        )
