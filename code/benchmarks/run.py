@@ -70,8 +70,8 @@ Metrics
     The same measurement (median over the same pages, each visited right after its page) on the
     page cut down to its explorers: the widget state, the loader and each explorer's view, in
     page order, with no theme, text, figures or math. What the explorers cost by themselves on
-    this machine: a floor for ``explorer.ready_ms`` that no change to the rest of the page can
-    go below.
+    this machine: roughly the floor of ``explorer.ready_ms``, whatever the rest of the page
+    becomes.
 ``mha.ratio_vs_torch.fwd`` / ``mha.ratio_vs_torch.fwd_bwd``
     The book's ``MultiHeadAttention`` time divided by ``nn.MultiheadAttention``'s, both returning
     per-head attention weights (book ``keep_weights=True``, torch ``need_weights=True,
