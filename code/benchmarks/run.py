@@ -60,6 +60,9 @@ Metrics
     headless Chromium with the CPU slowed down 4x
     (DevTools' ``Emulation.setCPUThrottlingRate``) and an empty cache; the median over the
     chapter pages with explorers (``explorer.ready_max_ms``: the slowest page).
+``explorer.first_ready_ms``
+    The same visits, until the page's first explorer has drawn and the frame showing it has been
+    painted (median over the pages): when a reader who starts at the top could use an explorer.
 ``page.fcp_ms``
     The first contentful paint of those same visits (median over the same pages): when the browser
     first shows any of the page's text or images. An explorer appears in that frame at the earliest,
@@ -453,23 +456,32 @@ def explorer_latency(site: pathlib.Path) -> Metrics:
     }
 
 
-# Logs "attnbook-ready <ms>" to the console when the page's N explorers (N filled in per page)
-# have all drawn once and the frame that shows them has been rendered (what a reader sees): a
-# task of the highest priority posted from the next animation frame runs right after that
-# frame's layout and paint (a timer would wait behind the page's loading tasks). It watches
-# only the explorers' `data-drawn` attribute, and the page is not otherwise touched while it
-# loads: polling it from Playwright (`wait_for_function`) would inject Playwright's own script
-# into the page and charge its ~0.1 s of compiling to the figure.
+# Logs "attnbook-first <ms>" when the page's first explorer has drawn once and the frame that
+# shows it has been rendered (what a reader sees), and "attnbook-ready <ms>" when all N of them
+# have (N filled in per page): a task of the highest priority posted from the next animation
+# frame runs right after that frame's layout and paint (a timer would wait behind the page's
+# loading tasks). It watches only the explorers' `data-drawn` attribute, and the page is not
+# otherwise touched while it loads: polling it from Playwright (`wait_for_function`) would inject
+# Playwright's own script into the page and charge its ~0.1 s of compiling to the figure.
 READY_JS = """
-new MutationObserver((records, observer) => {
-  const drawn = [...document.querySelectorAll('.attn-explorer')].filter(e => Number(e.dataset.drawn) > 0).length;
-  if (drawn < N) return;
-  observer.disconnect();
-  const done = () => console.debug('attnbook-ready ' + performance.now());
-  requestAnimationFrame(() => scheduler.postTask(done, {priority: 'user-blocking'}));
-}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-drawn']});
+(() => {
+  const stamp = (message) => requestAnimationFrame(() => scheduler.postTask(
+    () => console.debug(message + performance.now()), {priority: 'user-blocking'}));
+  let first = true;
+  new MutationObserver((records, observer) => {
+    const drawn = [...document.querySelectorAll('.attn-explorer')].filter(e => Number(e.dataset.drawn) > 0).length;
+    if (drawn > 0 && first) {
+      first = false;
+      stamp('attnbook-first ');
+    }
+    if (drawn < N) return;
+    observer.disconnect();
+    stamp('attnbook-ready ');
+  }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-drawn']});
+})();
 """
 READY_MESSAGE = "attnbook-ready "
+FIRST_MESSAGE = "attnbook-first "
 #: The page's first contentful paint (ms after navigation), read once the explorers are ready.
 FCP_JS = "performance.getEntriesByName('first-contentful-paint')[0].startTime"
 
@@ -533,8 +545,9 @@ def explorers_alone(html_text: str) -> str:
 def _ready_ms(
     browser: object, url: str, n: int, then: str | None = None
 ) -> list[float]:
-    """One cold visit at ``CPU_SLOWDOWN``: ms from navigation until the page's ``n`` explorers are
-    ready, then the value of the expression ``then`` evaluated in the page, if given."""
+    """One cold visit at ``CPU_SLOWDOWN``: ms from navigation until the page's first explorer is on
+    screen and until all ``n`` are, then the value of the expression ``then`` evaluated in the
+    page, if given."""
     with OfflinePage(
         browser,
         url,
@@ -543,13 +556,15 @@ def _ready_ms(
         wait_until="commit",  # the page's own signal, not its load event
     ) as visit:
         ready = visit.wait_for_console(READY_MESSAGE, timeout_s=300)
-        return [ready] if then is None else [ready, visit.page.evaluate(then)]
+        times = [visit.wait_for_console(FIRST_MESSAGE), ready]
+        return times if then is None else [*times, visit.page.evaluate(then)]
 
 
 def explorer_ready(site: pathlib.Path) -> Metrics:
-    """``explorer.ready_ms`` (median), ``explorer.ready_max_ms`` and ``page.fcp_ms`` (median) over the
-    chapter pages with explorers, and ``explorer.ready_alone_ms`` (median) over those pages cut
-    down to their explorers (:func:`explorers_alone`), each visited right after its page."""
+    """``explorer.ready_ms`` (median), ``explorer.ready_max_ms``, ``explorer.first_ready_ms`` and
+    ``page.fcp_ms`` (medians) over the chapter pages with explorers, and
+    ``explorer.ready_alone_ms`` (median) over those pages cut down to their explorers
+    (:func:`explorers_alone`), each visited right after its page."""
     pages = [
         p
         for p in site_pages(site)
@@ -559,6 +574,7 @@ def explorer_ready(site: pathlib.Path) -> Metrics:
     if not pages:
         raise RuntimeError(f"no chapter page under {site} embeds widget state")
     ready: list[float] = []
+    first_ready: list[float] = []
     first_paint: list[float] = []
     alone: list[float] = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -581,19 +597,21 @@ def explorer_ready(site: pathlib.Path) -> Metrics:
             try:
                 for page in pages:
                     n = explorer_views((site / page).read_text(encoding="utf-8"))
-                    r, fcp = _ready_ms(browser, base_url + page, n, then=FCP_JS)
+                    first, r, fcp = _ready_ms(browser, base_url + page, n, FCP_JS)
                     ready.append(r)
+                    first_ready.append(first)
                     first_paint.append(fcp)
-                    alone += _ready_ms(browser, cut_url + page, n)
+                    alone.append(_ready_ms(browser, cut_url + page, n)[1])
                     log(
-                        f"explorer ready: {page} {r:.0f} ms (first contentful paint"
-                        f" {fcp:.0f} ms; its explorers alone {alone[-1]:.0f} ms)"
+                        f"explorer ready: {page} {r:.0f} ms (the first {first:.0f} ms; first"
+                        f" contentful paint {fcp:.0f} ms; its explorers alone {alone[-1]:.0f} ms)"
                     )
             finally:
                 browser.close()
     return {
         "explorer.ready_ms": round(float(np.median(ready)), 1),
         "explorer.ready_max_ms": round(max(ready), 1),
+        "explorer.first_ready_ms": round(float(np.median(first_ready)), 1),
         "page.fcp_ms": round(float(np.median(first_paint)), 1),
         "explorer.ready_alone_ms": round(float(np.median(alone)), 1),
     }
