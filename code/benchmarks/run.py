@@ -565,12 +565,12 @@ def explorer_ready(site: pathlib.Path) -> Metrics:
     ``page.fcp_ms`` (medians) over the chapter pages with explorers, and
     ``explorer.ready_alone_ms`` (median) over those pages cut down to their explorers
     (:func:`explorers_alone`), each visited right after its page."""
-    pages = [
-        p
+    chapters = {
+        p: (site / p).read_text(encoding="utf-8")
         for p in site_pages(site)
         if p.startswith("chapters/")
-        and WIDGET_STATE in (site / p).read_text(encoding="utf-8")
-    ]
+    }
+    pages = {p: text for p, text in chapters.items() if WIDGET_STATE in text}
     if not pages:
         raise RuntimeError(f"no chapter page under {site} embeds widget state")
     ready: list[float] = []
@@ -582,12 +582,9 @@ def explorer_ready(site: pathlib.Path) -> Metrics:
         cut = pathlib.Path(tmp)
         (cut / "_static").symlink_to((site / "_static").resolve())
         (cut / "index.html").symlink_to((site / "index.html").resolve())
-        for page in pages:
+        for page, text in pages.items():
             (cut / page).parent.mkdir(parents=True, exist_ok=True)
-            (cut / page).write_text(
-                explorers_alone((site / page).read_text(encoding="utf-8")),
-                encoding="utf-8",
-            )
+            (cut / page).write_text(explorers_alone(text), encoding="utf-8")
         with (
             serve(site) as base_url,
             serve(cut) as cut_url,
@@ -595,8 +592,8 @@ def explorer_ready(site: pathlib.Path) -> Metrics:
         ):
             browser = launch_chromium(playwright)
             try:
-                for page in pages:
-                    n = explorer_views((site / page).read_text(encoding="utf-8"))
+                for page, text in pages.items():
+                    n = explorer_views(text)
                     first, r, fcp = _ready_ms(browser, base_url + page, n, FCP_JS)
                     ready.append(r)
                     first_ready.append(first)
