@@ -17,11 +17,13 @@ import torch
 __all__ = [
     "check_choice",
     "check_float",
+    "check_heads",
     "check_int",
     "check_kv_cache",
     "check_lengths",
     "check_mask",
     "check_pairs",
+    "check_probability",
     "check_qkv",
     "check_rotary",
     "check_sequence",
@@ -126,9 +128,10 @@ def check_qkv(
         raise ValueError(
             f"queries and keys must share the batch size, got {queries.shape[0]} and {keys.shape[0]}"
         )
-    if same_size and queries.shape[-1] != keys.shape[-1]:
+    if same_size and not queries.shape[-1] == keys.shape[-1] > 0:
         raise ValueError(
-            f"queries and keys need the same size for a dot product, got {queries.shape[-1]} and {keys.shape[-1]}"
+            f"queries and keys need the same size (at least 1) for a dot product, got {queries.shape[-1]} "
+            f"and {keys.shape[-1]}"
         )
     tensors = {"queries": queries, "keys": keys}
     if values is not None:
@@ -200,6 +203,27 @@ def check_kv_cache(
             )
 
 
+def check_heads(
+    q: object, k: object, v: object, heads: int, head_size: int
+) -> None:
+    """Split heads: ``q (B, heads, n_q, head_size)``, ``k`` and ``v`` ``(B, heads, n_k, head_size)``, one dtype."""
+    shape = f"(batch, {heads}, n, {head_size})"
+    for name, t in (("q", q), ("k", k), ("v", v)):
+        check_tensor(name, t, shape, dim=4, size=head_size)
+    if not (
+        q.shape[:2] == k.shape[:2] == v.shape[:2] == (q.shape[0], heads)
+        and k.shape[2] == v.shape[2]
+    ):
+        raise ValueError(
+            f"q, k and v must be split heads {shape} with one batch, and as many keys as values; "
+            f"got {tuple(q.shape)}, {tuple(k.shape)} and {tuple(v.shape)}"
+        )
+    if not q.dtype == k.dtype == v.dtype:
+        raise TypeError(
+            f"q, k and v must share one dtype, got {q.dtype}, {k.dtype} and {v.dtype}"
+        )
+
+
 def check_pairs(
     keys: torch.Tensor, values: object, size: int | None = None
 ) -> None:
@@ -268,7 +292,7 @@ def check_valid_lens(valid_lens: object, shape: tuple[int, ...]) -> None:
         whole = not floating or torch.equal(valid_lens, valid_lens.round())
     if not whole:
         raise ValueError(
-            "valid_lens must hold whole numbers, got fractional values"
+            "valid_lens must hold whole numbers, got fractional values, NaN or infinity"
         )
     if lo < 0 or hi > n_k:
         raise ValueError(
@@ -282,12 +306,29 @@ def check_float(
     """A finite real number ``> low`` (``>= low`` with ``inclusive``); returns it as a ``float``."""
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    ok = value >= low if inclusive else value > low
-    if not (math.isfinite(value) and ok):
-        raise ValueError(
-            f"{name} must be a finite number {'>=' if inclusive else '>'} {low}, got {value!r}"
+    try:
+        number = float(value)
+    except OverflowError:  # an int beyond the range of a float
+        number = math.inf
+    ok = number >= low if inclusive else number > low
+    if not (math.isfinite(number) and ok):
+        got = (
+            repr(value)
+            if len(repr(value)) < 30
+            else "a number beyond the range of a float"
         )
-    return float(value)
+        raise ValueError(
+            f"{name} must be a finite number {'>=' if inclusive else '>'} {low}, got {got}"
+        )
+    return number
+
+
+def check_probability(name: str, value: object) -> float:
+    """A real number in ``[0, 1]`` (a dropout rate); returns it as a ``float``."""
+    p = check_float(name, value, 0.0, inclusive=True)
+    if p > 1.0:
+        raise ValueError(f"{name} must lie in [0, 1], got {p!r}")
+    return p
 
 
 def check_token_ids(
@@ -334,18 +375,21 @@ def check_token_ids(
 def check_lengths(
     lengths: object, batch: int, length: int, *, what: str = "src"
 ) -> None:
-    """Valid lengths: an integer tensor ``(batch,)`` with values in ``[1, length]`` (values unchecked while exporting)."""
-    if (
-        not isinstance(lengths, torch.Tensor)
-        or lengths.is_floating_point()
-        or lengths.is_complex()
+    """Valid lengths: an int64 or int32 tensor ``(batch,)`` with values in ``[1, length]`` (values
+    unchecked while exporting). Narrower integer types are refused: a uint8 tensor used as an index
+    is a mask to torch, not a list of positions."""
+    if not isinstance(lengths, torch.Tensor) or lengths.dtype not in (
+        torch.int64,
+        torch.int32,
     ):
         got = (
             f"a {lengths.dtype} tensor"
             if isinstance(lengths, torch.Tensor)
             else type(lengths).__name__
         )
-        raise TypeError(f"{what} lengths must be an integer tensor, got {got}")
+        raise TypeError(
+            f"{what} lengths must be an int64 or int32 tensor, got {got}"
+        )
     if tuple(lengths.shape) != (batch,):
         raise ValueError(
             f"{what} lengths must have shape ({batch},), got {tuple(lengths.shape)}"

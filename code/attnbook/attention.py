@@ -35,9 +35,12 @@ from torch import nn
 
 from attnbook._checks import (
     _describe,
+    check_float,
+    check_heads,
     check_int,
     check_mask,
     check_pairs,
+    check_probability,
     check_qkv,
     check_tensor,
     check_valid_lens,
@@ -241,8 +244,8 @@ class DotProductAttention(nn.Module):
 
     def __init__(self, dropout: float = 0.0, scale: float | None = None) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
-        self.scale = scale
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
+        self.scale = None if scale is None else check_float("scale", scale)
         self.attention_weights: torch.Tensor | None = None
 
     def forward(
@@ -295,17 +298,17 @@ class AdditiveAttention(nn.Module):
         super().__init__()
         check_int("num_hiddens", num_hiddens)
         self.W_q = (
-            nn.Linear(query_size, num_hiddens, bias=False)
-            if query_size
+            nn.Linear(check_int("query_size", query_size), num_hiddens, bias=False)
+            if query_size is not None
             else nn.LazyLinear(num_hiddens, bias=False)
         )
         self.W_k = (
-            nn.Linear(key_size, num_hiddens, bias=False)
-            if key_size
+            nn.Linear(check_int("key_size", key_size), num_hiddens, bias=False)
+            if key_size is not None
             else nn.LazyLinear(num_hiddens, bias=False)
         )
         self.w_v = nn.Linear(num_hiddens, 1, bias=False)
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
         self.attention_weights: torch.Tensor | None = None
 
     def project_keys(self, keys: torch.Tensor) -> torch.Tensor:
@@ -364,6 +367,8 @@ class BilinearScore(nn.Module):
 
     def __init__(self, query_size: int, key_size: int) -> None:
         super().__init__()
+        check_int("query_size", query_size)
+        check_int("key_size", key_size)
         self.W = nn.Parameter(torch.empty(query_size, key_size))
         nn.init.kaiming_uniform_(self.W, a=math.sqrt(5))
 
@@ -385,7 +390,8 @@ class ConcatScore(nn.Module):
 
     def __init__(self, query_size: int, key_size: int) -> None:
         super().__init__()
-        self.query_size, self.key_size = query_size, key_size
+        self.query_size = check_int("query_size", query_size)
+        self.key_size = check_int("key_size", key_size)
         self.linear = nn.Linear(query_size + key_size, 1)
 
     def forward(self, queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
@@ -468,7 +474,7 @@ class MultiHeadAttention(nn.Module):
         )
         self.W_v = linear("value_size", value_size)
         self.W_o = nn.Linear(num_hiddens, num_hiddens, bias=bias)
-        self.dropout = dropout
+        self.dropout = check_probability("dropout", dropout)
         self.keep_weights = keep_weights
         self.attention_weights: torch.Tensor | None = None
 
@@ -575,6 +581,7 @@ class MultiHeadAttention(nn.Module):
         ``keep_weights`` overrides the layer's setting for this call (``None``: keep
         it).
         """
+        check_heads(q, k, v, self.num_heads, self.head_size)
         p = self.dropout if self.training else 0.0
         keep = None  # (B, 1, n_q or 1, n_k), True = attend
         if valid_lens is not None:
@@ -653,7 +660,25 @@ def _torch_state(layer: nn.Module, to_book: bool) -> dict[str, torch.Tensor]:
 
 
 @contextlib.contextmanager
-def fused_attention(model: nn.Module) -> Iterator[nn.Module]:
+def _weights_kept(model: nn.Module, keep: bool) -> Iterator[nn.Module]:
+    """Every :class:`MultiHeadAttention` inside ``model`` with ``keep_weights=keep`` for the ``with``
+    block; on leaving it each layer gets its previous setting back."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
+    layers = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    before = [m.keep_weights for m in layers]
+    for m in layers:
+        m.keep_weights = keep
+    try:
+        yield model
+    finally:
+        for m, kept in zip(layers, before):
+            m.keep_weights = kept
+
+
+def fused_attention(
+    model: nn.Module,
+) -> contextlib.AbstractContextManager[nn.Module]:
     """Run every :class:`MultiHeadAttention` inside ``model`` on the fused kernel for the ``with`` block.
 
     Training does not need the weights, so ``keep_weights=False`` saves time and the
@@ -663,12 +688,4 @@ def fused_attention(model: nn.Module) -> Iterator[nn.Module]:
         with fused_attention(model):
             train(model, ...)
     """
-    layers = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
-    before = [m.keep_weights for m in layers]
-    for m in layers:
-        m.keep_weights = False
-    try:
-        yield model
-    finally:
-        for m, keep in zip(layers, before):
-            m.keep_weights = keep
+    return _weights_kept(model, False)

@@ -14,11 +14,13 @@ Shapes: ``B`` batch, ``S`` source length, ``T`` target length, ``V`` vocabulary 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 import torch
+from torch import nn
 
 from attnbook._checks import check_int, check_token_ids
 from attnbook.data.vocab import BOS, EOS, PAD, Vocab
@@ -48,6 +50,17 @@ def _select(state: State, index: torch.Tensor) -> State:
     if isinstance(state, tuple):
         return tuple(s[:, index] for s in state)  # type: ignore[return-value]
     return state[:, index]
+
+
+@contextmanager
+def _eval_mode(model: nn.Module) -> Iterator[None]:
+    """Eval mode inside the ``with`` block; the caller's mode comes back afterwards, after an error too."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
 
 
 @dataclass(frozen=True)
@@ -81,7 +94,11 @@ class Memory:
 
 
 def decoder_inputs(tgt: torch.Tensor) -> torch.Tensor:
-    """Teacher forcing's inputs: ``<bos>`` followed by the targets shifted right by one, ``(B, T)``."""
+    """Teacher forcing's inputs: ``<bos>`` followed by the targets shifted right by one, ``(B, T)``.
+
+    ``tgt`` must be an int64 ``(B, T)`` tensor of token ids with ``B, T >= 1``.
+    """
+    check_token_ids(tgt, None, what="tgt")
     bos = torch.full_like(tgt[:, :1], BOS)
     return torch.cat([bos, tgt[:, :-1]], dim=1)
 
@@ -120,33 +137,32 @@ def greedy_decode(
     """Pick the most likely token at every step until ``<eos>`` or ``max_len`` tokens.
 
     ``<pad>`` is never generated (it only fills the space after ``<eos>``). Returns the tokens, their log-probability and -- if the decoder has attention
-    -- the attention weights of every step, ``(B, T, S)``.
+    -- the attention weights of every step, ``(B, T, S)``. The model runs in eval
+    mode; its own mode is restored afterwards, also when an input is refused.
     """
     check_int("max_len", max_len)
-    was_training = model.training
-    model.eval()
-    memory, state = model.encode(src, src_len)
-    B = src.shape[0]
-    y = torch.full((B,), BOS, dtype=torch.long, device=memory.outputs.device)
-    done = torch.zeros(B, dtype=torch.bool, device=y.device)
-    scores = torch.zeros(B, device=y.device)
-    tokens, weights = [], []
-    for _ in range(max_len):
-        logits, state, w = model.decoder.step(y, state, memory)
-        logp = logits.log_softmax(-1)  # (B, V)
-        y = logp.index_fill(
-            1, torch.tensor([PAD], device=y.device), float("-inf")
-        ).argmax(-1)  # (B,), never <pad>
-        scores += torch.where(done, 0.0, logp.gather(1, y[:, None]).squeeze(1))
-        y = y.masked_fill(done, PAD)
-        tokens.append(y)
-        if w is not None:
-            # no attention after <eos>
-            weights.append(w.masked_fill(done[:, None], 0.0))
-        done = done | (y == EOS)
-        if bool(done.all()):
-            break
-    model.train(was_training)
+    with _eval_mode(model):
+        memory, state = model.encode(src, src_len)
+        B = src.shape[0]
+        y = torch.full((B,), BOS, dtype=torch.long, device=memory.outputs.device)
+        done = torch.zeros(B, dtype=torch.bool, device=y.device)
+        scores = torch.zeros(B, device=y.device)
+        tokens, weights = [], []
+        for _ in range(max_len):
+            logits, state, w = model.decoder.step(y, state, memory)
+            logp = logits.log_softmax(-1)  # (B, V)
+            y = logp.index_fill(
+                1, torch.tensor([PAD], device=y.device), float("-inf")
+            ).argmax(-1)  # (B,), never <pad>
+            scores += torch.where(done, 0.0, logp.gather(1, y[:, None]).squeeze(1))
+            y = y.masked_fill(done, PAD)
+            tokens.append(y)
+            if w is not None:
+                # no attention after <eos>
+                weights.append(w.masked_fill(done[:, None], 0.0))
+            done = done | (y == EOS)
+            if bool(done.all()):
+                break
     out = torch.stack(tokens, dim=1)  # (B, T)
     attention = torch.stack(weights, dim=1) if weights else None  # (B, T, S)
     return Decoded(out, _lengths(out), scores, attention)
@@ -164,52 +180,60 @@ def beam_search(
 
     Outputs are ranked by their total log-probability (no length normalisation:
     every target of the date task has the same length). ``beam_size=1`` is
-    greedy decoding. All examples of the batch are searched together.
+    greedy decoding; a beam wider than the target vocabulary is refused
+    (``ValueError``). All examples of the batch are searched together. The model's
+    mode is restored afterwards, as in :func:`greedy_decode`.
     """
     check_int("max_len", max_len)
     check_int("beam_size", beam_size)
-    was_training = model.training
-    model.eval()
-    memory, state = model.encode(src, src_len)
-    B, k, device = src.shape[0], beam_size, memory.outputs.device
-    # (B*k,): example of every beam
-    repeat = torch.arange(B, device=device).repeat_interleave(k)
-    memory, state = memory.select(repeat), _select(state, repeat)
-    scores = torch.full((B, k), float("-inf"), device=device)
-    scores[:, 0] = (
-        0.0  # start from one beam, or the first step would pick the same token k times
+    # the target vocabulary (both model families' decoders end in a Linear ``dense``)
+    vocab_size = getattr(
+        getattr(model.decoder, "dense", None), "out_features", None
     )
-    seqs = torch.zeros(B, k, 0, dtype=torch.long, device=device)
-    finished = torch.zeros(B, k, dtype=torch.bool, device=device)
-    y = torch.full((B * k,), BOS, dtype=torch.long, device=device)
-    for _ in range(max_len):
-        logits, state, _ = model.decoder.step(y, state, memory)
-        logp = logits.log_softmax(-1).view(B, k, -1)  # (B, k, V)
-        V = logp.shape[-1]
-        # a finished beam may only continue with <pad>, at no cost; an unfinished one never with <pad>
-        logp = torch.where(finished[..., None], float("-inf"), logp)
-        logp[..., PAD] = torch.where(finished, 0.0, float("-inf"))
-        candidates = (scores[..., None] + logp).view(B, k * V)  # (B, k*V)
-        scores, flat = candidates.topk(k, dim=1)  # (B, k)
-        # which beam each survivor extends, with which token
-        beam, token = (flat // V, flat % V)
-        seqs = torch.cat(
-            [
-                seqs.gather(1, beam[..., None].expand(-1, -1, seqs.shape[2])),
-                token[..., None],
-            ],
-            dim=2,
+    if vocab_size is not None and beam_size > vocab_size:
+        raise ValueError(
+            f"beam_size must be at most the target vocabulary size ({vocab_size}), got {beam_size}"
         )
-        finished = finished.gather(1, beam) | (token == EOS)
-        state = _select(
-            state, (beam + torch.arange(B, device=device)[:, None] * k).view(-1)
-        )  # (B*k,)
-        y = token.view(-1)
-        if bool(finished.all()):
-            break
-    best = scores.argmax(1)  # (B,)
-    tokens = seqs[torch.arange(B, device=device), best]  # (B, T)
-    model.train(was_training)
+    with _eval_mode(model):
+        memory, state = model.encode(src, src_len)
+        B, k, device = src.shape[0], beam_size, memory.outputs.device
+        # (B*k,): example of every beam
+        repeat = torch.arange(B, device=device).repeat_interleave(k)
+        memory, state = memory.select(repeat), _select(state, repeat)
+        scores = torch.full((B, k), float("-inf"), device=device)
+        scores[:, 0] = (
+            0.0  # start from one beam, or the first step would pick the same token k times
+        )
+        seqs = torch.zeros(B, k, 0, dtype=torch.long, device=device)
+        finished = torch.zeros(B, k, dtype=torch.bool, device=device)
+        y = torch.full((B * k,), BOS, dtype=torch.long, device=device)
+        for _ in range(max_len):
+            logits, state, _ = model.decoder.step(y, state, memory)
+            logp = logits.log_softmax(-1).view(B, k, -1)  # (B, k, V)
+            V = logp.shape[-1]
+            # a finished beam may only continue with <pad>, at no cost; an unfinished one never with <pad>
+            logp = torch.where(finished[..., None], float("-inf"), logp)
+            logp[..., PAD] = torch.where(finished, 0.0, float("-inf"))
+            candidates = (scores[..., None] + logp).view(B, k * V)  # (B, k*V)
+            scores, flat = candidates.topk(k, dim=1)  # (B, k)
+            # which beam each survivor extends, with which token
+            beam, token = (flat // V, flat % V)
+            seqs = torch.cat(
+                [
+                    seqs.gather(1, beam[..., None].expand(-1, -1, seqs.shape[2])),
+                    token[..., None],
+                ],
+                dim=2,
+            )
+            finished = finished.gather(1, beam) | (token == EOS)
+            state = _select(
+                state, (beam + torch.arange(B, device=device)[:, None] * k).view(-1)
+            )  # (B*k,)
+            y = token.view(-1)
+            if bool(finished.all()):
+                break
+        best = scores.argmax(1)  # (B,)
+        tokens = seqs[torch.arange(B, device=device), best]  # (B, T)
     return Decoded(
         tokens, _lengths(tokens), scores.gather(1, best[:, None]).squeeze(1)
     )

@@ -18,12 +18,13 @@ hard-attention captioner of Xu et al. (2015). It is unbiased for any baseline
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 
-from attnbook._checks import check_float, check_int
+from attnbook._checks import check_float, check_int, check_tensor, tracing
 from attnbook.attention import BilinearScore
 from attnbook.data.toys import SelectionTask, make_selection_task
 from attnbook.train import optimizer_step
@@ -59,9 +60,53 @@ def item_scores(
     return scorer(queries.unsqueeze(1), keys).squeeze(1)
 
 
+def _check_items(
+    scores: object, values: object, wanted: object = None, baseline: object = 0.0
+) -> None:
+    """Finite ``scores (B, n)`` with ``n >= 1`` and ``values (B, n, d_v)`` of their dtype: one score per item;
+    for :func:`reinforce_surrogate` also ``wanted (B, d_v)`` and ``baseline``, a finite number or a
+    float tensor ``()`` or ``(B,)``. (Finiteness of the scores is a value check: skipped while tracing.)
+    """
+    check_tensor("scores", scores, "(batch, n_items)", dim=2)
+    B, n = scores.shape
+    check_tensor("values", values, f"({B}, {n}, d_v): one value per score", dim=3)
+    if values.shape[:2] != scores.shape or n == 0:
+        raise ValueError(
+            f"scores (B, n) and values (B, n, d_v) must hold one score per item, n >= 1; "
+            f"got scores {tuple(scores.shape)} and values {tuple(values.shape)}"
+        )
+    if values.dtype != scores.dtype:
+        raise TypeError(
+            f"scores and values must share one dtype, got {scores.dtype} and {values.dtype}"
+        )
+    if not tracing() and not bool(torch.isfinite(scores).all()):
+        raise ValueError(
+            "scores must be finite: an inf or NaN score leaves no attention distribution"
+        )
+    if wanted is None:
+        return
+    d_v = values.shape[2]
+    check_tensor("wanted", wanted, f"({B}, {d_v})", dim=2)
+    if wanted.shape != (B, d_v):
+        raise ValueError(
+            f"wanted must have shape ({B}, {d_v}), got {tuple(wanted.shape)}"
+        )
+    if not isinstance(baseline, torch.Tensor):
+        check_float("baseline", baseline, -math.inf)
+    elif not baseline.is_floating_point():
+        raise TypeError(
+            f"baseline must be a float tensor, got dtype {baseline.dtype}"
+        )
+    elif baseline.shape not in ((), (B,)):
+        raise ValueError(
+            f"baseline must have shape () or ({B},), got {tuple(baseline.shape)}"
+        )
+
+
 def soft_attention(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """Expectation of the values under ``softmax(scores)``:
-    ``(B, n), (B, n, d_v) -> (B, d_v)``."""
+    ``(B, n), (B, n, d_v) -> (B, d_v)``; finite scores, one dtype."""
+    _check_items(scores, values)
     alpha = scores.softmax(dim=-1)  # (B, n)
     # (B, 1, n) @ (B, n, d_v) -> (B, d_v)
     return torch.bmm(alpha.unsqueeze(1), values).squeeze(1)
@@ -71,7 +116,9 @@ def hard_attention(scores: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
     """The value of the highest-scoring item: ``(B, n), (B, n, d_v) -> (B, d_v)``.
 
     ``argmax`` is an integer: nothing flows back from the output to ``scores``.
+    Finite scores, one dtype, as for :func:`soft_attention`.
     """
+    _check_items(scores, values)
     index = scores.argmax(dim=-1)  # (B,)
     return values[torch.arange(len(index)), index]
 
@@ -91,7 +138,10 @@ def reinforce_surrogate(
     Returns ``(surrogate, loss)``, both ``(B,)``: ``loss`` is the squared error
     of the sampled value; ``surrogate = (loss - baseline).detach() * log alpha_I``
     has, in expectation over ``I``, the gradient of the expected loss.
+    ``scores (B, n)`` and ``values (B, n, d_v)`` as for :func:`soft_attention`,
+    ``wanted (B, d_v)``; ``baseline`` a finite number or a tensor ``()`` or ``(B,)``.
     """
+    _check_items(scores, values, wanted, baseline)
     log_alpha = scores.log_softmax(dim=-1)  # (B, n)
     index = torch.multinomial(log_alpha.exp().detach(), 1).squeeze(1)  # (B,)
     rows = torch.arange(len(index))

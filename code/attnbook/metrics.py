@@ -35,6 +35,8 @@ __all__ = ["corpus_bleu", "exact_match", "sentence_bleu"]
 
 #: One sequence: a string (its characters), a list of tokens (str or int ids) or a 1-D integer tensor of ids.
 Tokens = Sequence[str] | Sequence[int] | torch.Tensor
+#: The largest ``max_order`` accepted: BLEU uses 4, and each order costs a pass over the corpus.
+MAX_ORDER = 10
 
 
 def _tokens(seq: object, name: str) -> list:
@@ -120,7 +122,7 @@ def corpus_bleu(
             integer tensors, or one 2-D tensor of rows). A string is read as a sequence
             of *characters* (the date task is character level); split sentences
             into words yourself for word-level BLEU.
-        max_order: the largest n-gram order N (4 in the BLEU paper).
+        max_order: the largest n-gram order N, 1 to :data:`MAX_ORDER` (4 in the BLEU paper).
         smooth: ``"exp"`` (sacreBLEU's default): the k-th order with zero matches
             gets precision ``1 / (2^k * total)`` instead of 0; ``"none"``: no smoothing.
         effective_order: use only the orders ``n`` for which the predictions
@@ -128,6 +130,10 @@ def corpus_bleu(
     """
     pairs = _pairs(predictions, references)
     check_int("max_order", max_order)
+    if max_order > MAX_ORDER:  # every order is a pass over the corpus
+        raise ValueError(
+            f"max_order must be at most {MAX_ORDER} (BLEU uses 4), got {max_order}"
+        )
     if smooth not in ("exp", "none"):
         raise ValueError(f"smooth must be 'exp' or 'none', got {smooth!r}")
     correct, total = [0] * max_order, [0] * max_order

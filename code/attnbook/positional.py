@@ -13,10 +13,18 @@ output. Positions have to be given to it. This module holds
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
-from attnbook._checks import check_float, check_int, check_rotary, check_sequence
+from attnbook._checks import (
+    check_float,
+    check_int,
+    check_probability,
+    check_rotary,
+    check_sequence,
+)
 
 __all__ = [
     "PositionalEncoding",
@@ -65,7 +73,7 @@ class PositionalEncoding(nn.Module):
         self, num_hiddens: int, dropout: float = 0.0, max_len: int = 1000
     ) -> None:
         super().__init__()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
         self.register_buffer(
             "P", sinusoidal_table(max_len, num_hiddens)[None], persistent=False
         )
@@ -88,9 +96,11 @@ def relative_rotation(
     by ``delta`` positions turns it by ``delta * w_i``. So ``M`` is block diagonal,
     one 2x2 rotation per pair, and does not depend on ``t``:
     ``[[cos(delta w_i), sin(delta w_i)], [-sin(delta w_i), cos(delta w_i)]]``.
-    ``num_hiddens`` must be even (every column needs its partner).
+    ``num_hiddens`` must be even (every column needs its partner); ``delta`` is
+    an int or a finite float (a Python number, not a tensor or a bool).
     """
     check_int("num_hiddens", num_hiddens, even=True)
+    delta = check_float("delta", delta, -math.inf)  # a finite real number
     angle = delta * _frequencies(num_hiddens, base)  # (d/2,)
     c, s = torch.cos(angle), torch.sin(angle)
     # (d/2, 2, 2)

@@ -25,7 +25,7 @@ from functools import lru_cache
 import torch
 from torch import nn
 
-from attnbook._checks import check_lengths, check_token_ids
+from attnbook._checks import check_float, check_int, check_lengths, check_token_ids
 from attnbook.transformer import EncoderBlock
 
 __all__ = [
@@ -82,12 +82,18 @@ class BertEmbeddings(nn.Module):
         eps: float,
     ) -> None:
         super().__init__()
+        for name, size in (("vocab_size", vocab_size), ("num_hiddens", num_hiddens),
+                           ("max_len", max_len), ("num_segments", num_segments)):  # fmt: skip
+            check_int(name, size)
         self.word = nn.Embedding(vocab_size, num_hiddens)
         self.position = nn.Embedding(max_len, num_hiddens)
         self.segment = nn.Embedding(num_segments, num_hiddens)
-        self.norm = nn.LayerNorm(num_hiddens, eps=eps)
+        self.norm = nn.LayerNorm(num_hiddens, eps=check_float("eps", eps))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        check_token_ids(
+            ids, None, vocab_size=self.word.num_embeddings, what="input"
+        )
         T = ids.shape[1]
         if T > self.position.num_embeddings:
             raise ValueError(
@@ -117,6 +123,11 @@ class MiniLM(nn.Module):
             raise ValueError(
                 f"expected a BERT with exact GELU and absolute positions, got config {config}"
             )
+        needed = ("hidden_size", "layer_norm_eps", "vocab_size", "max_position_embeddings",
+                  "type_vocab_size", "intermediate_size", "num_attention_heads", "num_hidden_layers")  # fmt: skip
+        missing = [key for key in needed if key not in config]
+        if missing:
+            raise ValueError(f"the BERT config lacks {missing}")
         d, eps = config["hidden_size"], config["layer_norm_eps"]
         self.config = config
         self.tokenizer = tokenizer
@@ -142,7 +153,7 @@ class MiniLM(nn.Module):
             valid_lens,
             vocab_size=e.word.num_embeddings,
             max_len=e.position.num_embeddings,
-            what="ids",
+            what="input",
         )
         X = self.embeddings(ids)  # (B, T, d)
         weights = []

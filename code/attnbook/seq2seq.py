@@ -158,8 +158,9 @@ class Seq2SeqDecoder(nn.Module):
         init: Init = "xavier",
     ) -> None:
         super().__init__()
+        self.vocab_size = check_int("vocab_size", vocab_size)
         self.embedding = nn.Embedding(
-            check_int("vocab_size", vocab_size), check_int("embed_size", embed_size)
+            vocab_size, check_int("embed_size", embed_size)
         )
         self.attention = attention
         self.rnn = _rnn(
@@ -169,11 +170,27 @@ class Seq2SeqDecoder(nn.Module):
         self.attention_weights: torch.Tensor | None = None
         _init(self, init)  # the attention module's layers included
 
+    def _check_inputs(self, y: object, state: State, what: str) -> None:
+        """Int64 ids of this vocabulary, ``y_in (B, T)`` or ``y_prev (B,)``, one row per example of ``state``."""
+        if what == "y_prev" and isinstance(y, torch.Tensor):
+            if y.dim() != 1:
+                raise ValueError(
+                    f"y_prev must hold one token id per example, shape (batch,), got {tuple(y.shape)}"
+                )
+            y = y[:, None]  # (B, 1): the shape check_token_ids knows
+        check_token_ids(y, None, vocab_size=self.vocab_size, what=what)
+        batch = _hidden(state).shape[0]
+        if y.shape[0] != batch:
+            raise ValueError(
+                f"{what} has {y.shape[0]} examples but the source (the decoder's state) has {batch}"
+            )
+
     def step(
         self, y_prev: torch.Tensor, state: State, memory: Memory
     ) -> tuple[torch.Tensor, State, torch.Tensor | None]:
         """One decoding step: previous tokens ``(B,)`` -> logits ``(B, V)``, new
         state, weights ``(B, S)`` or None."""
+        self._check_inputs(y_prev, state, "y_prev")
         x = self.embedding(y_prev).unsqueeze(1)  # (B, 1, e)
         if self.attention is None:
             # (B, 1, d): the same vector at every step
@@ -202,8 +219,10 @@ class Seq2SeqDecoder(nn.Module):
         With attention, step by step (each query is the state the previous step
         left). Without, every step's input ``[e(y_{t-1}); c]`` is known in advance,
         so one call of the recurrent layer runs all ``T`` steps: the same numbers
-        as :meth:`step` in a loop, several times faster.
+        as :meth:`step` in a loop, several times faster. ``y_in`` holds int64 ids of
+        the target vocabulary, one row per example of ``state``, ``T >= 1``.
         """
+        self._check_inputs(y_in, state, "y_in")
         if self.attention is None:
             x = self.embedding(y_in)  # (B, T, e)
             context = memory.final.expand(-1, y_in.shape[1], -1)  # (B, T, d)
@@ -223,7 +242,19 @@ class Seq2Seq(nn.Module):
     """An encoder and a decoder; ``forward(src, src_len, y_in)`` returns logits ``(B, T, V)``."""
 
     def __init__(self, encoder: Seq2SeqEncoder, decoder: Seq2SeqDecoder) -> None:
+        """``ValueError`` if the encoder's and the decoder's recurrent layers differ in kind or size
+        (the decoder starts from the encoder's final state)."""
         super().__init__()
+        enc, dec = getattr(encoder, "rnn", None), getattr(decoder, "rnn", None)
+        # checked when both are recurrent layers (a test's toy decoder has none)
+        both = isinstance(enc, nn.RNNBase) and isinstance(dec, nn.RNNBase)
+        if both and (
+            type(enc) is not type(dec) or enc.hidden_size != dec.hidden_size
+        ):
+            raise ValueError(
+                "the encoder and the decoder must share the cell and num_hiddens, got "
+                f"{type(enc).__name__}({enc.hidden_size}) and {type(dec).__name__}({dec.hidden_size})"
+            )
         self.encoder = encoder
         self.decoder = decoder
 

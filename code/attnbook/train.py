@@ -25,7 +25,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from attnbook._checks import check_float, check_int
+from attnbook._checks import (
+    _describe,
+    check_float,
+    check_int,
+    tracing,
+)
 
 __all__ = [
     "History",
@@ -51,6 +56,40 @@ def set_seed(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _check_cross_entropy(
+    logits: object, targets: object, pad_index: object, label_smoothing: object
+) -> None:
+    """:func:`masked_cross_entropy`'s inputs: float logits ``(..., V)``, ``V >= 1``; int64 targets
+    ``(...)``, each ``pad_index`` or a class id in ``[0, V)`` (values unchecked while tracing)."""
+    if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
+        raise TypeError(
+            f"logits must be a floating-point tensor (..., V), got {_describe(logits)}"
+        )
+    if not isinstance(targets, torch.Tensor) or targets.dtype != torch.long:
+        raise TypeError(
+            f"targets must be int64 class ids, got {_describe(targets)}"
+        )
+    V = logits.shape[-1] if logits.dim() else 0
+    if logits.dim() < 2 or V == 0 or targets.shape != logits.shape[:-1]:
+        raise ValueError(
+            "logits (..., V) with V >= 1 and targets (...) must agree: got logits "
+            f"{tuple(logits.shape)}, targets {tuple(targets.shape)}"
+        )
+    if pad_index is not None:
+        check_int("pad_index", pad_index, low=None)
+    if check_float("label_smoothing", label_smoothing, inclusive=True) >= 1.0:
+        raise ValueError(
+            f"label_smoothing must lie in [0, 1), got {label_smoothing!r}"
+        )
+    real = targets if pad_index is None else targets[targets != pad_index]
+    if real.numel() and not tracing():
+        lo, hi = (int(v) for v in torch.aminmax(real))
+        if lo < 0 or hi >= V:
+            raise ValueError(
+                f"targets must be class ids in [0, {V - 1}] (or pad_index), got {lo}..{hi}"
+            )
+
+
 def masked_cross_entropy(
     logits: torch.Tensor,
     targets: torch.Tensor,
@@ -61,37 +100,29 @@ def masked_cross_entropy(
 
     Args:
         logits: ``(..., V)`` unnormalised scores, e.g. ``(B, T, V)``.
-        targets: ``(...)`` class ids, e.g. ``(B, T)``; positions equal to
-            ``pad_index`` contribute nothing, neither to the sum nor to the count.
+        targets: ``(...)`` class ids in ``[0, V)``, e.g. ``(B, T)``; positions equal
+            to ``pad_index`` contribute nothing, neither to the sum nor to the count
+            (PyTorch's ``ignore_index=-100`` is not special here).
         label_smoothing: ``eps`` in [0, 1): the target distribution puts ``1 - eps``
-            on the
-            true class and spreads ``eps`` uniformly over all classes (Szegedy et
-            al., 2016).
+            on the true class and spreads ``eps`` uniformly over all classes
+            (Szegedy et al., 2016).
 
-    A batch whose targets are all padding has loss 0 (not NaN).
+    A batch with no target to count (all padding, or empty) has loss 0 (not NaN).
     """
-    if logits.dim() < 2 or tuple(targets.shape) != tuple(logits.shape[:-1]):
-        raise ValueError(
-            "logits (..., V) and targets (...) must agree: got logits "
-            f"{tuple(logits.shape)}, targets {tuple(targets.shape)}"
-        )
-    if targets.dtype != torch.long:
-        raise TypeError(f"targets must be int64 class ids, got {targets.dtype}")
+    _check_cross_entropy(logits, targets, pad_index, label_smoothing)
+    # (N, V), (N,)
     flat_logits, flat_targets = (
         logits.reshape(-1, logits.shape[-1]),
         targets.reshape(-1),
-    )  # (N, V), (N,)
-    if not 0.0 <= label_smoothing < 1.0:
-        raise ValueError(
-            f"label_smoothing must lie in [0, 1), got {label_smoothing!r}"
-        )
-    losses = nn.functional.cross_entropy(
-        flat_logits, flat_targets, reduction="none", label_smoothing=label_smoothing
     )
-    if pad_index is None:
-        return losses.mean()
-    keep = flat_targets != pad_index
-    return (losses * keep).sum() / keep.sum().clamp_min(1)
+    if pad_index is not None:
+        # padded rows are left out, not multiplied by 0 (0 * NaN is NaN: a row of -inf)
+        keep = flat_targets != pad_index
+        flat_logits, flat_targets = flat_logits[keep], flat_targets[keep]
+    total = nn.functional.cross_entropy(
+        flat_logits, flat_targets, reduction="sum", label_smoothing=label_smoothing
+    )
+    return total / max(len(flat_targets), 1)
 
 
 @dataclass
@@ -121,7 +152,11 @@ def optimizer_step(
     clip_norm: float | None = None,
 ) -> None:
     """One update of every training loop in the book: zero the gradients, backpropagate ``loss``,
-    clip the gradients' total norm to ``clip_norm`` (``None``: no clipping), take the optimizer's step."""
+    clip the gradients' total norm to ``clip_norm`` (``None``: no clipping; else a finite number > 0),
+    take the optimizer's step."""
+    # a negative norm would flip the gradient, 0 would cancel the step
+    if clip_norm is not None:
+        check_float("clip_norm", clip_norm)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if clip_norm is not None:

@@ -34,14 +34,16 @@ import torch
 from torch import nn
 
 from attnbook._checks import (
+    _describe,
     check_choice,
     check_float,
     check_int,
     check_kv_cache,
+    check_probability,
     check_tensor,
     check_token_ids,
 )
-from attnbook.attention import MultiHeadAttention
+from attnbook.attention import MultiHeadAttention, _weights_kept
 from attnbook.decoding import Memory
 from attnbook.positional import PositionalEncoding
 
@@ -74,12 +76,13 @@ class PositionWiseFFN(nn.Module):
     ) -> None:
         super().__init__()
         check_choice("activation", activation, ("relu", "gelu"))
+        check_int("num_hiddens", num_hiddens)
         check_int("ffn_num_hiddens", ffn_num_hiddens)
         self.dense1 = nn.Linear(num_hiddens, ffn_num_hiddens)
         # not in place: dense1's output is a view, and an in-place op on a view
         # costs the backward full-size copies; exact (erf) GELU
         self.activation = nn.ReLU() if activation == "relu" else nn.GELU()
-        self.dropout = nn.Dropout(dropout)
+        self.dropout = nn.Dropout(check_probability("dropout", dropout))
         self.dense2 = nn.Linear(ffn_num_hiddens, num_hiddens)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -232,7 +235,8 @@ class DecoderBlock(nn.Module):
 
     def memory_kv(self, memory: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The cross-attention's keys and values, ``2 x (B, h, S, d_h)``: computed once per source sentence."""
-        a = self.cross_attention
+        a, d = self.cross_attention, self.norm1.normalized_shape[0]
+        check_tensor("memory", memory, f"(batch, source steps, {d})", dim=3, size=d)
         return a.split_heads(a.W_k(memory)), a.split_heads(a.W_v(memory))
 
     def step(
@@ -308,6 +312,14 @@ class DecoderBlock(nn.Module):
         return self._sublayer(x, self.norm3, self.ffn), new_cache
 
 
+def _check_stack(
+    vocab_size: object, num_layers: object, max_len: object
+) -> tuple[int, int]:
+    """An encoder's or decoder's sizes: ``vocab_size``, ``num_layers`` and ``max_len`` at least 1."""
+    check_int("num_layers", num_layers)
+    return check_int("vocab_size", vocab_size), check_int("max_len", max_len)
+
+
 class _Embed(nn.Module):
     """Token embedding (optionally times ``sqrt(d)``) plus the sinusoidal positions:
     ``(B, T) -> (B, T, d)``."""
@@ -347,7 +359,9 @@ class TransformerEncoder(nn.Module):
         dropout: float = 0.0, *, norm_first: bool = False, max_len: int = 64, scale_embeddings: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
-        self.vocab_size, self.max_len = vocab_size, max_len
+        self.vocab_size, self.max_len = _check_stack(
+            vocab_size, num_layers, max_len
+        )
         self.embed = _Embed(
             vocab_size, num_hiddens, dropout, max_len, scale_embeddings
         )
@@ -377,6 +391,13 @@ class TransformerEncoder(nn.Module):
         return self.final_norm(X)
 
 
+def _check_memory(memory: object) -> None:
+    if not isinstance(memory, Memory):
+        raise TypeError(
+            f"memory must be the Memory that encode() returned, got {_describe(memory)}"
+        )
+
+
 class TransformerDecoder(nn.Module):
     """Embedding + positions + ``num_layers`` :class:`DecoderBlock` s + a linear layer to the vocabulary.
 
@@ -389,11 +410,10 @@ class TransformerDecoder(nn.Module):
         dropout: float = 0.0, *, norm_first: bool = False, max_len: int = 64, scale_embeddings: bool = False,
     ) -> None:  # fmt: skip
         super().__init__()
-        self.vocab_size, self.max_len, self.num_heads = (
-            vocab_size,
-            max_len,
-            num_heads,
+        self.vocab_size, self.max_len = _check_stack(
+            vocab_size, num_layers, max_len
         )
+        self.num_heads = num_heads
         self.embed = _Embed(
             vocab_size, num_hiddens, dropout, max_len, scale_embeddings
         )
@@ -413,6 +433,14 @@ class TransformerDecoder(nn.Module):
     def forward(
         self, y_in: torch.Tensor, memory: torch.Tensor, src_len: torch.Tensor
     ) -> torch.Tensor:
+        self._check_inputs(y_in, memory)
+        X = self.embed(y_in)  # (B, T, d)
+        for block in self.blocks:
+            X = block(X, memory, src_len)
+        return self.dense(self.final_norm(X))  # (B, T, V)
+
+    def _check_inputs(self, y_in: object, memory: object) -> None:
+        """Target ids ``(B, T)`` of this vocabulary and the encoded source ``(B, S, d)``."""
         check_token_ids(
             y_in,
             None,
@@ -420,10 +448,13 @@ class TransformerDecoder(nn.Module):
             max_len=self.max_len,
             what="target",
         )
-        X = self.embed(y_in)  # (B, T, d)
-        for block in self.blocks:
-            X = block(X, memory, src_len)
-        return self.dense(self.final_norm(X))  # (B, T, V)
+        d = self.dense.in_features
+        check_tensor("memory", memory, f"(batch, source steps, {d})", dim=3, size=d)
+        if memory.shape[0] != y_in.shape[0]:
+            raise ValueError(
+                f"the target and the encoded source (memory) must hold the same examples, "
+                f"got batches {y_in.shape[0]} and {memory.shape[0]}"
+            )
 
     def init_state(self, memory: Memory) -> tuple[torch.Tensor, ...]:
         """The decoding state before the first token: empty self-attention caches, the encoder's keys/values.
@@ -432,6 +463,7 @@ class TransformerDecoder(nn.Module):
         reorders): self-attention keys and values ``(L, B, h, 0, d_h)`` and
         cross-attention keys and values ``(L, B, h, S, d_h)``.
         """
+        _check_memory(memory)
         cross = [block.memory_kv(memory.outputs) for block in self.blocks]
         ck, cv = (
             torch.stack([k for k, _ in cross]),
@@ -440,11 +472,39 @@ class TransformerDecoder(nn.Module):
         empty = ck[:, :, :, :0]  # (L, B, h, 0, d_h)
         return empty, empty, ck, cv
 
+    def _check_step(self, y_prev: object, state: object, memory: object) -> None:
+        """:meth:`step`'s inputs: ids ``(B,)`` of this vocabulary, the four state tensors, a Memory."""
+        _check_memory(memory)
+        if not (
+            isinstance(state, (tuple, list))
+            and len(state) == 4
+            and all(isinstance(x, torch.Tensor) and x.dim() == 5 for x in state)
+        ):
+            raise TypeError(
+                "state must be the four (layers, batch, heads, n, d_h) tensors of init_state() "
+                f"or of the previous step, got {type(state).__name__}"
+            )
+        batch = state[0].shape[1]
+        if not isinstance(y_prev, torch.Tensor) or y_prev.dim() != 1:
+            error = ValueError if isinstance(y_prev, torch.Tensor) else TypeError
+            raise error(
+                f"y_prev must hold one token id per example, shape ({batch},), "
+                f"got {_describe(y_prev)}"
+            )
+        check_token_ids(
+            y_prev[:, None], None, vocab_size=self.vocab_size, what="y_prev"
+        )
+        if y_prev.shape[0] != batch:
+            raise ValueError(
+                f"y_prev has {y_prev.shape[0]} examples but the state holds {batch}"
+            )
+
     def step(
         self, y_prev: torch.Tensor, state: tuple[torch.Tensor, ...], memory: Memory
     ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...], torch.Tensor]:
         """One decoding step: previous tokens ``(B,)`` -> logits ``(B, V)``, the grown state, and the last
         layer's cross-attention weights averaged over heads, ``(B, S)``."""
+        self._check_step(y_prev, state, memory)
         sk, sv, ck, cv = state
         t = sk.shape[3]  # positions decoded so far
         if t >= self.max_len:
@@ -558,7 +618,7 @@ def attention_maps(
             f"{src.shape[0]} and {y_in.shape[0]}"
         )
     B = src.shape[0]
-    with torch.no_grad():
+    with torch.no_grad(), _weights_kept(model, True):  # also inside fused_attention
         model(src, src_len, y_in)
 
     def stacked(layers: list[MultiHeadAttention]) -> torch.Tensor:

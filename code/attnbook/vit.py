@@ -8,14 +8,14 @@ rollout of Abnar & Zuidema (2020).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 import torch
 from torch import nn
 
 from attnbook._checks import check_int as _check_int
-from attnbook._checks import tracing
+from attnbook._checks import check_probability, tracing
 from attnbook.transformer import EncoderBlock
 
 __all__ = [
@@ -209,6 +209,7 @@ class VisionTransformer(nn.Module):
             raise ValueError(f"pos_std must be a positive number, got {pos_std!r}")
         if pool not in ("cls", "mean"):
             raise ValueError(f"pool must be 'cls' or 'mean', got {pool!r}")
+        check_probability("dropout", dropout)
         for name, value in (
             ("num_classes", num_classes),
             ("num_layers", num_layers),
@@ -295,8 +296,16 @@ def _is_distribution(A: torch.Tensor) -> bool:
 
 def _check_rollout_inputs(
     attention_weights: object, residual_weight: object
-) -> None:
-    if isinstance(attention_weights, torch.Tensor) or not attention_weights:
+) -> list[torch.Tensor]:
+    """The checked weights as a list (a generator is read once: here, not again by the rollout)."""
+    if not isinstance(attention_weights, Iterable):
+        raise TypeError(
+            "attention_weights must be a sequence of per-layer tensors (B, h, T, T), "
+            f"got {type(attention_weights).__name__}"
+        )
+    if isinstance(attention_weights, torch.Tensor) or not (
+        attention_weights := list(attention_weights)
+    ):
         raise ValueError(
             "attention_weights must be a non-empty sequence of per-layer tensors "
             "(B, h, T, T)"
@@ -326,6 +335,11 @@ def _check_rollout_inputs(
             raise TypeError(
                 f"layer {layer}: attention weights must be floating point, got {A.dtype}"
             )
+        if A.dtype != attention_weights[0].dtype:  # the product would not mix them
+            raise TypeError(
+                f"layer {layer}: all layers' weights must share one dtype, got {A.dtype} "
+                f"after {attention_weights[0].dtype}"
+            )
         if not tracing() and not _is_distribution(A):
             raise ValueError(
                 f"layer {layer}: expected attention weights (non-negative rows summing "
@@ -338,6 +352,7 @@ def _check_rollout_inputs(
                 f"layer {layer}: expected weights of shape {shape}, got {this}"
             )
         shape = this
+    return attention_weights
 
 
 def attention_rollout(
@@ -361,7 +376,7 @@ def attention_rollout(
         ``(B, T, T)``; row ``i`` is a distribution over the input tokens for
         output token ``i``.
     """
-    _check_rollout_inputs(attention_weights, residual_weight)
+    attention_weights = _check_rollout_inputs(attention_weights, residual_weight)
     rollout = None
     for A in attention_weights:
         A = A.mean(dim=1) if A.dim() == 4 else A  # (B, T, T): average over heads

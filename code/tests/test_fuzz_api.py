@@ -21,13 +21,29 @@ from attnbook.channel_spatial import CBAM, AttentionCNN, SqueezeExcitation
 from attnbook.data import PAD, Vocab, make_regression, pad_batch
 from attnbook.data.enfr import EnFrTask, tokenize_english
 from attnbook.data.toys import make_selection_task
-from attnbook.decoding import beam_search, greedy_decode, predict, translate
+from attnbook.decoding import (
+    beam_search,
+    decoder_inputs,
+    greedy_decode,
+    predict,
+    translate,
+)
 from attnbook.device import get_device, set_cpu_threads
-from attnbook.hard_attention import train_selector
+from attnbook.hard_attention import (
+    hard_attention,
+    reinforce_surrogate,
+    soft_attention,
+    train_selector,
+)
 from attnbook.kernels import ParametricNadarayaWatson, nadaraya_watson, train_width
 from attnbook.metrics import corpus_bleu, exact_match, sentence_bleu
+from attnbook.positional import (
+    PositionalEncoding,
+    relative_rotation,
+    sinusoidal_table,
+)
 from attnbook.seq2seq import Seq2Seq, Seq2SeqDecoder, Seq2SeqEncoder
-from attnbook.train import masked_cross_entropy, set_seed, train
+from attnbook.train import masked_cross_entropy, optimizer_step, set_seed, train
 from attnbook.vit import VisionTransformer, attention_rollout, patchify
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -106,7 +122,9 @@ def test_metrics_reject_what_they_cannot_score(
         exact_match(predictions, references)
 
 
-@pytest.mark.parametrize("max_order", [0, -1, 2.0, True])
+@pytest.mark.parametrize(
+    "max_order", [0, -1, 2.0, True, 11, 10**6]
+)  # 10**6 took over 10 s
 def test_bleu_checks_its_order(max_order) -> None:
     with pytest.raises((TypeError, ValueError), match="max_order"):
         corpus_bleu(["abcd"], ["abcd"], max_order=max_order)
@@ -223,7 +241,7 @@ def test_check_token_ids_covers_lengths_vocabulary_and_max_len() -> None:
     for kwargs, word in [
         ({"ids": ids.float(), "lengths": torch.tensor([3])}, "int64"),
         ({"ids": ids[0], "lengths": torch.tensor([3])}, "shape"),
-        ({"ids": ids, "lengths": torch.tensor([3.0])}, "integer"),
+        ({"ids": ids, "lengths": torch.tensor([3.0])}, "int64"),
         ({"ids": ids, "lengths": torch.tensor([3, 3])}, "shape"),
         ({"ids": ids, "lengths": torch.tensor([0])}, r"\[1, 3\]"),
         ({"ids": ids, "lengths": torch.tensor([4])}, r"\[1, 3\]"),
@@ -543,3 +561,350 @@ def test_value_checks_are_skipped_while_exporting(monkeypatch) -> None:
     )  # values are not read while tracing
     with pytest.raises(TypeError, match="int64"):
         check_token_ids(ids.float(), lengths)  # dtypes and shapes still are
+
+
+# ---------------------------------------------------------------- second fuzzing pass
+@pytest.mark.parametrize("decode", ["greedy", "beam"])
+@pytest.mark.parametrize("family", ["transformer", "seq2seq"])
+def test_decoders_give_the_model_its_mode_back_after_an_error(
+    decode, family
+) -> None:
+    from attnbook.transformer import Transformer
+
+    torch.manual_seed(0)
+    m = (
+        Transformer.build(10, 12, 8, 16, 2, 1, max_len=4)
+        if family == "transformer"
+        else seq2seq(10, 12)
+    )
+    run = (
+        (lambda *a: greedy_decode(m, *a))
+        if decode == "greedy"
+        else (lambda *a: beam_search(m, *a, beam_size=2))
+    )
+    src, src_len = torch.tensor([[3, 5]]), torch.tensor([2])
+    for mode in (True, False):
+        m.train(mode)
+        with pytest.raises(ValueError, match="vocabulary"):
+            run(torch.tensor([[3, 50]]), src_len, 3)  # id outside the vocabulary
+        assert m.training is mode
+        run(src, src_len, 3)
+        assert m.training is mode
+    if family == "transformer":
+        with pytest.raises(ValueError, match="max_len"):
+            run(src, src_len, 10)  # longer than the positional table
+        assert m.training is False
+
+
+@pytest.mark.parametrize(
+    ("tgt", "error"),
+    [
+        (torch.tensor([1, 2]), ValueError),
+        (torch.tensor([[1.0, 2.0]]), TypeError),
+        (torch.ones(2, 3, 4, dtype=torch.long), ValueError),
+        (torch.ones(0, 3, dtype=torch.long), ValueError),
+        (torch.ones(2, 0, dtype=torch.long), ValueError),
+        ([[1, 2]], TypeError),
+    ],
+)
+def test_decoder_inputs_want_a_batch_of_token_ids(tgt, error) -> None:
+    with pytest.raises(error, match="tgt"):
+        decoder_inputs(tgt)
+
+
+def test_beam_search_refuses_a_beam_wider_than_the_vocabulary() -> None:
+    src, src_len = torch.tensor([[4, 5]]), torch.tensor([2])
+    assert (
+        beam_search(seq2seq(), src, src_len, 3, beam_size=V_TGT).tokens.shape[0]
+        == 1
+    )
+    with pytest.raises(ValueError, match="vocabulary"):
+        beam_search(seq2seq(), src, src_len, 3, beam_size=V_TGT + 1)
+    with pytest.raises(ValueError, match="vocabulary"):
+        beam_search(seq2seq(), src, src_len, 3, beam_size=10**9)
+
+
+@pytest.mark.parametrize("clip_norm", [-1.0, 0, 0.0, math.nan, math.inf, "1", True])
+def test_optimizer_step_wants_a_positive_clip_norm(clip_norm) -> None:
+    model = torch.nn.Linear(2, 1)
+    before = [p.detach().clone() for p in model.parameters()]
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises((TypeError, ValueError), match="clip_norm"):
+        optimizer_step(opt, model(torch.ones(1, 2)).sum(), clip_norm)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+@pytest.mark.parametrize(
+    ("targets", "pad_index"),
+    [
+        (
+            torch.tensor([-100, 1]),
+            None,
+        ),  # torch's ignore_index: it was counted as a zero loss
+        (torch.tensor([-100, 1]), 0),
+        (torch.tensor([7, 1]), None),
+        (torch.tensor([4, 1]), 1),
+        (torch.tensor([[-1, 2]]).view(2), 2),
+    ],
+)
+def test_masked_cross_entropy_wants_class_ids_of_the_logits(
+    targets, pad_index
+) -> None:
+    with pytest.raises(ValueError, match=r"targets.*\[0, 3\]"):
+        masked_cross_entropy(torch.zeros(2, 4), targets, pad_index)
+
+
+def test_masked_cross_entropy_counts_only_real_targets_and_never_returns_nan() -> (
+    None
+):
+    loss = masked_cross_entropy(torch.zeros(2, 4), torch.tensor([-100, 1]), -100)
+    assert loss.item() == pytest.approx(
+        math.log(4)
+    )  # the padded row is neither summed nor counted
+    empty = masked_cross_entropy(
+        torch.zeros(0, 5), torch.zeros(0, dtype=torch.long)
+    )
+    assert empty.item() == 0.0  # as for a batch of padding only
+    logits = torch.randn(3, 4, 5, requires_grad=True)
+    targets = torch.randint(1, 5, (3, 4))
+    targets[:, 2:] = 0
+    for smoothing in (0.0, 0.1):
+        masked = logits.masked_fill((targets == 0)[..., None], float("-inf"))
+        loss = masked_cross_entropy(masked, targets, 0, smoothing)
+        (grad,) = torch.autograd.grad(loss, logits)
+        assert math.isfinite(loss.item()) and bool(torch.isfinite(grad).all())
+        torch.testing.assert_close(
+            loss, masked_cross_entropy(logits, targets, 0, smoothing)
+        )
+        assert (grad[:, 2:] == 0).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "word"),
+    [
+        ({"logits": [[0.0, 1.0]]}, TypeError, "logits"),
+        ({"targets": [1]}, TypeError, "targets"),
+        ({"logits": torch.zeros(1, 2, dtype=torch.long)}, TypeError, "float"),
+        ({"logits": torch.zeros(1, 0), "targets": torch.zeros(1, dtype=torch.long)}, ValueError, "V >= 1"),
+        ({"label_smoothing": "a"}, TypeError, "label_smoothing"),
+        ({"label_smoothing": None}, TypeError, "label_smoothing"),
+        ({"pad_index": "0"}, TypeError, "pad_index"),
+        ({"pad_index": 0.0}, TypeError, "pad_index"),
+    ],
+)  # fmt: skip
+def test_masked_cross_entropy_checks_the_type_of_every_argument(
+    kwargs, error, word
+) -> None:
+    args = {"logits": torch.zeros(1, 2), "targets": torch.tensor([1])} | kwargs
+    with pytest.raises(error, match=word):
+        masked_cross_entropy(**args)
+
+
+def _state_and_memory(m: Seq2Seq, batch: int = 2):
+    src = torch.randint(4, V_SRC, (batch, 3))
+    memory, state = m.encode(src, torch.full((batch,), 3))
+    return src, memory, state
+
+
+@pytest.mark.parametrize("attention", [True, False])
+@pytest.mark.parametrize(
+    ("y_in", "error"),
+    [
+        (
+            torch.tensor([[4, V_TGT]]).expand(2, 2),
+            ValueError,
+        ),  # outside the vocabulary
+        (torch.tensor([[4, -1], [4, 5]]), ValueError),
+        (torch.ones(2, 3), TypeError),
+        (
+            torch.ones(3, 3, dtype=torch.long),
+            ValueError,
+        ),  # batch 3 for a source of 2
+        (torch.ones(2, dtype=torch.long), ValueError),
+        (torch.ones(2, 0, dtype=torch.long), ValueError),
+        (torch.ones(2, 3, 1, dtype=torch.long), ValueError),
+        ([[4, 5], [4, 5]], TypeError),
+    ],
+)
+def test_seq2seq_checks_the_decoder_inputs(attention, y_in, error) -> None:
+    m = seq2seq(attention=attention)
+    src, memory, state = _state_and_memory(m)
+    with pytest.raises(error, match="y_in"):
+        m(src, torch.full((2,), 3), y_in)
+    with pytest.raises(error, match="y_in"):
+        m.decoder(y_in, state, memory)
+
+
+@pytest.mark.parametrize("attention", [True, False])
+@pytest.mark.parametrize(
+    ("y_prev", "error"),
+    [
+        (torch.tensor([4, V_TGT]), ValueError),
+        (torch.tensor([4.0, 5.0]), TypeError),
+        (torch.tensor([4, 5, 6]), ValueError),  # batch 3 for a state of 2
+        (torch.tensor([[4], [5]]), ValueError),
+        (torch.tensor(4), ValueError),
+        ([4, 5], TypeError),
+    ],
+)
+def test_seq2seq_decoder_step_checks_the_previous_tokens(
+    attention, y_prev, error
+) -> None:
+    m = seq2seq(attention=attention)
+    _, memory, state = _state_and_memory(m)
+    logits, _, _ = m.decoder.step(torch.tensor([4, 5]), state, memory)
+    assert logits.shape == (2, V_TGT)
+    with pytest.raises(error, match="y_prev"):
+        m.decoder.step(y_prev, state, memory)
+
+
+@pytest.mark.parametrize(
+    ("encoder", "decoder"),
+    [((V_SRC, E, H), (V_TGT, E, H + 1)), ((V_SRC, E, H, "lstm"), (V_TGT, E, H, None, "gru"))],
+)  # fmt: skip
+def test_seq2seq_refuses_an_encoder_and_decoder_that_do_not_fit(
+    encoder, decoder
+) -> None:
+    dec = decoder if len(decoder) > 3 else (*decoder, None)
+    with pytest.raises(ValueError, match="num_hiddens"):
+        Seq2Seq(Seq2SeqEncoder(*encoder), Seq2SeqDecoder(*dec))
+
+
+@pytest.mark.parametrize(
+    "dtype", [torch.uint8, torch.int16, torch.bool, torch.int8]
+)
+def test_source_lengths_of_a_narrow_dtype_are_refused(dtype) -> None:
+    """A uint8 (or bool) tensor used as an index is a mask to torch: it gave a wrong final state."""
+    m = seq2seq()
+    src = torch.tensor([[4, 5, 6], [5, 6, PAD]])
+    src_len = torch.tensor([3, 1]).to(dtype)
+    tgt_vocab = Vocab(("<pad>", "<bos>", "<eos>", "<unk>", "a", "b", "c", "d"))
+    for call in (
+        lambda: m.encoder(src, src_len),
+        lambda: m.encode(src, src_len),
+        lambda: m(src, src_len, torch.ones(2, 2, dtype=torch.long)),
+        lambda: greedy_decode(m, src, src_len, 3),
+        lambda: beam_search(m, src, src_len, 3, beam_size=2),
+        lambda: predict(m, src, src_len, tgt_vocab, max_len=3),
+    ):
+        with pytest.raises(TypeError, match="int64"):
+            call()
+
+
+def test_attention_rollout_reads_a_generator_once_and_wants_one_dtype() -> None:
+    weights = torch.softmax(torch.randn(2, 3, 5, 5), dim=-1)
+    expected = attention_rollout([weights, weights])
+    torch.testing.assert_close(
+        attention_rollout(w for w in [weights, weights]), expected
+    )
+    with pytest.raises(TypeError, match="dtype"):
+        attention_rollout([weights, weights.double()])
+    with pytest.raises(TypeError, match="sequence"):
+        attention_rollout(3)
+
+
+@pytest.mark.parametrize(
+    "dropout", [math.nan, "0.1", None, True]
+)  # torch's Dropout refused only numbers outside [0, 1]
+def test_vit_and_positional_encoding_check_the_dropout_rate(dropout) -> None:
+    with pytest.raises((TypeError, ValueError), match="dropout"):
+        VisionTransformer(
+            4, 2, 3, num_hiddens=8, num_heads=2, num_layers=1, dropout=dropout
+        )
+    with pytest.raises((TypeError, ValueError), match="dropout"):
+        PositionalEncoding(8, dropout=dropout)
+
+
+def _items(
+    B: int = 2, n: int = 3
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(0)
+    return (
+        torch.randn(B, n, generator=g),
+        torch.randn(B, n, 4, generator=g),
+        torch.randn(B, 4, generator=g),
+    )
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "word"),
+    [
+        ({"values": torch.randn(5, 3, 4)}, ValueError, "one score per item"),  # used the first 2 of 5
+        ({"values": torch.randn(2, 4, 4)}, ValueError, "one score per item"),
+        ({"scores": torch.randn(3)}, ValueError, "scores"),
+        ({"scores": torch.randn(2, 3, 1)}, ValueError, "scores"),
+        ({"values": torch.randn(2, 3)}, ValueError, "values"),
+        ({"scores": torch.randn(2, 0), "values": torch.randn(2, 0, 4)}, ValueError, "n >= 1"),
+        ({"scores": torch.full((2, 3), -math.inf)}, ValueError, "finite"),
+        ({"scores": torch.tensor([[0.0, math.nan, 1.0], [0.0, 1.0, 2.0]])}, ValueError, "finite"),
+        ({"scores": torch.randn(2, 3).double()}, TypeError, "dtype"),
+        ({"scores": torch.ones(2, 3, dtype=torch.long)}, TypeError, "scores"),
+        ({"values": [[1.0]]}, TypeError, "values"),
+    ],
+)  # fmt: skip
+def test_soft_and_hard_attention_check_scores_and_values(
+    change, error, word
+) -> None:
+    scores, values, wanted = _items()
+    args = {"scores": scores, "values": values} | change
+    for pool in (soft_attention, hard_attention):
+        with pytest.raises(error, match=word):
+            pool(**args)
+    with pytest.raises(error, match=word):
+        reinforce_surrogate(**args, wanted=wanted)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "word"),
+    [
+        ({"baseline": "a"}, TypeError, "baseline"),
+        ({"baseline": math.nan}, ValueError, "baseline"),
+        ({"baseline": torch.zeros(3)}, ValueError, "baseline"),
+        ({"baseline": torch.zeros(2, dtype=torch.long)}, TypeError, "baseline"),
+        ({"wanted": torch.randn(4)}, ValueError, "wanted"),
+        ({"wanted": torch.randn(2, 5)}, ValueError, "wanted"),
+    ],
+)
+def test_reinforce_surrogate_checks_wanted_and_baseline(
+    change, error, word
+) -> None:
+    scores, values, wanted = _items()
+    args = {"scores": scores, "values": values, "wanted": wanted} | change
+    with pytest.raises(error, match=word):
+        reinforce_surrogate(**args)
+    for baseline in (0.5, torch.tensor(0.5), torch.zeros(2)):
+        surrogate, loss = reinforce_surrogate(scores, values, wanted, baseline)
+        assert surrogate.shape == loss.shape == (2,)
+
+
+@pytest.mark.parametrize(
+    ("delta", "error"),
+    [
+        (torch.tensor([1, 2]), TypeError),  # gave a meaningless (4, 4) matrix
+        ("1", TypeError),
+        (None, TypeError),
+        (True, TypeError),
+        (10**400, ValueError),  # OverflowError
+        (math.inf, ValueError),
+        (math.nan, ValueError),
+    ],
+)
+def test_relative_rotation_wants_a_finite_number_of_positions(delta, error) -> None:
+    with pytest.raises(error, match="delta"):
+        relative_rotation(delta, 4)
+
+
+def test_relative_rotation_moves_the_table_by_int_and_float_deltas() -> None:
+    table = sinusoidal_table(12, 6).double()
+    for delta in (3, -2, 2.5, 10**30):  # 10**30 overflowed int64
+        M = relative_rotation(delta, 6).double()
+        assert bool(torch.isfinite(M).all())
+        torch.testing.assert_close(
+            M @ M.T, torch.eye(6, dtype=torch.float64), rtol=0, atol=1e-6
+        )
+    torch.testing.assert_close(
+        table[3:],
+        table[:-3] @ relative_rotation(3, 6).double().T,
+        rtol=0,
+        atol=1e-6,
+    )

@@ -17,14 +17,26 @@ from torch import nn
 
 from attnbook import (
     AdditiveAttention,
+    BilinearScore,
+    ConcatScore,
     DotProductAttention,
     MultiHeadAttention,
     PositionalEncoding,
     masked_softmax,
     softmax_with_mask,
 )
+from attnbook.attention import fused_attention
 from attnbook.positional import apply_rotary, relative_rotation, sinusoidal_table
-from attnbook.transformer import DecoderBlock, EncoderBlock
+from attnbook.pretrained import BertEmbeddings
+from attnbook.transformer import (
+    DecoderBlock,
+    EncoderBlock,
+    PositionWiseFFN,
+    Transformer,
+    TransformerDecoder,
+    TransformerEncoder,
+    attention_maps,
+)
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 FUZZ = settings(
@@ -299,3 +311,137 @@ def test_empty_batches_flow_through_the_blocks() -> None:
     assert enc(X, lens).shape == (0, 3, 8)
     assert dec(X, torch.zeros(0, 4, 8), lens).shape == (0, 3, 8)
     assert math.isfinite(float(masked_softmax(torch.zeros(0, 2, 2), lens).sum()))
+
+
+# ------------------------------------------------ sizes, rates and inputs of the core modules
+@pytest.mark.parametrize(
+    ("build", "word"),
+    [
+        (
+            lambda: AdditiveAttention(8, query_size=0),
+            "query_size",
+        ),  # was a LazyLinear
+        (
+            lambda: AdditiveAttention(8, key_size=True),
+            "key_size",
+        ),  # was Linear(True, 8)
+        (lambda: BilinearScore(0, 4), "query_size"),
+        (lambda: ConcatScore(-1, 4), "query_size"),  # was Linear(3, 1)
+        (lambda: PositionWiseFFN(0, 8), "num_hiddens"),
+        (
+            lambda: TransformerEncoder(10, 8, 16, 2, -1),
+            "num_layers",
+        ),  # was 0 blocks
+        (lambda: TransformerDecoder(10, 8, 16, 2, 0), "num_layers"),
+        (lambda: TransformerEncoder(0, 8, 16, 2, 1), "vocab_size"),
+        (lambda: BertEmbeddings(20, 8, 6, 0, 1e-12), "num_segments"),
+        (lambda: BertEmbeddings(20, 8, 6, 2, 0.0), "eps"),
+        (lambda: DotProductAttention(scale="2"), "scale"),
+    ],
+)
+def test_constructors_refuse_sizes_that_build_the_wrong_model(build, word) -> None:
+    assert word in str(refused(build))
+
+
+@pytest.mark.parametrize("dropout", [1.5, -0.1, math.nan, "0.1", None, True])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda p: MultiHeadAttention(
+            8, 2, dropout=p
+        ),  # never checked: ignored in eval
+        lambda p: DotProductAttention(p),
+        lambda p: AdditiveAttention(8, p),
+        lambda p: PositionWiseFFN(8, 16, dropout=p),
+        lambda p: EncoderBlock(8, 16, 2, p),
+        lambda p: DecoderBlock(8, 16, 2, p),
+        lambda p: Transformer.build(10, 12, 8, 16, 2, 1, dropout=p),
+    ],
+)
+def test_every_dropout_rate_is_a_number_in_0_1(build, dropout) -> None:
+    assert "dropout" in str(refused(lambda: build(dropout)))
+
+
+def test_attend_checks_the_split_heads() -> None:
+    torch.manual_seed(0)
+    q, k = torch.randn(2, 2, 3, 4), torch.randn(2, 2, 5, 4)
+    bad = [
+        (torch.randn(2, 3, 3, 4), k, k, ValueError),  # 3 heads, the layer has 2
+        (torch.randn(2, 3, 4), k, k, ValueError),  # not split into heads
+        (q[:1], k, k, ValueError),  # another batch
+        (q, k, k[:, :, :4], ValueError),  # 5 keys, 4 values
+        (q, k, k.double(), TypeError),
+    ]
+    for keep in (True, False):  # the fused path used to broadcast an unsplit q
+        mha = MultiHeadAttention(8, 2, keep_weights=keep).eval()
+        for q_, k_, v_, error in bad:
+            refused(lambda: mha.attend(q_, k_, v_), error)
+        assert mha.attend(q, k, k).shape == (2, 2, 3, 4)
+    # no features: was a ZeroDivisionError
+    refused(lambda: DotProductAttention()(*[torch.randn(2, 3, 0)] * 3), ValueError)
+
+
+def test_transformer_names_the_argument_that_is_wrong() -> None:
+    torch.manual_seed(0)
+    model = Transformer.build(10, 12, 8, 16, 2, 1, max_len=6).eval()
+    src, lens, y = (
+        torch.randint(3, 10, (2, 4)),
+        torch.tensor([4, 2]),
+        torch.randint(3, 12, (2, 3)),
+    )
+    assert "same examples" in str(
+        refused(lambda: model(src, lens, y[:1]), ValueError)
+    )
+    for dtype in (torch.bool, torch.uint8, torch.int16):  # uint8 indexes as a mask
+        assert "int64" in str(
+            refused(lambda: model(src, lens.to(dtype), y), TypeError)
+        )
+    memory, state = model.encode(src, lens)
+    step = model.decoder.step
+    assert "y_prev" in str(
+        refused(lambda: step(torch.tensor([1, 50]), state, memory))
+    )
+    assert "y_prev" in str(
+        refused(lambda: step(torch.tensor([[1], [2]]), state, memory))
+    )
+    refused(
+        lambda: step(torch.tensor([1]), state, memory), ValueError
+    )  # 1 of 2 examples
+    refused(lambda: step(torch.tensor([1, 2]), None, memory), TypeError)
+    refused(lambda: step(torch.tensor([1, 2]), state, memory.outputs), TypeError)
+    refused(lambda: model.decoder.init_state(memory.outputs), TypeError)
+    assert step(torch.tensor([1, 2]), state, memory)[0].shape == (2, 12)
+
+
+def test_attention_maps_inside_fused_attention_still_has_the_weights() -> None:
+    torch.manual_seed(0)
+    model = Transformer.build(10, 12, 8, 16, 2, 1, max_len=6).eval()
+    src, lens, y = (
+        torch.randint(3, 10, (2, 4)),
+        torch.tensor([4, 2]),
+        torch.randint(3, 12, (2, 3)),
+    )
+    expected = attention_maps(model, src, lens, y, torch.tensor([3, 1]))
+    with fused_attention(model):
+        maps = attention_maps(model, src, lens, y, torch.tensor([3, 1]))
+        assert not any(
+            m.keep_weights
+            for m in model.modules()
+            if isinstance(m, MultiHeadAttention)
+        )
+    for part in expected:
+        for a, b in zip(expected[part], maps[part]):
+            torch.testing.assert_close(a, b)
+    refused(lambda: fused_attention(None).__enter__(), TypeError)
+
+
+def test_huge_and_non_finite_numbers_get_a_clear_error() -> None:
+    huge = refused(
+        lambda: EncoderBlock(8, 16, 2, eps=10**400), ValueError
+    )  # was OverflowError
+    assert "eps" in str(huge) and "range of a float" in str(huge)
+    nan_len = refused(
+        lambda: masked_softmax(torch.zeros(1, 2, 3), torch.tensor([math.nan])),
+        ValueError,
+    )  # was "fractional values"
+    assert "NaN" in str(nan_len)
