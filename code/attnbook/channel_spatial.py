@@ -58,9 +58,14 @@ def _hidden_channels(
 
 
 def _check_feature_map(
-    x: torch.Tensor, channels: int | None, who: str, module: nn.Module | None = None
+    x: torch.Tensor,
+    channels: int | None,
+    who: str,
+    module: nn.Module | None = None,
+    min_size: int = 1,
 ) -> None:
-    """Raise unless ``x`` is a float tensor ``(B, C, H, W)`` with ``channels`` channels (and ``module``'s dtype)."""
+    """Raise unless ``x`` is a float tensor ``(B, C, H, W)`` with ``channels`` channels (and ``module``'s
+    dtype), ``H, W >= min_size``."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(
             f"{who} expects a torch.Tensor (B, C, H, W), got {type(x).__name__}"
@@ -72,6 +77,10 @@ def _check_feature_map(
     if channels is not None and x.shape[1] != channels:
         raise ValueError(
             f"{who} was built for {channels} channels, got input of shape {tuple(x.shape)} with {x.shape[1]}"
+        )
+    if min(x.shape[-2:]) < min_size:
+        raise ValueError(
+            f"{who} expects H, W >= {min_size}, got a feature map of shape {tuple(x.shape)}"
         )
     if not x.is_floating_point():
         raise TypeError(
@@ -452,7 +461,8 @@ class ResidualCNN(nn.Module):
         self.to(memory_format=torch.channels_last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        _check_feature_map(x, self.stem[0].in_channels, "ResidualCNN", self)
+        # H, W >= 2: the stem halves the image
+        _check_feature_map(x, self.stem[0].in_channels, "ResidualCNN", self, 2)
         x = self.stem(x)  # (B, widths[0], H / 2, W / 2)
         for i, (branch, shortcut) in enumerate(zip(self.branches, self.shortcuts)):
             f = branch(x)

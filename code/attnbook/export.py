@@ -32,6 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from attnbook._checks import check_tensor
 from attnbook.data.vocab import BOS
 from attnbook.decoding import Memory, translate
 from attnbook.seq2seq import Seq2Seq
@@ -97,6 +98,36 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _check_model(model: object, kind: type) -> None:
+    """The model an explorer or export is for: chapter 4's Seq2Seq with attention, chapter 7's
+    Transformer or chapter 9's VisionTransformer with a class token."""
+    if kind is Seq2Seq:
+        ok, want = isinstance(model, Seq2Seq), "a Seq2Seq with attention"
+        ok = ok and model.decoder.attention is not None
+    elif kind is VisionTransformer:
+        ok, want = (
+            isinstance(model, VisionTransformer),
+            "a VisionTransformer with a class token",
+        )
+        ok = ok and model.pool == "cls"
+    else:
+        ok, want = isinstance(model, kind), f"a {kind.__name__}"
+    if not ok:
+        raise TypeError(f"model must be {want}, got {type(model).__name__}")
+
+
+def _check_examples(examples: object, at_least: int) -> list[str]:
+    """Reference inputs: a list (or tuple) of at least ``at_least`` non-blank strings."""
+    if not isinstance(examples, (list, tuple)) or len(examples) < at_least:
+        raise TypeError(
+            f"examples must be a list of at least {at_least} strings, got {examples!r:.80}"
+        )
+    for text in examples:
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError(f"every example must be a non-empty str, got {text!r}")
+    return list(examples)
+
+
 def _export(
     graph: nn.Module,
     args: tuple,
@@ -146,10 +177,8 @@ def export_translator(
     tokens, output, attention) to ``model_dir() / name``; returns that folder.
     """
     _check_name(name)
-    if not isinstance(model, Seq2Seq) or model.decoder.attention is None:
-        raise TypeError(
-            f"model must be a Seq2Seq with attention, got {type(model).__name__}"
-        )
+    _check_model(model, Seq2Seq)
+    _check_examples(examples, 1)
     if model.encoder.rnn.mode != "GRU":
         raise ValueError("only a GRU encoder-decoder can be exported")
     folder = model_dir() / name
@@ -241,6 +270,8 @@ def translator_explorer(
     and the page's front-end runs it in the browser; elsewhere each input is
     translated in this kernel.
     """
+    _check_model(model, Seq2Seq)
+    examples = _check_examples(examples, 0)
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty str, got {text!r}")
     static = bool(os.environ.get(STATIC_PAGE_ENV))
@@ -301,6 +332,7 @@ class _ViTFrames(nn.Module):
 
 def vit_frames(vit: VisionTransformer, image: torch.Tensor) -> tuple[Any, Any]:
     """(class probabilities, frames) of one ``(1, 1, H, W)`` image, as the browser computes them."""
+    _check_model(vit, VisionTransformer)
     with torch.inference_mode():
         probs, frames = _ViTFrames(vit)(image)
     return probs.numpy(), frames.numpy()
@@ -313,9 +345,11 @@ def export_vit(
     frames (:class:`_ViTFrames`). Writes ``vit.onnx``, ``meta.json`` and ``reference.json``
     (the PyTorch outputs for each of ``images``, ``(n, 1, H, W)``) to ``model_dir() / name``."""
     _check_name(name)
-    if not isinstance(vit, VisionTransformer) or vit.pool != "cls":
-        raise TypeError(
-            f"vit must be a VisionTransformer with a class token, got {type(vit).__name__}"
+    _check_model(vit, VisionTransformer)
+    check_tensor("images", images, "(n, 1, H, W)", dim=4)
+    if images.shape[0] == 0 or images.shape[1] != 1:
+        raise ValueError(
+            f"images must be (n >= 1, 1, H, W), got {tuple(images.shape)}"
         )
     folder = model_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
@@ -344,8 +378,10 @@ def vit_explorer(
     ``(n, 1, H, W)`` in black and white, as the pad draws) and runs in the browser;
     elsewhere each drawing is classified in this kernel.
     """
+    _check_model(vit, VisionTransformer)
+    check_tensor("image", image, "(1, 1, H, W)", dim=4)
     image = image.detach().cpu().float()
-    if image.dim() != 4 or image.shape[:2] != (1, 1):
+    if image.shape[:2] != (1, 1):
         raise ValueError(f"image must be (1, 1, H, W), got {tuple(image.shape)}")
     static = bool(os.environ.get(STATIC_PAGE_ENV))
     if static:  # references: this image, the cleared pad, the examples as the pad draws them
@@ -437,8 +473,8 @@ def export_transformer(
     prefix that returns the logits and every layer's self- and cross-attention (the greedy
     loop runs in the browser). Files as :func:`export_translator`'s, plus the attention."""
     _check_name(name)
-    if not isinstance(model, Transformer):
-        raise TypeError(f"model must be a Transformer, got {type(model).__name__}")
+    _check_model(model, Transformer)
+    _check_examples(examples, 1)
     folder = model_dir() / name
     folder.mkdir(parents=True, exist_ok=True)
     model = _cpu_copy(model)
@@ -491,6 +527,8 @@ def transformer_explorer(
     """An explorer with a text box: the cross-attention (per layer and head) and the decoder's
     self-attention of ``model`` translating what the reader types; exported and run in the
     browser on the book's build, recomputed in this kernel elsewhere."""
+    _check_model(model, Transformer)
+    examples = _check_examples(examples, 0)
     if not isinstance(text, str) or not text.strip():
         raise ValueError(f"text must be a non-empty str, got {text!r}")
     static = bool(os.environ.get(STATIC_PAGE_ENV))

@@ -18,6 +18,7 @@ from attnbook.channel_spatial import (
     CBAM,
     AttentionCNN,
     ChannelAttention,
+    ResidualCNN,
     SpatialAttention,
     SqueezeExcitation,
     se_gate_explorer,
@@ -364,6 +365,24 @@ def test_wrong_channels_and_types_are_clear_errors() -> None:
         SqueezeExcitation(4.0, 2)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="kernel_size must be odd"):
         SpatialAttention(4)
+
+
+def test_empty_and_too_small_maps_are_clear_errors() -> None:
+    for module in (
+        SqueezeExcitation(4, 2),
+        ChannelAttention(4, 2),
+        SpatialAttention(),
+    ):
+        with pytest.raises(
+            ValueError, match="H, W >= 1"
+        ):  # NaN weights or IndexError
+            module(torch.randn(2, 4, 0, 3))
+    with pytest.raises(ValueError, match="H, W >= 2"):  # the stem's max-pool
+        ResidualCNN(widths=(4, 8)).eval()(torch.randn(2, 1, 1, 1))
+    assert ResidualCNN(widths=(4, 8)).eval()(torch.randn(2, 1, 2, 2)).shape == (
+        2,
+        10,
+    )
 
 
 # ------------------------------------------------------------------ maintained implementations, where they import

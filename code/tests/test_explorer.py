@@ -110,6 +110,10 @@ def test_bad_input_raises_value_error_naming_expected_and_got(
         ({"axes": [("head", [0, 1, 2])]}, r"axes must be a mapping"),
         ({"row_labels": "ab"}, r"row_labels must be a sequence of labels, got str"),
         ({"mask": np.zeros((2, 3))}, r"mask must be boolean"),
+        (
+            {"row_labels": None},
+            r"row_labels and col_labels must be sequences",
+        ),  # IndexError
     ],
 )
 def test_wrong_kinds_raise_type_error(kw: dict, message: str) -> None:

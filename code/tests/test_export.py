@@ -23,11 +23,14 @@ from attnbook.export import (
     MODEL_DIR_ENV,
     export_translator,
     model_dir,
+    transformer_explorer,
     translation_note,
     translator_explorer,
+    vit_frames,
 )
 from attnbook.seq2seq import Seq2Seq, Seq2SeqDecoder, Seq2SeqEncoder
 from attnbook.train import STATIC_PAGE_ENV, set_seed
+from attnbook.vit import VisionTransformer
 
 JS = pathlib.Path(__file__).resolve().parents[1] / "attnbook" / "viz" / "js"
 EXAMPLES = [
@@ -140,6 +143,26 @@ def test_export_rejects_bad_arguments(task, tmp_path, monkeypatch) -> None:
         export_translator(fixed, task, "dates", EXAMPLES)
     with pytest.raises(ValueError, match="non-empty str"):
         translator_explorer(date_model(task), task, "dates", text="  ")
+    # in a kernel too, not only while exporting (was AttributeError on a model without attention)
+    with pytest.raises(TypeError, match="Seq2Seq with attention"):
+        translator_explorer(fixed, task, "dates", text="1 Jan 2000")
+    with pytest.raises(
+        TypeError, match="examples must be a list"
+    ):  # not its characters
+        translator_explorer(
+            date_model(task), task, "dates", "1 Jan 2000", "2/29/48"
+        )
+    with pytest.raises(
+        TypeError, match="examples must be a list of at least 1"
+    ):  # was IndexError
+        export_translator(date_model(task), task, "dates", [])
+    with pytest.raises(TypeError, match="a Transformer"):
+        transformer_explorer(date_model(task), task, "dates", "a cat")
+    with pytest.raises(TypeError, match="class token"):
+        vit = VisionTransformer(
+            8, 4, 10, num_hiddens=8, num_heads=2, num_layers=1, pool="mean"
+        )
+        vit_frames(vit, torch.zeros(1, 1, 8, 8))
 
 
 def test_model_dir_is_under_the_book_root(tmp_path, monkeypatch) -> None:

@@ -563,6 +563,13 @@ class HeatmapExplorer(anywidget.AnyWidget):
             if col_labels is not None
             else self._col_sets
         )
+        if (
+            not row_sets or not col_sets
+        ):  # None keeps the current labels: there are none yet
+            raise TypeError(
+                "row_labels and col_labels must be sequences of labels for a new explorer, "
+                f"got {type(row_labels).__name__} and {type(col_labels).__name__}"
+            )
         if labels_by:
             if labels_by not in names:
                 raise ValueError(
