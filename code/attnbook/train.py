@@ -125,6 +125,16 @@ def masked_cross_entropy(
     return total / max(len(flat_targets), 1)
 
 
+def _score(value: object) -> float:
+    """``validate``'s result as a float."""
+    try:
+        return float(value)  # a Python number, NumPy scalar or one-element tensor
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"validate must return a number, got {type(value).__name__}"
+        ) from None
+
+
 @dataclass
 class History:
     """What :func:`train` measured.
@@ -234,9 +244,15 @@ def train(
     Returns:
         The :class:`History` of the run.
     """
-    if not data or not all(isinstance(t, torch.Tensor) for t in data):
-        raise TypeError("data must be a non-empty sequence of tensors")
-    n = data[0].shape[0]
+    if (
+        not isinstance(data, (list, tuple))
+        or not data
+        or not all(isinstance(t, torch.Tensor) for t in data)
+    ):
+        raise TypeError(
+            f"data must be a non-empty sequence of tensors (list or tuple), got {type(data).__name__}"
+        )
+    n = data[0].shape[0] if data[0].dim() else 0
     if any(t.dim() == 0 or t.shape[0] != n for t in data) or n == 0:
         raise ValueError(
             f"data tensors must share a non-zero first dimension, got {[tuple(t.shape) for t in data]}"
@@ -249,7 +265,12 @@ def train(
 
     start = time.perf_counter()
     generator = set_seed(seed)
-    device = next(model.parameters()).device
+    params = list(model.parameters())
+    if not params:
+        raise ValueError(
+            f"model has no parameters to train: {type(model).__name__}"
+        )
+    device = params[0].device
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     history = History()
     n_batches = -(-n // batch_size)
@@ -306,7 +327,7 @@ def train(
             }
             if validate is not None:
                 model.eval()
-                history.valid.append(float(validate(model)))
+                history.valid.append(_score(validate(model)))
                 model.train()
                 postfix["valid"] = f"{history.valid[-1]:.3f}"
             bar.set_postfix(postfix)

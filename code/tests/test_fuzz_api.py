@@ -421,6 +421,20 @@ def test_train_checks_its_settings(kwargs, word) -> None:
         train(model, data, lambda m, b: (m(b[0]), b[1]), **settings_)
 
 
+def test_train_checks_its_model_data_and_validation() -> None:
+    step = lambda m, b: (m(b[0]), b[1])
+    data = (torch.rand(4, 2), torch.randint(0, 3, (4,)))
+    kw = {"epochs": 1, "batch_size": 2, "lr": 0.1, "live": False}
+    with pytest.raises(ValueError, match="no parameters"):  # was StopIteration
+        train(torch.nn.Identity(), data, step, **kw)
+    with pytest.raises(TypeError, match="sequence of tensors"):  # "ambiguous"
+        train(torch.nn.Linear(2, 3), data[0], step, **kw)
+    with pytest.raises(ValueError, match="first dimension"):  # was IndexError
+        train(torch.nn.Linear(2, 3), (torch.tensor(1.0), data[1]), step, **kw)
+    with pytest.raises(TypeError, match="validate must return a number"):
+        train(torch.nn.Linear(2, 3), data, step, validate=lambda m: "good", **kw)
+
+
 def test_masked_cross_entropy_names_its_inputs() -> None:
     with pytest.raises(ValueError, match="targets"):
         masked_cross_entropy(
