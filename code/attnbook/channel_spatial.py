@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
+from attnbook._checks import _describe
 from attnbook._checks import check_int as _check_int
 
 __all__ = [
@@ -494,21 +495,28 @@ def se_gate_explorer(
     """
     from attnbook.viz import HeatmapExplorer
 
-    if not gates or any(
-        not isinstance(g, torch.Tensor) or g.dim() != 2 for g in gates
-    ):
-        raise TypeError("gates must be a non-empty list of (N, C) tensors")
-    n = gates[0].shape[0]
     if (
-        not isinstance(labels, torch.Tensor)
-        or labels.shape != (n,)
-        or labels.is_floating_point()
-        or any(g.shape[0] != n for g in gates)
+        not isinstance(gates, (list, tuple))
+        or not gates
+        or any(
+            not isinstance(g, torch.Tensor)
+            or g.dim() != 2
+            or not g.is_floating_point()
+            for g in gates
+        )
     ):
+        raise TypeError(
+            f"gates must be a non-empty list of float (N, C) tensors, got {_describe(gates)}"
+        )
+    n = gates[0].shape[0]
+    if not isinstance(labels, torch.Tensor) or labels.is_floating_point():
+        raise TypeError(
+            f"labels must be an integer tensor (N,), got {_describe(labels)}"
+        )
+    if labels.shape != (n,) or n == 0 or any(g.shape[0] != n for g in gates):
         raise ValueError(
-            f"labels must be (N,) integers for gates of N = {n} inputs, got "
-            f"{getattr(labels, 'shape', labels)} and "
-            f"{[tuple(g.shape) for g in gates]}"
+            f"labels must be (N,) for gates of N >= 1 inputs each, got labels "
+            f"{tuple(labels.shape)} and gates {[tuple(g.shape) for g in gates]}"
         )
     _check_int("per_class", per_class)
     classes = labels.unique().tolist()
@@ -578,10 +586,26 @@ def spatial_gate_explorer(
             f"images must be an (E, 1, H, W) tensor, got {images!r:.60}"
         )
     E, _, H, W = images.shape
-    if inside.shape != (E, H, W) or len(names) != E or not gates:
+    if not isinstance(inside, torch.Tensor) or inside.dtype != torch.bool:
+        raise TypeError(
+            f"inside must be a boolean (E, H, W) tensor, got {_describe(inside)}"
+        )
+    if not isinstance(gates, (list, tuple)) or any(
+        not isinstance(g, torch.Tensor) or not g.is_floating_point() for g in gates
+    ):
+        raise TypeError(
+            f"gates must be a list of float (E, h, w) tensors, got {_describe(gates)}"
+        )
+    if (
+        inside.shape != (E, H, W)
+        or len(names) != E
+        or not gates
+        or any(g.dim() != 3 or g.shape[0] != E for g in gates)
+    ):
         raise ValueError(
             f"expected inside (E, H, W) = {(E, H, W)}, {E} names and at least one "
-            f"gate, got {tuple(inside.shape)}, {len(names)}, {len(gates)}"
+            f"gate ({E}, h, w), got {tuple(inside.shape)}, {len(names)} and "
+            f"{[tuple(g.shape) for g in gates]}"
         )
     big = torch.stack(
         [nn.functional.interpolate(g[:, None], size=(H, W))[:, 0] for g in gates], 1

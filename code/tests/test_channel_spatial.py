@@ -460,6 +460,12 @@ def test_se_gate_explorer_shows_class_means_and_masks_missing_channels() -> None
         se_gate_explorer(gates, labels[:5])
     with pytest.raises(ValueError, match="needs 5 inputs"):
         se_gate_explorer(gates, labels, per_class=5)
+    with pytest.raises(TypeError, match="integer tensor"):  # float labels: named
+        se_gate_explorer(gates, labels.float())
+    with pytest.raises(TypeError, match="list of float"):  # was "ambiguous"
+        se_gate_explorer(torch.stack([gates[0], gates[0]]), labels)
+    with pytest.raises(ValueError, match="N >= 1"):  # was "empty sequence"
+        se_gate_explorer([g[:0] for g in gates], labels[:0])
 
 
 def test_spatial_gate_explorer_puts_the_gate_beside_the_image() -> None:
@@ -482,3 +488,9 @@ def test_spatial_gate_explorer_puts_the_gate_beside_the_image() -> None:
     )
     with pytest.raises(ValueError, match="names"):
         spatial_gate_explorer(images, gates, inside, ["a"])
+    with pytest.raises(TypeError, match="boolean"):  # was a bare TypeError from ~
+        spatial_gate_explorer(images, gates, inside.float(), ["a", "b"])
+    with pytest.raises(TypeError, match="list of float"):  # int gates
+        spatial_gate_explorer(images, [g.long() for g in gates], inside, ["a", "b"])
+    with pytest.raises(ValueError, match="gate"):  # 3 examples' gates for 2 images
+        spatial_gate_explorer(images, [torch.rand(3, 4, 4)], inside, ["a", "b"])
