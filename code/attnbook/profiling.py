@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from attnbook._checks import check_int
+
 __all__ = [
     "encoder_speed",
     "interleaved_ms",
@@ -76,6 +78,8 @@ def interleaved_ms(
     """Median milliseconds of each ``rows[name]()``, the rows interleaved: every repeat calls every row once,
     so a change in machine load hits all rows alike, starting from the next row each time, so that no row
     always follows the same one (the allocator's state after a large row can favour the row after it)."""
+    check_int("repeats", repeats)
+    check_int("warmup", warmup, low=0)
     for fn in rows.values():
         for _ in range(warmup):
             fn()

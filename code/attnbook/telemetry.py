@@ -27,7 +27,14 @@ def record(name: str, value: float) -> float:
         raise ValueError(
             f"metric name must be a non-empty string without spaces, got {name!r}"
         )
-    number = float(value)
+    try:
+        if isinstance(value, (str, bytes, bool)):  # float("1.5") would pass
+            raise TypeError
+        number = float(value)  # a Python or NumPy number, a one-element tensor
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"metric {name!r} must be a number, got {type(value).__name__}"
+        ) from None
     if not math.isfinite(number):
         raise ValueError(f"metric {name!r} must be a finite number, got {value!r}")
     path = os.environ.get("ATTNBOOK_METRICS")

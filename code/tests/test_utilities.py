@@ -80,6 +80,23 @@ def test_record_appends_json_lines_only_when_asked(
         record("nan.metric", float("nan"))
     with pytest.raises(ValueError, match="without spaces"):
         record("has space", 1.0)
+    for value in ("1.5", True, None):  # "1.5" was recorded, and returned as a str
+        with pytest.raises(TypeError, match="must be a number"):
+            record("c", value)
+    assert record("c", torch.tensor(2.0)) == torch.tensor(2.0)
+
+
+def test_interleaved_timing_wants_at_least_one_repeat() -> None:
+    from attnbook.profiling import interleaved_ms
+
+    for kwargs in (
+        {"repeats": 0},
+        {"warmup": -1},
+        {"repeats": 2.0},
+    ):  # StatisticsError
+        with pytest.raises((TypeError, ValueError), match="repeats|warmup"):
+            interleaved_ms({"a": lambda: 0}, **kwargs)
+    assert set(interleaved_ms({"a": lambda: 0}, repeats=3)) == {"a"}
 
 
 def test_sphinx_glue_ships_every_script_it_points_to() -> None:
