@@ -522,6 +522,10 @@ class MultiHeadAttention(nn.Module):
     def to_torch(self) -> nn.MultiheadAttention:
         """``nn.MultiheadAttention(batch_first=True)`` with this layer's weights; draws no random numbers."""
         d, (q, k, v) = self.W_o.out_features, (self.W_q, self.W_k, self.W_v)
+        if any(_in(lin) is None for lin in (q, k, v)):
+            raise ValueError(
+                "the layer's lazy projections have no size yet: call it once on data before to_torch()"
+            )
         if q.in_features != d:
             raise ValueError(
                 f"nn.MultiheadAttention needs query_size = num_hiddens = {d}, got {q.in_features}"

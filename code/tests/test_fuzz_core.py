@@ -445,3 +445,9 @@ def test_huge_and_non_finite_numbers_get_a_clear_error() -> None:
         ValueError,
     )  # was "fractional values"
     assert "NaN" in str(nan_len)
+
+
+def test_to_torch_says_a_lazy_layer_needs_data_first() -> None:
+    for size in ("query_size", "key_size"):  # "got 0", or a bare RuntimeError
+        mha = MultiHeadAttention(8, 2, **{size: "lazy"})
+        assert "lazy" in str(refused(mha.to_torch, ValueError))
