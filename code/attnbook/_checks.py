@@ -178,6 +178,12 @@ def check_rotary(x: object, positions: object) -> None:
             size=x.shape[-2],
             floating=False,
         )
+        if (
+            positions.is_floating_point()
+            and not tracing()
+            and not bool(torch.isfinite(positions).all())
+        ):
+            raise ValueError("positions must be finite, got NaN or infinity")
 
 
 def check_kv_cache(

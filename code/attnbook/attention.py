@@ -39,7 +39,6 @@ from attnbook._checks import (
     check_heads,
     check_int,
     check_mask,
-    check_pairs,
     check_probability,
     check_qkv,
     check_tensor,
@@ -270,10 +269,11 @@ def _check_projected_keys(projected: object, keys: torch.Tensor, d_a: int) -> No
     if (
         not isinstance(projected, torch.Tensor)
         or tuple(projected.shape) != expected
+        or projected.dtype != keys.dtype
     ):
         raise ValueError(
-            f"projected_keys must be project_keys(keys), shape {expected}, "
-            f"got {_describe(projected)}"
+            f"projected_keys must be project_keys(keys), shape {expected} and dtype "
+            f"{keys.dtype}, got {_describe(projected)}"
         )
 
 
@@ -315,7 +315,12 @@ class AdditiveAttention(nn.Module):
         """``W_k k`` for every key, ``(B, n_k, d_k) -> (B, n_k, d_a)``: it does not
         depend on the query, so a decoder can compute it once per input and pass it
         to every step as ``projected_keys`` (Bahdanau et al., 2015, appendix A)."""
-        check_qkv(keys, keys, sizes=(_in(self.W_k), _in(self.W_k)))
+        check_qkv(
+            keys,
+            keys,
+            sizes=(_in(self.W_k), _in(self.W_k)),
+            dtype=self.w_v.weight.dtype,
+        )
         return self.W_k(keys)
 
     def score(
@@ -352,7 +357,7 @@ class AdditiveAttention(nn.Module):
         scores = self.score(
             queries, keys, projected_keys
         )  # checks queries and keys
-        check_pairs(keys, values)
+        check_qkv(queries, keys, values, dtype=self.w_v.weight.dtype)  # and values
         self.attention_weights = masked_softmax(scores, valid_lens)
         # (B, n_q, n_k) @ (B, n_k, d_v)
         return torch.bmm(self.dropout(self.attention_weights), values)

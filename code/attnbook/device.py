@@ -18,6 +18,8 @@ def set_cpu_threads(n: int) -> int:
     2 threads made chapter 1's per-example gradients ~30x slower than 1 thread.
     """
     check_int("n", n)
+    if n >= 2**31:
+        raise ValueError(f"n must be below 2**31 threads, got {n}")
     previous = torch.get_num_threads()
     torch.set_num_threads(n)
     return previous

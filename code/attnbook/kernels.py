@@ -60,7 +60,9 @@ def _check_bandwidth(bandwidth: float | torch.Tensor) -> None:
             )
         value = bandwidth.item()
     elif isinstance(bandwidth, (int, float)) and not isinstance(bandwidth, bool):
-        value = float(bandwidth)
+        # an int beyond the range of a float is as good as infinite
+        big = isinstance(bandwidth, int) and abs(bandwidth) >= 2**1000
+        value = math.inf if big else float(bandwidth)
     else:
         raise TypeError(
             f"bandwidth must be a number or a 0-d floating tensor, got {type(bandwidth).__name__}"
@@ -395,15 +397,7 @@ class ParametricNadarayaWatson(nn.Module):
 
     def __init__(self, w: float = 1.0) -> None:
         super().__init__()
-        if not (
-            isinstance(w, (int, float))
-            and not isinstance(w, bool)
-            and w > 0
-            and math.isfinite(w)
-        ):
-            raise ValueError(
-                f"initial width w must be a positive finite number, got {w!r}"
-            )
+        w = check_float("the initial width w", w)
         self.log_w = nn.Parameter(torch.tensor(math.log(w)))
         self.attention_weights: torch.Tensor | None = None
 

@@ -50,6 +50,8 @@ ForwardFn = Callable[
 def set_seed(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a fresh ``torch.Generator`` seeded the same."""
     check_int("seed", seed, low=0)
+    if seed >= 2**64:
+        raise ValueError(f"seed must be below 2**64 (torch's limit), got {seed}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

@@ -922,3 +922,16 @@ def test_relative_rotation_moves_the_table_by_int_and_float_deltas() -> None:
         rtol=0,
         atol=1e-6,
     )
+
+
+def test_numbers_too_large_for_torch_or_a_float_get_a_clear_error() -> None:
+    for call in (
+        lambda: nadaraya_watson(
+            torch.zeros(2), torch.zeros(3), torch.zeros(3), "gaussian", 10**400
+        ),
+        lambda: ParametricNadarayaWatson(10**400),
+        lambda: set_seed(2**64),  # torch's bare "Overflow when unpacking long long"
+        lambda: set_cpu_threads(10**12),
+    ):
+        with pytest.raises(ValueError):
+            call()

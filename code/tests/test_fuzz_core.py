@@ -451,3 +451,25 @@ def test_to_torch_says_a_lazy_layer_needs_data_first() -> None:
     for size in ("query_size", "key_size"):  # "got 0", or a bare RuntimeError
         mha = MultiHeadAttention(8, 2, **{size: "lazy"})
         assert "lazy" in str(refused(mha.to_torch, ValueError))
+
+
+def test_additive_attention_checks_the_dtype_of_values_and_projected_keys() -> None:
+    torch.manual_seed(0)
+    attn = AdditiveAttention(6, query_size=4, key_size=5)
+    q, k, v = torch.randn(2, 3, 4), torch.randn(2, 5, 5), torch.randn(2, 5, 7)
+    refused(lambda: attn(q, k, v.double()), TypeError)  # was a RuntimeError in bmm
+    refused(
+        lambda: attn.score(q, k, attn.project_keys(k).long()), ValueError
+    )  # accepted
+    refused(lambda: attn.project_keys(k.double()), TypeError)
+    lazy = AdditiveAttention(6)
+    refused(lambda: lazy.project_keys(k.double()), TypeError)
+
+
+def test_rotary_positions_must_be_finite() -> None:
+    x = torch.randn(2, 3, 4)
+    for bad in (math.nan, math.inf):  # NaN outputs before
+        positions = torch.tensor([0.0, 1.0, bad])
+        assert "finite" in str(
+            refused(lambda: apply_rotary(x, positions), ValueError)
+        )
