@@ -118,7 +118,7 @@ def masked_cross_entropy(
         targets.reshape(-1),
     )
     if pad_index is not None:
-        # padded rows are left out, not multiplied by 0 (0 * NaN is NaN: a row of -inf)
+        # padded rows are dropped, not multiplied by 0 (0 * NaN = NaN: a -inf row)
         keep = flat_targets != pad_index
         flat_logits, flat_targets = flat_logits[keep], flat_targets[keep]
     total = nn.functional.cross_entropy(

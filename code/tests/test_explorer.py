@@ -110,10 +110,12 @@ def test_bad_input_raises_value_error_naming_expected_and_got(
         ({"axes": [("head", [0, 1, 2])]}, r"axes must be a mapping"),
         ({"row_labels": "ab"}, r"row_labels must be a sequence of labels, got str"),
         ({"mask": np.zeros((2, 3))}, r"mask must be boolean"),
-        (
-            {"row_labels": None},
-            r"row_labels and col_labels must be sequences",
-        ),  # IndexError
+        # an IndexError, a traitlets.TraitError or a bare error before
+        ({"row_labels": None}, r"row_labels and col_labels must be sequences"),
+        ({"digits": 2.5}, r"digits must be an int"),
+        ({"title": 3}, r"title must be a str"),
+        ({"position": 1}, r"position must be a list of slider indices"),
+        ({"vmin": "a"}, r"vmin must be a number"),
     ],
 )
 def test_wrong_kinds_raise_type_error(kw: dict, message: str) -> None:

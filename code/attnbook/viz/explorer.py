@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import json
 import math
+import numbers
 import pathlib
 import re
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,7 @@ import anywidget
 import numpy as np
 import traitlets
 
+from attnbook._checks import check_int
 from attnbook.viz.theme import SEQUENTIAL_CMAP
 
 __all__ = [
@@ -451,6 +453,26 @@ class HeatmapExplorer(anywidget.AnyWidget):
         plot: LinePlot | None = None,
         labels_by: str | None = None,
     ) -> None:
+        # what the traits would refuse with a traitlets.TraitError
+        check_int("digits", digits, low=0)
+        for name, text in (
+            ("row_title", row_title),
+            ("col_title", col_title),
+            ("title", title),
+        ):
+            if not isinstance(text, str):
+                raise TypeError(f"{name} must be a str, got {type(text).__name__}")
+        if position is not None and (
+            not isinstance(position, Sequence)
+            or isinstance(position, str)
+            or not all(
+                isinstance(p, numbers.Integral) and not isinstance(p, bool)
+                for p in position
+            )
+        ):
+            raise TypeError(
+                f"position must be a list of slider indices (ints), got {position!r}"
+            )
         super().__init__(
             row_title=row_title,
             col_title=col_title,
@@ -622,6 +644,13 @@ class HeatmapExplorer(anywidget.AnyWidget):
                 f"frames must fit float16 (|x| <= {_FLOAT16_MAX:g}), got max |x| = {np.abs(shown).max():g}"
             )
 
+        for name, value in (("vmin", vmin), ("vmax", vmax)):
+            if isinstance(value, bool) or not isinstance(
+                value, (numbers.Real, type(None))
+            ):
+                raise TypeError(
+                    f"{name} must be a number or None, got {type(value).__name__}"
+                )
         lo = (
             float(min(0.0, shown.min()))
             if vmin is None and shown.size
