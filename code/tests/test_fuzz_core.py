@@ -381,14 +381,18 @@ def test_attend_checks_the_split_heads() -> None:
     refused(lambda: DotProductAttention()(*[torch.randn(2, 3, 0)] * 3), ValueError)
 
 
-def test_transformer_names_the_argument_that_is_wrong() -> None:
+def _small_transformer() -> tuple[
+    Transformer, torch.Tensor, torch.Tensor, torch.Tensor
+]:
+    """A tiny Transformer with a batch of two: src, its lengths and the decoder inputs."""
     torch.manual_seed(0)
     model = Transformer.build(10, 12, 8, 16, 2, 1, max_len=6).eval()
-    src, lens, y = (
-        torch.randint(3, 10, (2, 4)),
-        torch.tensor([4, 2]),
-        torch.randint(3, 12, (2, 3)),
-    )
+    src, y = torch.randint(3, 10, (2, 4)), torch.randint(3, 12, (2, 3))
+    return model, src, torch.tensor([4, 2]), y
+
+
+def test_transformer_names_the_argument_that_is_wrong() -> None:
+    model, src, lens, y = _small_transformer()
     assert "same examples" in str(
         refused(lambda: model(src, lens, y[:1]), ValueError)
     )
@@ -414,13 +418,7 @@ def test_transformer_names_the_argument_that_is_wrong() -> None:
 
 
 def test_attention_maps_inside_fused_attention_still_has_the_weights() -> None:
-    torch.manual_seed(0)
-    model = Transformer.build(10, 12, 8, 16, 2, 1, max_len=6).eval()
-    src, lens, y = (
-        torch.randint(3, 10, (2, 4)),
-        torch.tensor([4, 2]),
-        torch.randint(3, 12, (2, 3)),
-    )
+    model, src, lens, y = _small_transformer()
     expected = attention_maps(model, src, lens, y, torch.tensor([3, 1]))
     with fused_attention(model):
         maps = attention_maps(model, src, lens, y, torch.tensor([3, 1]))
