@@ -50,6 +50,10 @@ styling, laying out and painting the sections that are off screen (``content-vis
 auto`` in ``templates/layout.html``; not on a visit to an anchor), which the explorers would
 otherwise force for the whole chapter above them.
 
+Code blocks fit the text column: each says how long its longest line is
+(:func:`_code_columns`), and ``templates/layout.html`` gives a block that would scroll
+sideways a smaller font (down to 12 px instead of 14) so that its lines fit.
+
 Pages without widgets load none of the widget scripts; pages without math load
 no MathJax (Sphinx's own rule). The live Jupyter path (anywidget in a kernel)
 never sees any of this. Enable with ``sphinx: local_extensions: {bookext: code/}``
@@ -60,6 +64,7 @@ installed ``attnbook`` package).
 from __future__ import annotations
 
 import functools
+import html
 import json
 import pathlib
 import re
@@ -98,6 +103,11 @@ _VIEW = re.compile(
     r'<script type="application/vnd\.jupyter\.widget-view\+json">(.*?)</script>',
     re.DOTALL,
 )
+#: A code block as Sphinx writes it (cells' inputs and outputs, literalincludes), and a tag in it.
+_CODE_BLOCK = re.compile(
+    r'<div class="highlight"><pre>(.*?)</pre></div>', re.DOTALL
+)
+_TAG = re.compile(r"<[^>]+>")
 
 
 def _anywidget_frontend() -> pathlib.Path:
@@ -396,6 +406,28 @@ def _drop_duplicate_scripts(
     )
 
 
+def _longest_line(pre: str) -> int:
+    """Characters in the longest line of a code block, from the HTML inside its ``<pre>``."""
+    text = html.unescape(_TAG.sub("", pre))
+    return max(len(line) for line in text.split("\n"))
+
+
+def _code_columns(
+    app: Sphinx, pagename: str, templatename: str, context: dict, doctree: Any
+) -> None:
+    """Each code block says how long its longest line is (``--cols``): the stylesheet in
+    ``templates/layout.html`` makes the font of a block that would scroll sideways smaller, so
+    that its lines fit the column."""
+    if "body" in context:
+        context["body"] = _CODE_BLOCK.sub(
+            lambda m: (
+                f'<div class="highlight" style="--cols: {_longest_line(m[1])}">'
+                f"<pre>{m[1]}</pre></div>"
+            ),
+            context["body"],
+        )
+
+
 def _cache_bibtex_plugin_lookups() -> None:
     """Let pybtex scan the installed packages' entry points once per build, not per citation.
 
@@ -431,4 +463,5 @@ def setup(app: Sphinx) -> dict[str, Any]:
         "html-page-context", _light_widget_pages, priority=600
     )  # after myst-nb's (500)
     app.connect("html-page-context", _defer_scripts, priority=610)
+    app.connect("html-page-context", _code_columns)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -297,6 +297,8 @@ CHAPTER_PAGES = [
 FIGURES = {p.name for p in (ROOT / "chapters" / "figures").glob("*.svg")}
 #: The width the book's pages are checked at (a common laptop screen).
 LAPTOP = (1366, 900)
+#: A narrower common screen: 1920 px at 150 % zoom. Code fits here only in a smaller font.
+SMALL_LAPTOP = (1280, 800)
 
 # Code shown on the page: code cells' inputs and literalincludes (not printed outputs).
 WIDE_CODE_JS = """() => [...document.querySelectorAll('article div.highlight pre')]
@@ -306,24 +308,47 @@ WIDE_CODE_JS = """() => [...document.querySelectorAll('article div.highlight pre
     const lines = pre.textContent.split('\\n');  // also in a collapsed block (no innerText)
     const longest = lines.reduce((a, b) => (b.length > a.length ? b : a), '');
     const shown = pre.checkVisibility() ? '' : ' (collapsed)';
-    return `${pre.scrollWidth} > ${pre.clientWidth} px${shown}, ${longest.length} chars: ${longest.trim()}`;
+    const font = getComputedStyle(pre).fontSize;
+    return `${pre.scrollWidth} > ${pre.clientWidth} px at ${font}${shown}, ${longest.length} chars: ${longest.trim()}`;
   })"""
+# Every code block (outputs too): its longest line, the --cols the build wrote for it (bookext.
+# _code_columns), its font size and the theme's (0.875em of the block's parent).
+CODE_FONTS_JS = """() => [...document.querySelectorAll('article div.highlight')].map(block => {
+  const pre = block.querySelector('pre');
+  return {
+    longest: Math.max(...pre.textContent.split('\\n').map(line => line.length)),
+    cols: block.style.getPropertyValue('--cols').trim(),
+    font: parseFloat(getComputedStyle(pre).fontSize),
+    theme: 0.875 * parseFloat(getComputedStyle(block).fontSize),
+  };
+})"""
 
 
+@pytest.mark.parametrize("viewport", [LAPTOP, SMALL_LAPTOP], ids=["1366", "1280"])
 @pytest.mark.parametrize("page", CHAPTER_PAGES)
 def test_no_code_block_scrolls_sideways(
-    browser: Any, base_url: str, page: str
+    browser: Any, base_url: str, page: str, viewport: tuple[int, int]
 ) -> None:
-    with OfflinePage(browser, base_url + page, viewport=LAPTOP) as visit:
+    with OfflinePage(browser, base_url + page, viewport=viewport) as visit:
         visit.page.evaluate("document.fonts.ready")
         assert visit.page.locator("article div.highlight pre").count() > 0, (
             f"{page}: no code block found: did the theme's markup change?"
         )
         wide = visit.page.evaluate(WIDE_CODE_JS)
+        blocks = visit.page.evaluate(CODE_FONTS_JS)
     assert wide == [], (
-        f"{page} at {LAPTOP[0]} px: {len(wide)} code block(s) scroll sideways:\n"
+        f"{page} at {viewport[0]} px: {len(wide)} code block(s) scroll sideways:\n"
         + "\n".join(wide)
     )
+    # the page sizes each block's font from its --cols, between 12 px and the theme's 14 px
+    wrong = [b for b in blocks if b["cols"] != str(b["longest"])]
+    assert not wrong, f"{page}: --cols is not the longest line: {wrong}"
+    assert all(12 - 0.01 <= b["font"] <= b["theme"] + 0.01 for b in blocks), blocks
+    # at 1366 px, 80 columns fit at the theme's size (in a solution's frame too)
+    shrunk = [
+        b for b in blocks if b["longest"] <= 80 and b["font"] < b["theme"] - 0.01
+    ]
+    assert viewport != LAPTOP or not shrunk, f"{page}: needlessly smaller: {shrunk}"
 
 
 @pytest.mark.parametrize("page", CHAPTER_PAGES)
