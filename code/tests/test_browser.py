@@ -300,9 +300,8 @@ LAPTOP = (1366, 900)
 #: A narrower common screen: 1920 px at 150 % zoom. Code fits here only in a smaller font.
 SMALL_LAPTOP = (1280, 800)
 
-# Code shown on the page: code cells' inputs and literalincludes (not printed outputs).
+# Code and printed output: code cells' inputs and outputs, literalincludes.
 WIDE_CODE_JS = """() => [...document.querySelectorAll('article div.highlight pre')]
-  .filter(pre => !pre.closest('.cell_output, .output'))
   .filter(pre => pre.scrollWidth > pre.clientWidth)
   .map(pre => {
     const lines = pre.textContent.split('\\n');  // also in a collapsed block (no innerText)
