@@ -27,6 +27,7 @@ __all__ = [
     "check_qkv",
     "check_rotary",
     "check_sequence",
+    "check_step_ids",
     "check_tensor",
     "check_token_ids",
     "check_valid_lens",
@@ -376,6 +377,22 @@ def check_token_ids(
             raise ValueError(
                 f"{what} ids must lie in [0, {vocab_size - 1}] (the vocabulary), got {lo}..{hi}"
             )
+
+
+def check_step_ids(y_prev: object, batch: int, vocab_size: int) -> None:
+    """A decoding step's previous tokens: int64 ids ``(batch,)``, one per example of the decoding
+    state, each in ``[0, vocab_size)``."""
+    if not isinstance(y_prev, torch.Tensor) or y_prev.dim() != 1:
+        error = ValueError if isinstance(y_prev, torch.Tensor) else TypeError
+        raise error(
+            f"y_prev must hold one token id per example, shape ({batch},), "
+            f"got {_describe(y_prev)}"
+        )
+    check_token_ids(y_prev[:, None], None, vocab_size=vocab_size, what="y_prev")
+    if y_prev.shape[0] != batch:
+        raise ValueError(
+            f"y_prev has {y_prev.shape[0]} examples but the decoding state holds {batch}"
+        )
 
 
 def check_lengths(

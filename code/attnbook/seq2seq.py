@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnbook._checks import check_int, check_token_ids, tracing
+from attnbook._checks import check_int, check_step_ids, check_token_ids, tracing
 from attnbook.data.vocab import PAD
 from attnbook.decoding import Memory, State
 
@@ -170,19 +170,13 @@ class Seq2SeqDecoder(nn.Module):
         self.attention_weights: torch.Tensor | None = None
         _init(self, init)  # the attention module's layers included
 
-    def _check_inputs(self, y: object, state: State, what: str) -> None:
-        """Int64 ids of this vocabulary, ``y_in (B, T)`` or ``y_prev (B,)``, one row per example of ``state``."""
-        if what == "y_prev" and isinstance(y, torch.Tensor):
-            if y.dim() != 1:
-                raise ValueError(
-                    f"y_prev must hold one token id per example, shape (batch,), got {tuple(y.shape)}"
-                )
-            y = y[:, None]  # (B, 1): the shape check_token_ids knows
-        check_token_ids(y, None, vocab_size=self.vocab_size, what=what)
+    def _check_inputs(self, y_in: object, state: State) -> None:
+        """Int64 ids of this vocabulary ``y_in (B, T)``, one row per example of ``state``."""
+        check_token_ids(y_in, None, vocab_size=self.vocab_size, what="y_in")
         batch = _hidden(state).shape[0]
-        if y.shape[0] != batch:
+        if y_in.shape[0] != batch:
             raise ValueError(
-                f"{what} has {y.shape[0]} examples but the source (the decoder's state) has {batch}"
+                f"y_in has {y_in.shape[0]} examples but the source (the decoder's state) has {batch}"
             )
 
     def step(
@@ -190,7 +184,7 @@ class Seq2SeqDecoder(nn.Module):
     ) -> tuple[torch.Tensor, State, torch.Tensor | None]:
         """One decoding step: previous tokens ``(B,)`` -> logits ``(B, V)``, new
         state, weights ``(B, S)`` or None."""
-        self._check_inputs(y_prev, state, "y_prev")
+        check_step_ids(y_prev, _hidden(state).shape[0], self.vocab_size)
         x = self.embedding(y_prev).unsqueeze(1)  # (B, 1, e)
         if self.attention is None:
             # (B, 1, d): the same vector at every step
@@ -222,7 +216,7 @@ class Seq2SeqDecoder(nn.Module):
         as :meth:`step` in a loop, several times faster. ``y_in`` holds int64 ids of
         the target vocabulary, one row per example of ``state``, ``T >= 1``.
         """
-        self._check_inputs(y_in, state, "y_in")
+        self._check_inputs(y_in, state)
         if self.attention is None:
             x = self.embedding(y_in)  # (B, T, e)
             context = memory.final.expand(-1, y_in.shape[1], -1)  # (B, T, d)

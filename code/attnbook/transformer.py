@@ -40,6 +40,7 @@ from attnbook._checks import (
     check_int,
     check_kv_cache,
     check_probability,
+    check_step_ids,
     check_tensor,
     check_token_ids,
 )
@@ -484,20 +485,7 @@ class TransformerDecoder(nn.Module):
                 "state must be the four (layers, batch, heads, n, d_h) tensors of init_state() "
                 f"or of the previous step, got {type(state).__name__}"
             )
-        batch = state[0].shape[1]
-        if not isinstance(y_prev, torch.Tensor) or y_prev.dim() != 1:
-            error = ValueError if isinstance(y_prev, torch.Tensor) else TypeError
-            raise error(
-                f"y_prev must hold one token id per example, shape ({batch},), "
-                f"got {_describe(y_prev)}"
-            )
-        check_token_ids(
-            y_prev[:, None], None, vocab_size=self.vocab_size, what="y_prev"
-        )
-        if y_prev.shape[0] != batch:
-            raise ValueError(
-                f"y_prev has {y_prev.shape[0]} examples but the state holds {batch}"
-            )
+        check_step_ids(y_prev, state[0].shape[1], self.vocab_size)
 
     def step(
         self, y_prev: torch.Tensor, state: tuple[torch.Tensor, ...], memory: Memory
