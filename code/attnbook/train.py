@@ -273,7 +273,7 @@ def train(
             f"model has no parameters to train: {type(model).__name__}"
         )
     device = params[0].device
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(params, lr=lr)
     history = History()
     n_batches = -(-n // batch_size)
     plot = None
