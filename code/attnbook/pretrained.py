@@ -92,13 +92,13 @@ class BertEmbeddings(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         check_token_ids(
-            ids, None, vocab_size=self.word.num_embeddings, what="input"
+            ids,
+            None,
+            vocab_size=self.word.num_embeddings,
+            max_len=self.position.num_embeddings,  # the position table's rows
+            what="input",
         )
         T = ids.shape[1]
-        if T > self.position.num_embeddings:
-            raise ValueError(
-                f"at most {self.position.num_embeddings} tokens fit the position table, got {T}"
-            )
         positions = torch.arange(T, device=ids.device)
         return self.norm(
             self.word(ids) + self.position(positions) + self.segment.weight[0]
