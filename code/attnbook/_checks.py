@@ -18,6 +18,7 @@ __all__ = [
     "check_choice",
     "check_float",
     "check_heads",
+    "check_instance",
     "check_int",
     "check_kv_cache",
     "check_lengths",
@@ -60,6 +61,16 @@ def check_int(
     return value
 
 
+def check_instance(name: str, value: object, kind: type = torch.nn.Module) -> None:
+    """``value`` is an instance of ``kind`` (by default a model): not ``None``, a class or a function."""
+    if not isinstance(value, kind):
+        want = "nn.Module" if kind is torch.nn.Module else kind.__name__
+        article = "an" if want[0] in "AEIOUn" else "a"
+        raise TypeError(
+            f"{name} must be {article} {want}, got {type(value).__name__}"
+        )
+
+
 def check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
@@ -78,8 +89,10 @@ def check_tensor(
     dim: int | None = None,
     size: int | None = None,
     floating: bool = True,
+    dtype: torch.dtype | None = None,
 ) -> None:
-    """``x`` is a tensor with ``dim`` dimensions (``None``: at least 2), last size ``size``, float if ``floating``.
+    """``x`` is a tensor with ``dim`` dimensions (``None``: at least 2), last size ``size``, float if ``floating``,
+    of ``dtype`` if given (a module's parameter dtype: inputs are never cast silently).
 
     ``shape`` describes the expected shape in the message, e.g. ``"(batch, steps, 16)"``.
     """
@@ -94,6 +107,11 @@ def check_tensor(
     if floating and not x.dtype.is_floating_point:
         raise TypeError(
             f"{name} must be a floating-point tensor, got dtype {x.dtype}"
+        )
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(
+            f"{name} must have the dtype of the module's parameters ({dtype}), got {x.dtype}; "
+            "cast it with .to(dtype) (or the module)"
         )
 
 

@@ -37,6 +37,7 @@ from attnbook._checks import (
     _describe,
     check_float,
     check_heads,
+    check_instance,
     check_int,
     check_mask,
     check_probability,
@@ -672,8 +673,7 @@ def _torch_state(layer: nn.Module, to_book: bool) -> dict[str, torch.Tensor]:
 def _weights_kept(model: nn.Module, keep: bool) -> Iterator[nn.Module]:
     """Every :class:`MultiHeadAttention` inside ``model`` with ``keep_weights=keep`` for the ``with``
     block; on leaving it each layer gets its previous setting back."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"expected an nn.Module, got {type(model).__name__}")
+    check_instance("model", model)
     layers = [m for m in model.modules() if isinstance(m, MultiHeadAttention)]
     before = [m.keep_weights for m in layers]
     for m in layers:

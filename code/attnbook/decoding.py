@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol
 import torch
 from torch import nn
 
-from attnbook._checks import check_int, check_token_ids
+from attnbook._checks import check_instance, check_int, check_token_ids
 from attnbook.data.vocab import BOS, EOS, PAD, Vocab
 
 if TYPE_CHECKING:
@@ -140,6 +140,7 @@ def greedy_decode(
     -- the attention weights of every step, ``(B, T, S)``. The model runs in eval
     mode; its own mode is restored afterwards, also when an input is refused.
     """
+    check_instance("model", model)
     check_int("max_len", max_len)
     with _eval_mode(model):
         memory, state = model.encode(src, src_len)
@@ -184,6 +185,7 @@ def beam_search(
     (``ValueError``). All examples of the batch are searched together. The model's
     mode is restored afterwards, as in :func:`greedy_decode`.
     """
+    check_instance("model", model)
     check_int("max_len", max_len)
     check_int("beam_size", beam_size)
     # the target vocabulary (both model families' decoders end in a Linear ``dense``)
@@ -255,6 +257,7 @@ def predict(
     are decoded ``batch_size`` at a time, shortest first (each output depends only on
     its own row). Returns ``N`` strings, in the rows' order.
     """
+    check_instance("model", model)
     check_token_ids(src, src_len, what="src")
     check_int("max_len", max_len)
     check_int("beam_size", beam_size)

@@ -32,7 +32,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import nn
 
-from attnbook._checks import check_float, check_int
+from attnbook._checks import check_float, check_instance, check_int
 from attnbook.train import optimizer_step, progress_bar
 
 __all__ = [
@@ -448,6 +448,7 @@ def train_width(
     Returns:
         The loss before each step, ``steps`` floats (a loss curve).
     """
+    check_instance("model", model, ParametricNadarayaWatson)
     check_int("steps", steps)
     check_float("lr", lr)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)

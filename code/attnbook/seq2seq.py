@@ -29,7 +29,13 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from attnbook._checks import check_int, check_step_ids, check_token_ids, tracing
+from attnbook._checks import (
+    check_instance,
+    check_int,
+    check_step_ids,
+    check_token_ids,
+    tracing,
+)
 from attnbook.data.vocab import PAD
 from attnbook.decoding import Memory, State
 
@@ -58,6 +64,7 @@ def xavier_init(module: nn.Module) -> None:
     initialises its seq2seq models, and with the same data, updates and budget it
     trains chapter 4's date model to a higher exact match.
     """
+    check_instance("module", module)
     for layer in module.modules():
         if isinstance(layer, (nn.Linear, nn.RNNBase)):
             for name, p in layer.named_parameters(recurse=False):

@@ -28,6 +28,7 @@ from torch import nn
 from attnbook._checks import (
     _describe,
     check_float,
+    check_instance,
     check_int,
     tracing,
 )
@@ -166,6 +167,7 @@ def optimizer_step(
     """One update of every training loop in the book: zero the gradients, backpropagate ``loss``,
     clip the gradients' total norm to ``clip_norm`` (``None``: no clipping; else a finite number > 0),
     take the optimizer's step."""
+    check_instance("optimizer", optimizer, torch.optim.Optimizer)
     # a negative norm would flip the gradient, 0 would cancel the step
     if clip_norm is not None:
         check_float("clip_norm", clip_norm)
@@ -246,6 +248,15 @@ def train(
     Returns:
         The :class:`History` of the run.
     """
+    check_instance("model", model)
+    if not callable(forward):
+        raise TypeError(
+            f"forward must be callable (model, batch) -> (logits, targets), got {type(forward).__name__}"
+        )
+    if validate is not None and not callable(validate):
+        raise TypeError(
+            f"validate must be callable (model) -> float or None, got {type(validate).__name__}"
+        )
     if (
         not isinstance(data, (list, tuple))
         or not data

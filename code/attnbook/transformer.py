@@ -87,6 +87,8 @@ class PositionWiseFFN(nn.Module):
         self.dense2 = nn.Linear(ffn_num_hiddens, num_hiddens)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
+        d, dtype = self.dense1.in_features, self.dense1.weight.dtype
+        check_tensor("X", X, f"(batch, steps, {d})", size=d, dtype=dtype)
         return self.dense2(self.dropout(self.activation(self.dense1(X))))
 
 

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from attnbook import AdditiveAttention
 from attnbook._checks import check_token_ids
+from attnbook.attention import fused_attention
 from attnbook.channel_spatial import CBAM, AttentionCNN, SqueezeExcitation
 from attnbook.data import PAD, Vocab, make_regression, pad_batch
 from attnbook.data.enfr import EnFrTask, tokenize_english
@@ -42,8 +43,9 @@ from attnbook.positional import (
     relative_rotation,
     sinusoidal_table,
 )
-from attnbook.seq2seq import Seq2Seq, Seq2SeqDecoder, Seq2SeqEncoder
+from attnbook.seq2seq import Seq2Seq, Seq2SeqDecoder, Seq2SeqEncoder, xavier_init
 from attnbook.train import masked_cross_entropy, optimizer_step, set_seed, train
+from attnbook.transformer import PositionWiseFFN
 from attnbook.vit import VisionTransformer, attention_rollout, patchify
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -433,6 +435,80 @@ def test_train_checks_its_model_data_and_validation() -> None:
         train(torch.nn.Linear(2, 3), (torch.tensor(1.0), data[1]), step, **kw)
     with pytest.raises(TypeError, match="validate must return a number"):
         train(torch.nn.Linear(2, 3), data, step, validate=lambda m: "good", **kw)
+
+
+@pytest.mark.parametrize("model", [None, torch.nn.Linear, "model"])
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "train",
+        "greedy_decode",
+        "beam_search",
+        "train_width",
+        "xavier_init",
+        "fused_attention",
+    ],
+)
+def test_entry_points_that_take_a_model_name_what_came(entry, model) -> None:
+    """``None``, a class or a name where a model belongs: a TypeError naming the argument,
+    not an AttributeError from inside (``'NoneType' object has no attribute 'parameters'``)."""
+    data = (torch.rand(4, 2), torch.randint(0, 3, (4,)))
+    src, src_len = torch.tensor([[4, 5]]), torch.tensor([2])
+    x = torch.linspace(0, 1, 5)
+    calls = {
+        "train": lambda: train(model, data, lambda m, b: (m(b[0]), b[1]), epochs=1, batch_size=2, lr=0.1, live=False),
+        "greedy_decode": lambda: greedy_decode(model, src, src_len, 3),
+        "beam_search": lambda: beam_search(model, src, src_len, 3, beam_size=2),
+        "predict": lambda: predict(model, src, src_len, Vocab(["a b"]), max_len=3),
+        "train_width": lambda: train_width(model, x, x, progress=False),
+        "xavier_init": lambda: xavier_init(model),
+        "fused_attention": lambda: fused_attention(model).__enter__(),
+    }  # fmt: skip
+    want = (
+        r"(model|module) must be an? (nn\.Module|ParametricNadarayaWatson), got "
+        + type(model).__name__
+    )
+    with pytest.raises(TypeError, match=want):
+        calls[entry]()
+
+
+def test_train_wants_callables_and_optimizer_step_an_optimizer() -> None:
+    data = (torch.rand(4, 2), torch.randint(0, 3, (4,)))
+    kw = {"epochs": 1, "batch_size": 2, "lr": 0.1, "live": False}
+    with pytest.raises(TypeError, match="forward must be callable"):
+        train(torch.nn.Linear(2, 3), data, None, **kw)
+    with pytest.raises(TypeError, match="validate must be callable"):
+        train(
+            torch.nn.Linear(2, 3),
+            data,
+            lambda m, b: (m(b[0]), b[1]),
+            validate=0.5,
+            **kw,
+        )
+    model = torch.nn.Linear(2, 1)
+    with pytest.raises(
+        TypeError, match="optimizer must be an Optimizer, got Linear"
+    ):
+        optimizer_step(model, model(torch.ones(1, 2)).sum())
+
+
+def test_position_wise_ffn_names_a_wrong_width_or_dtype() -> None:
+    ffn = PositionWiseFFN(16, 32)
+    assert ffn(torch.rand(2, 3, 16)).shape == (2, 3, 16)
+    with pytest.raises(
+        ValueError,
+        match=r"X must have shape \(batch, steps, 16\), got \(2, 3, 15\)",
+    ):
+        ffn(
+            torch.rand(2, 3, 15)
+        )  # was torch's "mat1 and mat2 shapes cannot be multiplied"
+    with pytest.raises(
+        TypeError,
+        match=r"dtype of the module's parameters \(torch.float32\), got torch.float64",
+    ):
+        ffn(torch.rand(2, 3, 16, dtype=torch.float64))
+    with pytest.raises(TypeError, match="floating-point"):
+        ffn(torch.ones(2, 3, 16, dtype=torch.long))
 
 
 def test_masked_cross_entropy_names_its_inputs() -> None:
