@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from attnbook._checks import check_float, check_int, check_tensor, tracing
+from attnbook._checks import (
+    check_choice,
+    check_float,
+    check_instance,
+    check_int,
+    check_tensor,
+    tracing,
+)
 from attnbook.attention import BilinearScore
 from attnbook.data.toys import SelectionTask, make_selection_task
 from attnbook.train import optimizer_step
@@ -52,10 +59,7 @@ def item_scores(
     scorer: BilinearScore, queries: torch.Tensor, keys: torch.Tensor
 ) -> torch.Tensor:
     """One query per example: ``queries (B, d)``, ``keys (B, n, d)`` -> scores ``(B, n)``."""
-    if queries.dim() != 2:
-        raise ValueError(
-            f"expected one query per example, queries of shape (B, d); got {tuple(queries.shape)}"
-        )
+    check_tensor("queries", queries, "(B, d), one query per example", dim=2)
     # (B, 1, d) x (B, n, d) -> (B, 1, n) -> (B, n)
     return scorer(queries.unsqueeze(1), keys).squeeze(1)
 
@@ -159,6 +163,9 @@ def gradient_samples(
     score-function sample of the gradient of the expected hard loss), or
     ``"expected"`` (that gradient computed exactly, by summing over all items).
     """
+    check_instance("scorer", scorer, BilinearScore)
+    check_instance("task", task, SelectionTask)
+    check_choice("method", method, ("soft", "reinforce", "expected"))
     grads = []
     for b in range(len(task.target)):
         q, k, v = (
@@ -172,14 +179,10 @@ def gradient_samples(
             objective = _squared_error(soft_attention(scores, v), wanted).sum()
         elif method == "reinforce":
             objective = reinforce_surrogate(scores, v, wanted, baseline)[0].sum()
-        elif method == "expected":
+        else:  # "expected"
             # (1, n): loss if item i were chosen
             per_item = _squared_error(v, wanted.unsqueeze(1))
             objective = (scores.softmax(-1) * per_item).sum()
-        else:
-            raise ValueError(
-                f"method must be 'soft', 'reinforce' or 'expected', got {method!r}"
-            )
         (g,) = torch.autograd.grad(objective, scorer.W)
         grads.append(g.flatten())
     return torch.stack(grads)

@@ -109,7 +109,7 @@ def test_bad_input() -> None:
     scorer = uniform_scorer(8)
     with pytest.raises(
         ValueError,
-        match=r"one query per example, queries of shape \(B, d\); got \(2, 1, 8\)",
+        match=r"queries must have shape \(B, d\), one query per example, got \(2, 1, 8\)",
     ):
         item_scores(scorer, torch.zeros(2, 1, 8), torch.zeros(2, 4, 8))
     with pytest.raises(ValueError, match="share the batch size"):
@@ -122,3 +122,11 @@ def test_bad_input() -> None:
         train_selector("hard")
     with pytest.raises(ValueError, match="method must be"):
         gradient_samples(scorer, make_selection_task(2), "nope")
+    with pytest.raises(TypeError, match="queries must be a torch.Tensor"):
+        item_scores(scorer, None, torch.zeros(2, 4, 8))
+    with pytest.raises(
+        TypeError, match="scorer must be a BilinearScore, got NoneType"
+    ):
+        gradient_samples(None, make_selection_task(2), "soft")
+    with pytest.raises(TypeError, match="task must be a SelectionTask, got tuple"):
+        gradient_samples(scorer, (), "soft")
