@@ -482,8 +482,16 @@ READY_JS = """
 """
 READY_MESSAGE = "attnbook-ready "
 FIRST_MESSAGE = "attnbook-first "
-#: The page's first contentful paint (ms after navigation), read once the explorers are ready.
-FCP_JS = "performance.getEntriesByName('first-contentful-paint')[0].startTime"
+#: The page's first contentful paint (ms after navigation), read once the explorers are ready. The
+#: entry is added when that frame has reached the screen, which can come after the ready signal
+#: (read at once, it was missing on a visit in session 13's bench): wait for it.
+FCP_JS = """new Promise((resolve) => new PerformanceObserver((list, observer) => {
+  const entry = list.getEntriesByName('first-contentful-paint')[0];
+  if (entry) {
+    observer.disconnect();
+    resolve(entry.startTime);
+  }
+}).observe({type: 'paint', buffered: true}))"""
 
 
 def explorer_views(html_text: str) -> int:
