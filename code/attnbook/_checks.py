@@ -1,8 +1,10 @@
 """Input checks shared by the package's public entry points (one place for each rule).
 
-Constructors and public ``forward``/functions call these once per call; inner
-paths (a block calling its attention, the attention calling the softmax) do not
-check again. Every message says what was expected and what came. Checks that
+Constructors and public ``forward``/functions call these once per call; a module
+checks in its ``forward`` also when a block calls it (a few comparisons of sizes),
+but helpers on an already checked path (the attention calling the softmax, the
+split of the heads) do not check again. Every message says what was expected and
+what came. Checks that
 read tensor *values* (``min``/``max`` of lengths or ids) are skipped while
 tracing (``torch.export``/``torch.onnx.export``, ``torch.compile``, ``torch.jit``),
 where a data-dependent branch cannot be recorded and would force a device sync.
