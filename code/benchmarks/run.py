@@ -59,7 +59,9 @@ Metrics
     (its sliders are wired before it draws) and the frame showing them has been painted, in
     headless Chromium with the CPU slowed down 4x
     (DevTools' ``Emulation.setCPUThrottlingRate``) and an empty cache; the median over the
-    chapter pages with explorers (``explorer.ready_max_ms``: the slowest page).
+    chapter pages with explorers (``explorer.ready_max_ms``: the slowest page). Chromium runs as
+    ``bookext.browser`` launches it, without preloading a new window's address-bar popup, which
+    until session 13 ran beside every visit (``DISABLED_FEATURES``).
 ``explorer.first_ready_ms``
     The same visits, until the page's first explorer has drawn and the frame showing it has been
     painted (median over the pages): when a reader who starts at the top could use an explorer.

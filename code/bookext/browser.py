@@ -36,6 +36,38 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 #: so the request fails at once (``net::ERR_PROXY_CONNECTION_FAILED``). Loopback addresses never
 #: go through a proxy (Chromium bypasses it for them), so the served site loads directly.
 DEAD_PROXY = "http://127.0.0.1:9"
+#: The features Playwright switches off (1.65, ``chromiumSwitches.ts``). Chromium obeys only the
+#: last ``--disable-features`` on its command line, and Playwright's comes before ours, so ours
+#: repeats them (``test_browser.py`` reads the browser's command line and fails if Playwright adds one).
+PLAYWRIGHT_DISABLED_FEATURES = (
+    "AvoidUnnecessaryBeforeUnloadCheckSync",
+    "DestroyProfileOnBrowserClose",
+    "HttpsUpgrades",
+    "HttpsFirstBalancedModeAutoEnable",
+    "LensOverlay",
+    "MediaRouter",
+    "PaintHolding",
+    "ThirdPartyStoragePartitioning",
+    "AvoidCorsURLLoaderRestartOnRedirect",
+    "TcpPortRandomizationWin",
+    "OptimizationHints",
+    "NetworkTimeServiceQuerying",
+    "AimEnabled",
+    "PreconnectToSearch",
+    "msForceBrowserSignIn",
+    "msEdgeUpdateLaunchServicesPreferredVersion",
+)
+#: Also off: the omnibox popup. Chromium's headless mode builds a whole browser window, and Chromium
+#: 156 preloads that window's address-bar popup, a WebUI page (``chrome://omnibox-popup.top-chrome``),
+#: in a renderer of its own. Every fresh browser context opens a window, so every visit of the browser
+#: tests and of ``make bench`` paid for it while the page loaded: 1.3-2.7 s of CPU in that renderer,
+#: and a busier browser process (which answers the page's navigation and font requests), on this
+#: 2-core machine. A reader's window loaded its popup when it opened, not with the chapter.
+DISABLED_FEATURES = (
+    *PLAYWRIGHT_DISABLED_FEATURES,
+    "WebUIOmniboxPopup",
+    "WebUIOmniboxAimPopup",
+)
 #: Flags for a quiet headless Chromium on a closed network.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
@@ -46,6 +78,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
     "--disable-quic",
     f"--proxy-server={DEAD_PROXY}",
+    "--disable-features=" + ",".join(DISABLED_FEATURES),
 ]
 
 

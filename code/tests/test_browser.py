@@ -103,6 +103,28 @@ def test_offline_page_stops_and_lists_every_request_off_the_machine(
         outward.server_close()
 
 
+def test_chromium_keeps_playwrights_disabled_features_and_ours(
+    browser: Any,
+) -> None:
+    """Chromium obeys only the last ``--disable-features`` switch, which is ours
+    (``bookext.browser.CHROMIUM_FLAGS``): it must still name every feature that Playwright's own
+    switch does (a Playwright release may add one), and the omnibox popup's."""
+    page = browser.new_page()
+    try:
+        page.goto("chrome://version")
+        args = page.locator("#command_line").inner_text().split()
+    finally:
+        page.close()
+    switches = [
+        a.removeprefix("--disable-features=").split(",")
+        for a in args
+        if a.startswith("--disable-features=")
+    ]
+    assert len(switches) >= 2, args  # Playwright's, then ours
+    assert set().union(*switches) <= set(switches[-1])
+    assert {"WebUIOmniboxPopup", "WebUIOmniboxAimPopup"} <= set(switches[-1])
+
+
 def test_site_was_built() -> None:
     assert "index.html" in PAGES, f"no built site at {SITE}; run `make book` first"
     assert WIDGET_PAGES, (
