@@ -4,10 +4,10 @@ Constructors and public ``forward``/functions call these once per call; a module
 checks in its ``forward`` also when a block calls it (a few comparisons of sizes),
 but helpers on an already checked path (the attention calling the softmax, the
 split of the heads) do not check again. Every message says what was expected and
-what came. Checks that
-read tensor *values* (``min``/``max`` of lengths or ids) are skipped while
-tracing (``torch.export``/``torch.onnx.export``, ``torch.compile``, ``torch.jit``),
-where a data-dependent branch cannot be recorded and would force a device sync.
+what came. Checks that read tensor *values* (``min``/``max`` of lengths or ids)
+are skipped while tracing (``torch.export``/``torch.onnx.export``,
+``torch.compile``, ``torch.jit``), where a data-dependent branch cannot be
+recorded and would force a device sync.
 """
 
 from __future__ import annotations
@@ -66,11 +66,11 @@ def check_int(
 def check_instance(name: str, value: object, kind: type = torch.nn.Module) -> None:
     """``value`` is an instance of ``kind`` (by default a model): not ``None``, a class or a function."""
     if not isinstance(value, kind):
-        want = "nn.Module" if kind is torch.nn.Module else kind.__name__
-        article = "an" if want[0] in "AEIOUn" else "a"
-        raise TypeError(
-            f"{name} must be {article} {want}, got {type(value).__name__}"
-        )
+        if kind is torch.nn.Module:
+            want = "an nn.Module"
+        else:
+            want = ("an " if kind.__name__[0] in "AEIOU" else "a ") + kind.__name__
+        raise TypeError(f"{name} must be {want}, got {type(value).__name__}")
 
 
 def check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
